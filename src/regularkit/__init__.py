@@ -1,0 +1,25 @@
+"""regularkit: the regularization toolbox of deep learning, for PyTorch.
+
+Submodules are imported on first use (``regularkit.penalties``,
+``regularkit.noise``, ...), so ``import regularkit`` stays cheap for the CLI.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {
+    "analysis", "augment", "averaging", "constraints", "data", "errors", "init",
+    "losses", "models", "noise", "norm", "penalties", "preprocess", "search",
+    "study", "train", "transfer", "tta",
+}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"regularkit.{name}")
+    raise AttributeError(f"module 'regularkit' has no attribute {name!r}")
+
+
+__all__ = sorted(_SUBMODULES | {"__version__"})
