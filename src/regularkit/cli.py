@@ -1,0 +1,145 @@
+"""The ``regularkit`` command: parse, build a config, call the library.
+
+Bad input (an unknown recipe, a missing data file, a negative weight decay)
+prints one line naming the value and exits with code 2; results already
+written stay where they are.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from regularkit.errors import RegularkitError
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _add_study(sub) -> None:
+    p = sub.add_parser("study", help="train each recipe over seeds and report train/val/test error and the gap",
+                       description="Train each recipe over seeds and report what it buys. With no options: "
+                                   "the embedded digits data, an MLP, baseline/l2/dropout/early-stopping.")
+    p.add_argument("--config", metavar="TOML", help="a study.toml (as saved in a study folder); flags override it")
+    p.add_argument("--data", help="digits (default, embedded), fashion-mnist, or a path to a .npz file")
+    p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
+    p.add_argument("--model", choices=("mlp", "cnn", "resnet"))
+    p.add_argument("--recipes", type=_csv, help="comma-separated recipe names (see `regularkit recipes`)")
+    p.add_argument("--recipe-file", help="TOML file with [recipes.NAME] tables")
+    p.add_argument("--seeds", type=int, help="number of seeds per recipe (default 3)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"))
+    p.add_argument("--schedule", choices=("constant", "step", "cosine"))
+    p.add_argument("--train-size", type=int, help="use a stratified subset of this many training examples")
+    p.add_argument("--val-fraction", type=float, help="fraction of the training set held out for validation")
+    p.add_argument("--out", help="study folder (default runs/study)")
+    p.add_argument("--storage", help="Optuna storage URL shared by workers (default: a journal file in --out)")
+    p.add_argument("--study-name")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+_FLAG_TO_FIELD = {"data": "data", "data_dir": "data_dir", "model": "model", "recipes": "recipes",
+                  "recipe_file": "recipe_file", "seeds": "seeds", "epochs": "epochs", "batch_size": "batch_size",
+                  "lr": "lr", "optimizer": "optimizer", "schedule": "schedule", "train_size": "train_size",
+                  "val_fraction": "val_fraction", "out": "out", "storage": "storage", "study_name": "study_name"}
+
+
+def study_config(args: argparse.Namespace):
+    from regularkit.config import from_dict, load_toml, to_dict
+    from regularkit.study.config import StudyConfig
+    base = to_dict(StudyConfig()) if args.config is None else to_dict(from_dict(StudyConfig, load_toml(args.config)))
+    for flag, name in _FLAG_TO_FIELD.items():
+        value = getattr(args, flag)
+        if value is not None:
+            base[name] = list(value) if isinstance(value, tuple) else value
+    return from_dict(StudyConfig, base, where="study")
+
+
+def cmd_study(args) -> int:
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from regularkit.study.runner import run_study
+    cfg = study_config(args)
+    try:
+        run_study(cfg, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"regularkit: interrupted; finished runs are kept in {cfg.out}/ and a rerun resumes",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_recipes(args) -> int:
+    from regularkit.study.recipes import DEFAULT_RECIPES, RECIPES
+    width = max(map(len, RECIPES))
+    for name, (description, overrides) in RECIPES.items():
+        mark = "*" if name in DEFAULT_RECIPES else " "
+        print(f"{mark} {name:<{width}}  {description}")
+    print("\n* in the default study")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from regularkit.data.download import download
+    dest = Path(args.dest) if args.dest else Path.home() / ".cache" / "regularkit" / args.name
+    paths = download(args.name, dest, base_url=args.base_url)
+    for p in paths:
+        print(p)
+    print(f"use it with: regularkit study --data {args.name} --data-dir {dest}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from regularkit import demos
+    out = Path(args.out)
+    if args.name == "bias-variance":
+        paths = demos.bias_variance_demo(out, seed=args.seed)
+    elif args.name == "l1-vs-l2":
+        paths = demos.l1_vs_l2_demo(out, seed=args.seed)
+    else:
+        raise RegularkitError(f"unknown demo {args.name!r}")
+    for p in paths if isinstance(paths, (list, tuple)) else [paths]:
+        print(p)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from regularkit import __version__
+    parser = argparse.ArgumentParser(prog="regularkit", description="The regularization toolbox of deep learning.")
+    parser.add_argument("--version", action="version", version=f"regularkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_study(sub)
+    sub.add_parser("recipes", help="list the named recipes")
+    d = sub.add_parser("data", help="download a dataset")
+    d.add_argument("action", choices=("download",))
+    d.add_argument("name", choices=("fashion-mnist",))
+    d.add_argument("--dest", help="folder to write to (default ~/.cache/regularkit/NAME)")
+    d.add_argument("--base-url", help="mirror to download from (default: the official files)")
+    m = sub.add_parser("demo", help="plots from the lectures' theory")
+    m.add_argument("name", choices=("bias-variance", "l1-vs-l2"))
+    m.add_argument("--out", default="runs/demos")
+    m.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+COMMANDS = {"study": cmd_study, "recipes": cmd_recipes, "data": cmd_data, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    command = args.command or "study"
+    if args.command is None:  # bare `regularkit` runs the default study
+        args = parser.parse_args(["study", *argv])
+    try:
+        return COMMANDS[command](args)
+    except RegularkitError as exc:
+        print(f"regularkit: error: {exc}", file=sys.stderr)
+        return 2

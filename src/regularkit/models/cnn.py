@@ -1,0 +1,53 @@
+"""A small CNN: conv stages (3x3 conv -> [BN] -> act -> 2x2 max-pool), then a dense head.
+
+Sized for 8x8 digits and 28x28 Fashion-MNIST on a CPU.  Pooling stops when the
+map is already 1 pixel wide, so any input size of at least 1x1 works.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from regularkit.errors import RegularkitError, check_int
+from regularkit.models.mlp import activation, dense_stack, dropout_layer
+
+
+class CNN(nn.Module):
+    def __init__(self, input_shape: Sequence[int], num_classes: int, *, channels: Sequence[int] = (32, 64),
+                 widths: Sequence[int] = (128,), activation_name: str = "relu",
+                 dropout: Sequence[float] | float = 0.0, input_dropout: float = 0.0,
+                 dropout_kind: str = "inverted", batchnorm: bool = False, dropconnect: float = 0.0):
+        super().__init__()
+        if len(input_shape) != 3:
+            raise RegularkitError(f"the CNN needs images C x H x W, got input shape {tuple(input_shape)}")
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        c, h, w = input_shape
+        self.input_dropout = dropout_layer(input_dropout, dropout_kind)
+        convs: list[nn.Module] = []
+        for out in channels:
+            convs.append(nn.Conv2d(c, out, 3, padding=1, bias=not batchnorm))
+            if batchnorm:
+                convs.append(nn.BatchNorm2d(out))
+            convs.append(activation(activation_name))
+            if min(h, w) >= 2:
+                convs.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            c = out
+        self.conv = nn.Sequential(*convs)
+        rates = tuple(dropout) if isinstance(dropout, (tuple, list)) else (float(dropout),) * len(widths)
+        self.features, n_out = dense_stack(
+            c * h * w, widths, activation_name=activation_name, dropout=rates, dropout_kind=dropout_kind,
+            batchnorm=batchnorm, dropconnect=dropconnect)
+        self.head = nn.Linear(n_out, num_classes)
+        self.feature_size = math.prod((c, h, w))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.input_dropout(x))
+        return self.head(self.features(x.flatten(1)))
+
+
+def build_cnn(input_shape, num_classes, **kwargs) -> CNN:
+    return CNN(input_shape, num_classes, **kwargs)

@@ -1,0 +1,78 @@
+"""Multi-layer perceptron with per-layer dropout, optional batch norm and DropConnect.
+
+Layer order per hidden unit block follows the cookbook (deck 003): Linear ->
+BatchNorm (before the nonlinearity, Ioffe & Szegedy 2015) -> activation ->
+Dropout.  Per-layer rates let a recipe use the cookbook's keep 0.8 on inputs
+and 0.5 on hidden units, or the DuocUC advice of lower rates near the output.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from regularkit.errors import check_int
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
+}
+
+
+def activation(name: str) -> nn.Module:
+    return _ACTIVATIONS[name]()
+
+
+def dropout_layer(p: float, kind: str = "inverted") -> nn.Module:
+    """regularkit's dropout module, or Identity when ``p == 0`` (keeps the graph small)."""
+    if p == 0:
+        return nn.Identity()
+    from regularkit.noise import Dropout
+    return Dropout(p, classic=(kind == "classic"))
+
+
+def linear_layer(n_in: int, n_out: int, dropconnect: float = 0.0) -> nn.Module:
+    if dropconnect > 0:
+        from regularkit.noise import DropConnectLinear
+        return DropConnectLinear(n_in, n_out, p=dropconnect)
+    return nn.Linear(n_in, n_out)
+
+
+def dense_stack(n_in: int, widths: Sequence[int], *, activation_name: str, dropout: Sequence[float],
+                dropout_kind: str, batchnorm: bool, dropconnect: float = 0.0) -> tuple[nn.Sequential, int]:
+    """Hidden dense blocks; returns the stack and its output width."""
+    layers: list[nn.Module] = []
+    for width, p in zip(widths, dropout):
+        layers.append(linear_layer(n_in, width, dropconnect))
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(width))
+        layers.append(activation(activation_name))
+        layers.append(dropout_layer(p, dropout_kind))
+        n_in = width
+    return nn.Sequential(*layers), n_in
+
+
+class MLP(nn.Module):
+    """``input -> [input dropout] -> hidden blocks -> head`` (the head is a plain Linear)."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int] = (256, 256),
+                 activation: str = "relu", dropout: Sequence[float] | float = 0.0, input_dropout: float = 0.0,
+                 dropout_kind: str = "inverted", batchnorm: bool = False, dropconnect: float = 0.0):
+        super().__init__()
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        n_in = math.prod(input_shape)
+        rates = tuple(dropout) if isinstance(dropout, (tuple, list)) else (float(dropout),) * len(widths)
+        self.input_dropout = dropout_layer(input_dropout, dropout_kind)
+        self.features, n_out = dense_stack(
+            n_in, widths, activation_name=activation, dropout=rates, dropout_kind=dropout_kind,
+            batchnorm=batchnorm, dropconnect=dropconnect)
+        self.head = nn.Linear(n_out, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_dropout(x.flatten(1))
+        return self.head(self.features(x))
+
+
+def build_mlp(input_shape, num_classes, **kwargs) -> MLP:
+    return MLP(input_shape, num_classes, **kwargs)

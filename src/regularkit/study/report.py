@@ -1,0 +1,167 @@
+"""The study's face: terminal table, results.csv, learning curves, gap chart, report.html.
+
+Every file is written atomically, so a crash never leaves a half-written
+report; the HTML embeds its images (base64), so it is one file a teacher can
+copy to a USB stick and project.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from regularkit._io import atomic_savefig, atomic_write_text
+from regularkit.study.summary import METRICS, RecipeSummary
+
+_LABELS = {"train_error": "train err", "val_error": "val err", "test_error": "test err", "gap": "gap"}
+_EXTRA_LABELS = {"weight_sparsity": "w sparsity", "activation_sparsity": "act sparsity",
+                 "epochs_run": "epochs", "tta_test_error": "test err (TTA)", "ece": "ECE"}
+
+
+def _pct(m: float, s: float) -> str:
+    return f"{100 * m:.2f} ± {100 * s:.2f}"
+
+
+def _extra_keys(summaries: Sequence[RecipeSummary]) -> list[str]:
+    keys: list[str] = []
+    for s in summaries:
+        keys += [k for k in s.stats if k not in METRICS and k not in keys]
+    return keys
+
+
+def _fmt_extra(key: str, m: float, s: float) -> str:
+    if key == "epochs_run":
+        return f"{m:.1f}"
+    if key.endswith("error") or key.endswith("sparsity"):
+        return _pct(m, s)
+    return f"{m:.4f} ± {s:.4f}"
+
+
+def table_rows(summaries: Sequence[RecipeSummary]) -> tuple[list[str], list[list[str]]]:
+    extra = _extra_keys(summaries)
+    header = ["recipe"] + [_LABELS[k] + " %" for k in METRICS] + [_EXTRA_LABELS.get(k, k) for k in extra]
+    rows = []
+    for s in summaries:
+        row = [s.recipe] + [_pct(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
+        row += [_fmt_extra(k, *s.stats[k]) if k in s.stats else "-" for k in extra]
+        rows.append(row)
+    return header, rows
+
+
+def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    console = console or Console()
+    header, rows = table_rows(summaries)
+    n = {len(s.seeds) for s in summaries}
+    caption = f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err"
+    table = Table(title=title, caption=caption)
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True,
+                         style="bold" if h.startswith("gap") else None)
+    best_test = min((s.stats["test_error"][0] for s in summaries if "test_error" in s.stats), default=None)
+    for s, row in zip(summaries, rows):
+        style = "green" if best_test is not None and s.stats.get("test_error", (None,))[0] == best_test else None
+        table.add_row(*row, style=style)
+    console.print(table)
+
+
+def write_csv(summaries: Sequence[RecipeSummary], path: Path) -> Path:
+    rows = [s.row() for s in summaries]
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
+
+
+def _figure():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path) -> Path:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, s in enumerate(summaries):
+        c = colors[i % len(colors)]
+        for key, style in (("train_error", "--"), ("val_error", "-")):
+            ys = s.curves.get(key) or []
+            if ys:
+                ax.plot(range(1, len(ys) + 1), [100 * y for y in ys], style, color=c,
+                        label=f"{s.recipe} ({'train' if key == 'train_error' else 'val'})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error %")
+    ax.set_title("Learning curves: train (dashed) and validation (solid) error, mean over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    out = atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_gap(summaries: Sequence[RecipeSummary], path: Path) -> Path:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    names = [s.recipe for s in summaries]
+    xs = range(len(names))
+    width = 0.27
+    for j, (key, label) in enumerate((("train_error", "train"), ("test_error", "test"), ("gap", "gap"))):
+        means = [100 * s.stats[key][0] for s in summaries]
+        stds = [100 * s.stats[key][1] for s in summaries]
+        ax.bar([x + (j - 1) * width for x in xs], means, width, yerr=stds, capsize=3, label=label)
+    ax.set_xticks(list(xs), names, rotation=20, ha="right")
+    ax.set_ylabel("error %")
+    ax.set_title("Train error, test error and the gap (mean ± std over seeds)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path: Path, *, title: str,
+               config: dict[str, Any], environment: dict[str, Any]) -> Path:
+    header, rows = table_rows(summaries)
+    thead = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    desc = "".join(f"<li><b>{html.escape(s.recipe)}</b>: {html.escape(s.description)}</li>" for s in summaries)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; font-size: 18px; color: #222; }}
+table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: .35em .8em; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+img {{ max-width: 100%; margin: 1em 0; }}
+pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Errors in percent, mean ± standard deviation over seeds. The <b>gap</b> is test error minus
+train error, both measured in evaluation mode at the end of training. The test set was used for
+reporting only: early stopping and every other choice looked at the validation split.</p>
+<table><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
+<h2>Recipes</h2><ul>{desc}</ul>
+<h2>Plots</h2>{''.join(_img(p) for p in images)}
+<h2>Configuration</h2><pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>
+<h2>Environment</h2><pre>{html.escape(json.dumps(environment, indent=2, sort_keys=True))}</pre>
+</body></html>
+"""
+    return atomic_write_text(path, page)

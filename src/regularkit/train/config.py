@@ -1,0 +1,140 @@
+"""The recipe: what to build and how to train it, as frozen dataclasses.
+
+A :class:`Recipe` is the unit the study runs (once per seed).  Every field is
+validated on construction, so a bad value fails at once with a message that
+names it (``weight_decay must be >= 0, got -1.0``), before any training.
+Recipes round-trip through :func:`regularkit.config.to_dict` / ``from_dict``
+and TOML, and are saved next to every result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from regularkit.errors import (
+    check_choice, check_int, check_non_negative, check_number, check_positive, check_rate,
+)
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture. ``dropout`` is one rate for every hidden layer or one rate per hidden layer."""
+
+    kind: str = "mlp"                      # mlp | cnn | resnet
+    widths: tuple[int, ...] = (256, 256)   # MLP hidden widths; CNN/resnet: its dense head width(s)
+    channels: tuple[int, ...] = (32, 64)   # CNN / resnet conv channels per stage
+    activation: str = "relu"
+    dropout: float | tuple[float, ...] = 0.0
+    input_dropout: float = 0.0             # the cookbook's keep 0.8 for inputs is input_dropout=0.2
+    dropout_kind: str = "inverted"         # inverted | classic (scale at test time)
+    batchnorm: bool = False
+    drop_path: float = 0.0                 # resnet: stochastic depth rate of the last block
+    dropconnect: float = 0.0               # DropConnect rate on the hidden Linear layers
+    init: str | None = None                # None: torch default; else a regularkit.init preset
+    bias_init: float = 0.0                 # 0.1 keeps ReLU units active at the start
+    output_bias: str = "zero"              # zero | prior (softmax(b) = p(y))
+
+    def __post_init__(self):
+        check_choice("model.kind", self.kind, ("mlp", "cnn", "resnet"))
+        check_choice("model.activation", self.activation, ACTIVATIONS)
+        check_choice("model.dropout_kind", self.dropout_kind, ("inverted", "classic"))
+        check_choice("model.output_bias", self.output_bias, ("zero", "prior"))
+        for w in self.widths:
+            check_int("model.widths", w, minimum=1)
+        for c in self.channels:
+            check_int("model.channels", c, minimum=1)
+        rates = self.dropout if isinstance(self.dropout, tuple) else (self.dropout,)
+        for r in rates:
+            check_rate("dropout", r)
+        if isinstance(self.dropout, tuple) and len(self.dropout) != len(self.widths):
+            from regularkit.errors import RegularkitError
+            raise RegularkitError(
+                f"dropout has {len(self.dropout)} rates but the model has {len(self.widths)} hidden layers; "
+                f"got {self.dropout}")
+        check_rate("input_dropout", self.input_dropout)
+        check_rate("drop_path", self.drop_path)
+        check_rate("dropconnect", self.dropconnect)
+        check_number("bias_init", self.bias_init)
+
+    def hidden_dropout(self) -> tuple[float, ...]:
+        """One drop rate per hidden layer."""
+        if isinstance(self.dropout, tuple):
+            return self.dropout
+        return (float(self.dropout),) * len(self.widths)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer and schedule. ``weight_decay`` is decoupled (AdamW-style), weights only."""
+
+    optimizer: str = "sgd"                 # sgd | adamw
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "constant"             # constant | step | cosine
+    step_size: int = 10                    # step schedule: epochs between decays
+    gamma: float = 0.1                     # step schedule: decay factor
+    epochs: int = 30
+    batch_size: int = 64
+
+    def __post_init__(self):
+        check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
+        check_positive("lr", self.lr)
+        check_non_negative("momentum", self.momentum)
+        check_non_negative("weight_decay", self.weight_decay)
+        check_choice("schedule", self.schedule, ("constant", "step", "cosine"))
+        check_int("step_size", self.step_size, minimum=1)
+        check_positive("gamma", self.gamma)
+        check_int("epochs", self.epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    monitor: str = "val_loss"
+    mode: str = "min"
+    patience: int = 5
+    min_delta: float = 0.0
+    start_from_epoch: int = 0
+    baseline: float | None = None
+    restore_best_weights: bool = True
+
+    def __post_init__(self):
+        check_choice("early_stopping.mode", self.mode, ("min", "max"))
+        check_int("patience", self.patience, minimum=0)
+        check_non_negative("min_delta", self.min_delta)
+        check_int("start_from_epoch", self.start_from_epoch, minimum=0)
+
+
+@dataclass(frozen=True)
+class RegConfig:
+    """Regularizers switched on by a recipe (all off by default)."""
+
+    l2: float = 0.0                        # coupled penalty (lambda/2)*sum(w^2), gradient lambda*w
+    l1: float = 0.0                        # coupled penalty lambda*sum|w|
+    max_norm: float | None = None          # per-unit max-norm constraint, projected after each step
+    activity_l1: float = 0.0               # L1 on hidden activations (representational sparsity)
+    label_smoothing: float = 0.0           # uniform: (1 - a) * y + a / K
+    input_noise: float = 0.0               # std of Gaussian noise added to training inputs
+    early_stopping: EarlyStoppingConfig | None = None
+
+    def __post_init__(self):
+        check_non_negative("l2", self.l2)
+        check_non_negative("l1", self.l1)
+        if self.max_norm is not None:
+            check_positive("max_norm", self.max_norm)
+        check_non_negative("activity_l1", self.activity_l1)
+        check_rate("label_smoothing", self.label_smoothing)
+        check_non_negative("input_noise", self.input_noise)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One named configuration the study trains once per seed."""
+
+    name: str = "baseline"
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
