@@ -1,0 +1,84 @@
+"""Optimizer groups, schedules, and recipe validation messages."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from regularkit.config import from_dict, from_toml, replace, to_dict, to_toml
+from regularkit.errors import RegularkitError
+from regularkit.train import EarlyStoppingConfig, ModelConfig, OptimConfig, Recipe, RegConfig, make_optimizer, param_groups
+from regularkit.train.optim import schedule_factor
+
+
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_param_groups_exclude_biases_and_norm_parameters():
+    m = model()
+    decay, no_decay = param_groups(m, 0.1)
+    assert {id(p) for p in decay["params"]} == {id(m[0].weight), id(m[3].weight)}
+    assert {id(p) for p in no_decay["params"]} == {id(m[0].bias), id(m[1].weight), id(m[1].bias), id(m[3].bias)}
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_decoupled_decay_shrinks_weights_only(name):
+    """With a zero gradient, one step scales weights by (1 - lr*wd) and leaves biases alone."""
+    m = model()
+    cfg = OptimConfig(optimizer=name, lr=0.1, momentum=0.0, weight_decay=0.5)
+    opt = make_optimizer(m, cfg)
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    for p in m.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in m.named_parameters():
+        expected = before[n] * (1 - 0.1 * 0.5) if p.ndim >= 2 else before[n]
+        assert torch.allclose(p, expected, atol=1e-7), n
+
+
+def test_schedules():
+    step = OptimConfig(schedule="step", step_size=3, gamma=0.5, epochs=10)
+    assert [schedule_factor(step, e) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    cos = OptimConfig(schedule="cosine", epochs=4)
+    assert [schedule_factor(cos, e) for e in range(5)] == pytest.approx(
+        [0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(5)])
+    assert schedule_factor(OptimConfig(), 99) == 1.0
+
+
+@pytest.mark.parametrize("build,msg", [
+    (lambda: OptimConfig(weight_decay=-1.0), "weight_decay must be >= 0, got -1.0"),
+    (lambda: OptimConfig(lr=0), "lr must be > 0, got 0"),
+    (lambda: ModelConfig(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
+    (lambda: ModelConfig(dropout=-0.1), r"dropout must be in \[0, 1\), got -0.1"),
+    (lambda: ModelConfig(widths=(8, 8), dropout=(0.1,)), "dropout has 1 rates but the model has 2 hidden layers"),
+    (lambda: ModelConfig(kind="transformer"), "model.kind must be one of 'mlp', 'cnn', 'resnet'; got 'transformer'"),
+    (lambda: RegConfig(l2=-0.5), "l2 must be >= 0, got -0.5"),
+    (lambda: RegConfig(max_norm=0.0), "max_norm must be > 0, got 0.0"),
+    (lambda: RegConfig(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\), got 1.0"),
+    (lambda: OptimConfig(epochs=2.5), "epochs must be an integer, got 2.5"),
+])
+def test_invalid_values_name_themselves(build, msg):
+    with pytest.raises(RegularkitError, match=msg):
+        build()
+
+
+def test_recipe_round_trips_through_dict_and_toml():
+    r = Recipe(name="x", model=ModelConfig(widths=(32, 16), dropout=(0.5, 0.25)),
+               reg=RegConfig(l2=1e-3, max_norm=3.0, early_stopping=EarlyStoppingConfig(patience=3)))
+    assert from_dict(Recipe, to_dict(r)) == r
+    assert from_toml(Recipe, to_toml(r)) == r
+
+
+def test_nested_and_dotted_overrides():
+    r = replace(Recipe(), {"optim.lr": 0.2, "reg": {"early_stopping": {"patience": 2}}, "model.widths": [8]})
+    assert r.optim.lr == 0.2 and r.model.widths == (8,)
+    assert r.reg.early_stopping.patience == 2 and r.reg.early_stopping.mode == "min"
+    assert from_toml(Recipe, to_toml(r)) == r
+
+
+def test_unknown_field_is_named():
+    with pytest.raises(RegularkitError, match="unknown field 'l3' in recipe.reg"):
+        replace(Recipe(), {"reg.l3": 1.0}, where="recipe")
