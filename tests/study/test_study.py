@@ -1,0 +1,132 @@
+"""The study end to end: files, the table, resume after SIGKILL, recipes from TOML."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from regularkit.errors import RegularkitError
+from regularkit.study import StudyConfig, resolve
+from regularkit.study.recipes import RECIPES, load_recipe_file
+from regularkit.study.runner import run_study
+from regularkit.study.summary import gap, mean_std, summarize
+from regularkit.train import Recipe
+
+FAST = dict(seeds=2, epochs=4, train_size=120, batch_size=32)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_mean_std_and_gap_reference():
+    m, s = mean_std([0.1, 0.2, 0.4])
+    assert m == pytest.approx(0.7 / 3)
+    assert s == pytest.approx(((0.1 - m) ** 2 + (0.2 - m) ** 2 + (0.4 - m) ** 2) ** 0.5 / 2 ** 0.5)
+    assert mean_std([0.3]) == (0.3, 0.0)
+    assert gap(0.05, 0.12) == pytest.approx(0.07)
+
+
+def test_summarize_groups_by_recipe_in_order():
+    rec = lambda r, s, te: {"recipe": r, "seed": s, "final": {"train_error": 0.0, "val_error": 0.1,
+                                                               "test_error": te, "gap": te},
+                            "history": [{"train_error": 0.5, "val_error": 0.5, "test_error": 0.5}], "extra": {}}
+    out = summarize([rec("b", 1, 0.2), rec("a", 0, 0.1), rec("b", 0, 0.4)], ["b", "a"])
+    assert [s.recipe for s in out] == ["b", "a"]
+    assert out[0].seeds == [0, 1] and out[0].stats["test_error"][0] == pytest.approx(0.3)
+
+
+def test_every_registered_recipe_resolves_and_differs_from_baseline():
+    base = StudyConfig().base_recipe()
+    recipes = resolve(list(RECIPES), base)
+    baseline = recipes[0]
+    for r in recipes[1:]:
+        assert (r.model, r.optim, r.reg) != (baseline.model, baseline.optim, baseline.reg), r.name
+
+
+def test_unknown_recipe_is_named():
+    with pytest.raises(RegularkitError, match="unknown recipe 'l7'; choose from baseline, l2"):
+        resolve(["l7"], Recipe())
+
+
+def test_recipe_file(tmp_path):
+    f = tmp_path / "r.toml"
+    f.write_text('[recipes.big-l2]\ndescription = "strong"\n"reg.l2" = 0.01\n'
+                 '[recipes.narrow]\nmodel = { widths = [16] }\n')
+    extra = load_recipe_file(f)
+    r = resolve(["big-l2", "narrow"], StudyConfig().base_recipe(), extra=extra)
+    assert r[0].reg.l2 == 0.01 and r[0].description == "strong"
+    assert r[1].model.widths == (16,)
+
+
+def test_study_writes_everything_and_reports_the_gap(tmp_path):
+    cfg = StudyConfig(recipes=("baseline", "early-stopping"), out=str(tmp_path / "s"), **FAST)
+    result = run_study(cfg, progress=False)
+    out = tmp_path / "s"
+    for name in ("results.csv", "learning_curves.png", "gap.png", "report.html", "study.toml",
+                 "environment.json", "ledger.journal", "runs/baseline/seed0.json", "runs/early-stopping/seed1.json"):
+        assert (out / name).exists(), name
+    rows = read_csv(out / "results.csv")
+    assert [r["recipe"] for r in rows] == ["baseline", "early-stopping"]
+    for r in rows:
+        assert float(r["gap_mean"]) == pytest.approx(float(r["test_error_mean"]) - float(r["train_error_mean"]),
+                                                     abs=2e-6)
+    record = json.loads((out / "runs/baseline/seed0.json").read_text())
+    assert len(record["history"]) == FAST["epochs"]
+    assert record["recipe_config"]["optim"]["epochs"] == FAST["epochs"]
+    env = json.loads((out / "environment.json").read_text())
+    assert env["versions"]["torch"] and env["machine"]["cpu_count"] and env["git_revision"]
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "early-stopping" in html
+    assert result.summaries[0].stats["train_error"][0] <= result.summaries[0].stats["test_error"][0]
+
+
+def test_rerun_resumes_without_repeating(tmp_path):
+    cfg = StudyConfig(recipes=("baseline",), out=str(tmp_path / "s"), **FAST)
+    run_study(cfg, progress=False)
+    before = (tmp_path / "s/runs/baseline/seed0.json").stat().st_mtime_ns
+    result = run_study(cfg, progress=False)
+    assert (tmp_path / "s/runs/baseline/seed0.json").stat().st_mtime_ns == before  # not retrained
+    assert len(result.records) == 2
+
+
+def test_changing_a_recipe_is_a_new_run_not_a_stale_result(tmp_path):
+    out = str(tmp_path / "s")
+    a = run_study(StudyConfig(recipes=("baseline",), out=out, **FAST), progress=False)
+    b = run_study(StudyConfig(recipes=("baseline",), out=out, **{**FAST, "epochs": 2}), progress=False)
+    assert len(a.records[0]["history"]) == 4 and len(b.records[0]["history"]) == 2
+
+
+def _cli(out, *extra):
+    return [sys.executable, "-m", "regularkit", "study", "--recipes", "baseline,early-stopping", "--seeds", "3",
+            "--epochs", "25", "--train-size", "200", "--out", str(out), "--no-progress", "--threads", "1", *extra]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_the_same_table(tmp_path):
+    clean = subprocess.run(_cli(tmp_path / "clean"), capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(killed_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = killed_dir / "runs" / "baseline" / "seed0.json"
+    deadline = time.time() + 120
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed_dir / "results.csv").exists(), "the study finished before it could be killed"
+    resumed = subprocess.run(_cli(killed_dir), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_csv(killed_dir / "results.csv") == read_csv(tmp_path / "clean" / "results.csv")
+    # The ledger counts each run once, however many times it was started.
+    import optuna
+    from regularkit.study.ledger import open_study
+    study = open_study(killed_dir, "regularkit-study")
+    keys = [t.user_attrs["key"] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
+    assert len(keys) == len(set(keys)) == 6
