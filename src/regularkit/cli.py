@@ -87,11 +87,11 @@ def cmd_recipes(args) -> int:
 
 def cmd_data(args) -> int:
     from regularkit.data.download import download
-    dest = Path(args.dest) if args.dest else Path.home() / ".cache" / "regularkit" / args.name
-    paths = download(args.name, dest, base_url=args.base_url)
+    # No --dest: the default data root, which is also where loading looks.
+    paths = download(args.name, Path(args.dest) if args.dest else None, base_url=args.base_url)
     for p in paths:
         print(p)
-    print(f"use it with: regularkit study --data {args.name} --data-dir {dest}")
+    print(f"use it with: regularkit study --data {args.name} --data-dir {paths[0].parent}")
     return 0
 
 
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="download a dataset")
     d.add_argument("action", choices=("download",))
     d.add_argument("name", choices=("fashion-mnist",))
-    d.add_argument("--dest", help="folder to write to (default ~/.cache/regularkit/NAME)")
+    d.add_argument("--dest", help="folder to write to (default $REGULARKIT_DATA, else ~/.cache/regularkit/NAME)")
     d.add_argument("--base-url", help="mirror to download from (default: the official files)")
     m = sub.add_parser("demo", help="plots from the lectures' theory")
     m.add_argument("name", choices=("bias-variance", "l1-vs-l2"))

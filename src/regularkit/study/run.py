@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regularkit.config import to_dict
+from regularkit.metrics import activation_modules, activation_sparsity
 from regularkit.models import build_model
 from regularkit.study.summary import gap
 from regularkit.train.callbacks import Callback, EarlyStopping
@@ -49,7 +50,7 @@ def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
     if recipe.model.output_bias == "prior":
         from regularkit.init import class_prior_bias
         counts = torch.bincount(splits.y_train, minlength=splits.num_classes)
-        class_prior_bias(model.head, counts)
+        class_prior_bias(model.head, counts.double())
     optimizer = make_optimizer(model, recipe.optim)
     scheduler = make_scheduler(optimizer, recipe.optim)
 
@@ -68,7 +69,8 @@ def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
                      eval_loss_fn=eval_loss)
     if reg.l2 > 0:
         from regularkit.penalties import L2
-        parts.loss_terms.append(L2(reg.l2))
+        # (lambda/2) * sum(w^2): gradient lambda * w, the same number as SGD's weight_decay.
+        parts.loss_terms.append(L2(reg.l2, convention="half"))
     if reg.l1 > 0:
         from regularkit.penalties import L1
         parts.loss_terms.append(L1(reg.l1))
@@ -77,10 +79,10 @@ def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
         parts.probes["weight_sparsity"] = weight_sparsity
     if reg.activity_l1 > 0:
         from regularkit.penalties import ActivityPenalty
-        acts = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU))]
-        penalty = ActivityPenalty(acts, l1=reg.activity_l1)
-        parts.loss_terms.append(penalty)
-        parts.probes["activation_sparsity"] = lambda m, p=penalty: p.sparsity()
+        # "mean" divides by the batch size, so the strength does not depend on it.
+        parts.loss_terms.append(ActivityPenalty(activation_modules(model), l1=reg.activity_l1, reduction="mean"))
+        x_val = splits.val[0]
+        parts.probes["activation_sparsity"] = lambda m: activation_sparsity(m, x_val)
     if reg.max_norm is not None:
         from regularkit.constraints import MaxNorm, Projector
         parts.after_step.append(Projector(MaxNorm(reg.max_norm)))

@@ -1,0 +1,40 @@
+"""Data: IDX files, datasets (digits, Fashion-MNIST, ``.npz``), seeded splits and downloads.
+
+``load_dataset(name) -> Dataset`` (NumPy arrays), then
+``make_splits(dataset, val_fraction, seed) -> Splits`` (torch tensors).
+Names are resolved on first use, so ``regularkit data download`` does not
+pay for importing torch and scikit-learn.
+"""
+from __future__ import annotations
+
+import importlib
+
+# Eager, and stdlib-only: the function must shadow its submodule's name, which the
+# import system would otherwise bind here once ``regularkit.data.download`` loads.
+# (The module itself stays reachable as ``sys.modules["regularkit.data.download"]``.)
+from regularkit.data.download import download
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "read_idx": "idx", "write_idx": "idx", "parse_idx": "idx", "encode_idx": "idx", "IDX_DTYPES": "idx",
+    "Dataset": "datasets", "load_dataset": "datasets", "load_digits": "datasets",
+    "load_fashion_mnist": "datasets", "load_npz": "datasets", "limit_train_set": "datasets",
+    "DATASETS": "datasets", "FASHION_MNIST_CLASSES": "datasets",
+    "fashion_mnist_search_dirs": "datasets",
+    "train_val_split": "splits", "stratified_subset": "splits", "kfold_indices": "splits",
+    "Splits": "splits", "make_splits": "splits", "make_splits_from_indices": "splits",
+    "DOWNLOADS": "download", "default_data_root": "download", "md5sum": "download",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"regularkit.data.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'regularkit.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(set(_EXPORTS) | {"download"})

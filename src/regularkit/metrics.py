@@ -1,0 +1,49 @@
+"""Measurements the study reports beside the errors: weight and activation sparsity.
+
+Weight sparsity lives with the penalties (:func:`regularkit.penalties.weight_sparsity`);
+activation sparsity needs data, so it is here: the fraction of hidden activations
+with ``|h| <= threshold`` over a batch, in eval mode (the representation the model
+uses at test time; L1 on activations, deck 003 "Representational Sparsity").
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from regularkit.errors import RegularkitError, check_non_negative
+
+ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softplus)
+
+
+def activation_modules(model: nn.Module) -> list[nn.Module]:
+    """The nonlinearity modules of ``model``: their outputs are the hidden representations."""
+    return [m for m in model.modules() if isinstance(m, ACTIVATION_TYPES)]
+
+
+@torch.no_grad()
+def activation_sparsity(model: nn.Module, x: torch.Tensor, modules: Sequence[nn.Module] | None = None, *,
+                        threshold: float = 1e-3, batch_size: int = 1024) -> float:
+    """Fraction of outputs of ``modules`` (default: every activation) with ``|h| <= threshold`` on ``x``."""
+    threshold = check_non_negative("threshold", threshold)
+    modules = list(modules) if modules is not None else activation_modules(model)
+    if not modules:
+        raise RegularkitError(f"{type(model).__name__} has no activation modules to measure")
+    counts = torch.zeros(2, dtype=torch.float64)
+
+    def hook(module, inputs, output):
+        counts[0] += (output.abs() <= threshold).sum().item()
+        counts[1] += output.numel()
+
+    handles = [m.register_forward_hook(hook) for m in modules]
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, x.shape[0], batch_size):
+            model(x[i:i + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return float(counts[0] / counts[1]) if counts[1] else float("nan")
