@@ -1,0 +1,110 @@
+"""A small residual CNN with stochastic depth, sized for 8x8 digits and 28x28 Fashion-MNIST.
+
+He, Zhang, Ren & Sun (2016), "Deep residual learning for image recognition",
+CVPR -- the basic block ``relu(shortcut(x) + bn(conv(relu(bn(conv(x))))))``;
+Huang et al. (2016), "Deep networks with stochastic depth", ECCV -- the
+residual branch of block ``l`` of ``L`` is dropped per sample with probability
+``l / L * drop_path`` (the linear rule), while the shortcut always survives,
+so at eval every block is its full deterministic residual function.
+
+Layout: stem (3x3 conv) -> one stage per entry of ``widths``, each of
+``blocks_per_stage`` basic blocks (the first block of every stage after the
+first halves the resolution with stride 2 and a 1x1 projection shortcut,
+unless the map is already 1 pixel) -> global average pool -> [dropout] ->
+``head`` (an ``nn.Linear``, the last module applied; the builder contract).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from regularkit.errors import RegularkitError, check_int, check_rate
+from regularkit.noise import DropPath, Dropout, linear_drop_path_rates
+
+
+def _norm(channels: int, batchnorm: bool) -> nn.Module:
+    return nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions on the branch, DropPath on the branch output, identity or projection shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, *, stride: int = 1, drop_path: float = 0.0, batchnorm: bool = True):
+        super().__init__()
+        # A conv followed by BN needs no bias: BN's beta replaces it.
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=not batchnorm)
+        self.bn1 = _norm(c_out, batchnorm)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=not batchnorm)
+        self.bn2 = _norm(c_out, batchnorm)
+        self.act = nn.ReLU()
+        self.drop_path = DropPath(drop_path)
+        if stride == 1 and c_in == c_out:
+            self.shortcut: nn.Module = nn.Identity()
+        else:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=not batchnorm),
+                                          _norm(c_out, batchnorm))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+        return self.act(self.shortcut(x) + self.drop_path(branch))
+
+
+class ResNet(nn.Module):
+    """``stem -> stages of BasicBlocks -> global average pool -> [dropout] -> head``."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int] = (16, 32, 64),
+                 blocks_per_stage: int = 1, drop_path: float = 0.0, batchnorm: bool = True, dropout: float = 0.0):
+        super().__init__()
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise RegularkitError(f"the resnet needs images C x H x W, got input shape {input_shape}")
+        c, h, w = (check_int("input_shape", s, minimum=1) for s in input_shape)
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        widths = tuple(check_int("widths", width, minimum=1) for width in widths)
+        if not widths:
+            raise RegularkitError(f"widths must name at least one stage, got {widths}")
+        blocks_per_stage = check_int("blocks_per_stage", blocks_per_stage, minimum=1)
+        drop_path = check_rate("drop_path", drop_path)
+        dropout = check_rate("dropout", dropout)
+
+        self.stem = nn.Sequential(nn.Conv2d(c, widths[0], 3, padding=1, bias=not batchnorm),
+                                  _norm(widths[0], batchnorm), nn.ReLU())
+        self.drop_path_rates = linear_drop_path_rates(drop_path, len(widths) * blocks_per_stage)
+        blocks: list[nn.Module] = []
+        c_in = widths[0]
+        for stage, width in enumerate(widths):
+            for b in range(blocks_per_stage):
+                stride = 2 if stage > 0 and b == 0 and min(h, w) >= 2 else 1
+                if stride == 2:
+                    h, w = (h + 1) // 2, (w + 1) // 2  # 3x3 conv, padding 1, stride 2
+                blocks.append(BasicBlock(c_in, width, stride=stride, batchnorm=batchnorm,
+                                         drop_path=self.drop_path_rates[len(blocks)]))
+                c_in = width
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.head(self.dropout(self.pool(x).flatten(1)))
+
+
+def build_resnet(input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int] = (16, 32, 64),
+                 blocks_per_stage: int = 1, drop_path: float = 0.0, batchnorm: bool = True,
+                 dropout: float = 0.0) -> nn.Module:
+    """Builder (models contract): ``N x C x H x W`` floats -> ``N x num_classes`` logits.
+
+    Args:
+        input_shape: ``(C, H, W)``.
+        num_classes: number of logits (>= 2).
+        widths: channels of each stage; every stage after the first halves the resolution.
+        blocks_per_stage: basic blocks per stage.
+        drop_path: stochastic-depth rate of the *last* block; block ``l`` of ``L`` gets ``l / L * drop_path``.
+        batchnorm: BatchNorm2d after every convolution.
+        dropout: inverted dropout rate before the head.
+    """
+    return ResNet(input_shape, num_classes, widths=widths, blocks_per_stage=blocks_per_stage,
+                  drop_path=drop_path, batchnorm=batchnorm, dropout=dropout)

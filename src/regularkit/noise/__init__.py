@@ -1,0 +1,39 @@
+"""Noise as a regularizer: dropout, DropConnect, drop-path, Gaussian noise, Monte Carlo averaging.
+
+Every technique is a pure function (``generator=`` for reproducible noise)
+plus a thin ``nn.Module`` (``seed=`` or ``generator=``), train-only or with an
+explicit test-time rule.  ``p`` is always the DROP probability.
+
+=========================  ==========================================  ======================
+function                   module                                      paper
+=========================  ==========================================  ======================
+``dropout``                ``Dropout``                                 Srivastava et al. 2014
+``drop_connect``           ``DropConnect``, ``DropConnectLinear``,     Wan et al. 2013
+                           ``DropConnectConv2d``
+``drop_path``              ``DropPath``                                Huang et al. 2016
+``gaussian_noise``         ``GaussianNoise``                           Bishop 1995
+``gaussian_dropout``       ``GaussianDropout``                         Srivastava et al. 2014
+``mc_predict``             (works on any model)                        Gal & Ghahramani 2016
+=========================  ==========================================  ======================
+"""
+from __future__ import annotations
+
+from regularkit.noise._random import Stochastic, use_generator
+from regularkit.noise.dropconnect import (
+    DropConnect, DropConnectConv2d, DropConnectLinear, drop_connect, drop_connect_conv2d, drop_connect_linear,
+    drop_connect_moment_matching,
+)
+from regularkit.noise.dropout import Dropout, apply_dropout, dropout, dropout_mask, resolve_noise_shape
+from regularkit.noise.droppath import DropPath, drop_path, linear_drop_path_rates
+from regularkit.noise.gaussian import GaussianDropout, GaussianNoise, gaussian_dropout, gaussian_noise
+from regularkit.noise.mc import (
+    compare_mc_to_weight_scaling, is_noise_layer, mc_mode, mc_predict, weight_scaling_predict,
+)
+
+__all__ = [
+    "Dropout", "DropConnect", "DropConnectConv2d", "DropConnectLinear", "DropPath", "GaussianDropout",
+    "GaussianNoise", "Stochastic", "apply_dropout", "compare_mc_to_weight_scaling", "drop_connect",
+    "drop_connect_conv2d", "drop_connect_linear", "drop_connect_moment_matching", "drop_path", "dropout",
+    "dropout_mask", "gaussian_dropout", "gaussian_noise", "is_noise_layer", "linear_drop_path_rates", "mc_mode",
+    "mc_predict", "resolve_noise_shape", "use_generator", "weight_scaling_predict",
+]

@@ -1,0 +1,140 @@
+"""Shared plumbing for the noise layers: where random numbers come from.
+
+Every technique in :mod:`regularkit.noise` draws its noise through
+:func:`uniform` / :func:`normal`, so that one rule holds everywhere:
+
+* ``generator=None`` draws from torch's global RNG (what the training loop
+  forks and seeds), an explicit ``torch.Generator`` makes the draw
+  reproducible on its own: same generator state, same mask.
+* Noise is drawn in float32 whatever the dtype of the data and then cast.
+  A bfloat16 uniform has only 8 significant bits, which would bias the drop
+  fraction; drawing in float32 also makes the mask identical across dtypes.
+* A generator living on another device than the data still works: the noise
+  is drawn where the generator lives and moved (slower, but never an error).
+
+:class:`Stochastic` is the mixin of the modules: ``seed=`` or ``generator=``,
+a lazily created generator (so copies and pickles carry their own state, the
+Optuna habit), and :func:`use_generator`, which Monte Carlo prediction uses to
+drive every noise layer of a model from one generator.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from regularkit.errors import RegularkitError, check_int
+
+_DRAW_DTYPE = torch.float32
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    # "cuda" and "cuda:0" name the same device; torch.device equality says they differ.
+    if a.type != b.type:
+        return False
+    return a.index is None or b.index is None or a.index == b.index
+
+
+def uniform(shape: Sequence[int], *, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    """U[0, 1) noise of ``shape`` in float32 on ``device``."""
+    if generator is None or _same_device(generator.device, torch.device(device)):
+        return torch.rand(tuple(shape), generator=generator, device=device, dtype=_DRAW_DTYPE)
+    return torch.rand(tuple(shape), generator=generator, device=generator.device, dtype=_DRAW_DTYPE).to(device)
+
+
+def normal(shape: Sequence[int], *, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    """N(0, 1) noise of ``shape`` in float32 on ``device``."""
+    if generator is None or _same_device(generator.device, torch.device(device)):
+        return torch.randn(tuple(shape), generator=generator, device=device, dtype=_DRAW_DTYPE)
+    return torch.randn(tuple(shape), generator=generator, device=generator.device, dtype=_DRAW_DTYPE).to(device)
+
+
+def keep_mask(shape: Sequence[int], keep: float, *, device: torch.device,
+              generator: torch.Generator | None) -> torch.Tensor:
+    """Boolean Bernoulli(keep) mask: ``True`` where a unit survives."""
+    return uniform(shape, device=device, generator=generator) < keep
+
+
+def check_generator(generator) -> torch.Generator | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise RegularkitError(f"generator must be a torch.Generator or None, got {generator!r}")
+    return generator
+
+
+def check_float_tensor(name: str, x) -> torch.Tensor:
+    """Noise only makes sense on floating tensors (an int mask times 1/keep would truncate)."""
+    if not isinstance(x, torch.Tensor):
+        raise RegularkitError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise RegularkitError(f"{name} must be a floating tensor, got dtype {x.dtype}")
+    return x
+
+
+class Stochastic(nn.Module):
+    """Base of the noise modules: resolves ``seed=`` / ``generator=`` to a generator.
+
+    ``seed`` creates a private ``torch.Generator`` on the device of the first
+    input, lazily: two modules built with the same seed produce the same masks,
+    and a deep copy or a pickle carries the generator's state with it.  Neither
+    given: torch's global RNG, which the training loop seeds.
+    """
+
+    def __init__(self, *, seed: int | None = None, generator: torch.Generator | None = None):
+        super().__init__()
+        self._init_randomness(seed, generator)
+
+    def _init_randomness(self, seed: int | None, generator: torch.Generator | None) -> None:
+        # Separate from __init__ so layers that also derive from nn.Linear / nn.Conv2d
+        # (whose __init__ runs first and knows nothing of seeds) can call it afterwards.
+        if seed is not None and generator is not None:
+            raise RegularkitError(f"give seed or generator, not both; got seed={seed} and a generator")
+        self.seed = None if seed is None else check_int("seed", seed, minimum=0)
+        self.generator = check_generator(generator)
+        self._override: torch.Generator | None = None
+
+    def _generator_for(self, device: torch.device) -> torch.Generator | None:
+        if self._override is not None:
+            return self._override
+        if self.generator is None and self.seed is not None:
+            self.generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self.generator
+
+    def reset_generator(self) -> None:
+        """Forget the private generator: the next forward restarts the ``seed`` stream."""
+        if self.seed is not None:
+            self.generator = None
+
+    def __setstate__(self, state):
+        state.setdefault("_override", None)
+        super().__setstate__(state)
+
+
+@contextlib.contextmanager
+def use_generator(model: nn.Module, generator: torch.Generator | None) -> Iterator[None]:
+    """Within the block, every regularkit noise layer of ``model`` draws from ``generator``.
+
+    torch's own dropout layers cannot take a generator; the global RNG is forked
+    and seeded from ``generator`` instead, so they are reproducible too.
+    """
+    if generator is None:
+        yield
+        return
+    layers = [m for m in model.modules() if isinstance(m, Stochastic)]
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    previous = [m._override for m in layers]
+    # Fork (and seed) CUDA's RNG only when CUDA is already in use: never initialise it for a CPU model.
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    devices = list(range(torch.cuda.device_count())) if cuda else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.random.default_generator.manual_seed(seed)
+            if cuda:
+                torch.cuda.manual_seed_all(seed)
+            for m in layers:
+                m._override = generator
+            yield
+    finally:
+        for m, p in zip(layers, previous):
+            m._override = p
