@@ -1,0 +1,24 @@
+"""Weight averaging and ensembles: EMA (Polyak), SWA, snapshot ensembles, ensembles of models.
+
+Where each hooks into a training loop:
+
+* :class:`EMA` -- ``ema.update(model)`` after every ``optimizer.step()``;
+  evaluate ``ema.module``.
+* :class:`SWA` -- ``swa.update(model)`` at the end of every epoch from
+  ``start_epoch`` on (``on_epoch_end`` does it as a callback);
+  ``swa.scheduler(optimizer, base)`` is the per-epoch lr schedule;
+  ``swa.finalize(train_batches)`` recomputes BatchNorm statistics at the end.
+* :class:`SnapshotEnsemble` -- ``sched = snap.scheduler(optimizer)``; after
+  each step ``sched.step(); snap.step(model)``; ``snap.ensemble()`` at the end.
+* :class:`Ensemble` -- ``Ensemble(models)`` or ``Ensemble.from_state_dicts(factory, sds)``.
+"""
+from regularkit.averaging.ema import EMA, ema_decay, ema_update_
+from regularkit.averaging.ensemble import Ensemble, average_outputs
+from regularkit.averaging.snapshot import CyclicCosineLR, SnapshotEnsemble, snapshot_lr
+from regularkit.averaging.swa import SWA, SWAScheduler, recalibrate_bn, swa_anneal_lr
+
+__all__ = [
+    "EMA", "SWA", "SnapshotEnsemble", "Ensemble",
+    "ema_decay", "ema_update_", "recalibrate_bn", "swa_anneal_lr", "SWAScheduler",
+    "snapshot_lr", "CyclicCosineLR", "average_outputs",
+]
