@@ -47,6 +47,8 @@ def test_every_registered_recipe_resolves_and_differs_from_baseline():
     recipes = resolve(list(RECIPES), base)
     baseline = recipes[0]
     for r in recipes[1:]:
+        if r.name == "seed-ensemble":  # the baseline on purpose: its ensemble column is the point
+            continue
         assert (r.model, r.optim, r.reg) != (baseline.model, baseline.optim, baseline.reg), r.name
 
 

@@ -20,7 +20,7 @@ class StudyConfig:
     recipes: tuple[str, ...] = DEFAULT_RECIPES
     recipe_file: str | None = None
     seeds: int = 3
-    epochs: int = 60
+    epochs: int = 100
     batch_size: int = 32
     lr: float = 0.05
     optimizer: str = "sgd"

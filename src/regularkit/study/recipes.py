@@ -23,28 +23,50 @@ from regularkit.train.config import Recipe
 # name -> (description, overrides of the base recipe).  Keep it one literal dict.
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "baseline": ("no regularization", {}),
-    "l2": ("coupled L2 penalty (lambda/2)*sum(w^2) in the loss", {"reg.l2": 1e-3}),
-    "weight-decay": ("decoupled weight decay (AdamW-style), weights only", {"optim.weight_decay": 1e-3}),
-    "l1": ("L1 penalty lambda*sum|w| (sparse weights)", {"reg.l1": 1e-4}),
-    "elastic-net": ("L1 + L2 penalties", {"reg.l1": 5e-5, "reg.l2": 5e-4}),
-    "max-norm": ("per-unit max-norm constraint ||w_j|| <= 3, projected after each step", {"reg.max_norm": 3.0}),
-    "dropout": ("inverted dropout: 0.2 on inputs, 0.5 on hidden units",
-                {"model.dropout": 0.5, "model.input_dropout": 0.2}),
-    "dropout-classic": ("classic dropout (scale by keep at test time): 0.2 inputs, 0.5 hidden",
-                        {"model.dropout": 0.5, "model.input_dropout": 0.2, "model.dropout_kind": "classic"}),
-    "dropout+max-norm": ("dropout 0.2/0.5 with max-norm 3 (Srivastava et al. 2014)",
-                         {"model.dropout": 0.5, "model.input_dropout": 0.2, "reg.max_norm": 3.0}),
+    # --- parameter norm penalties and constraints (decks 000, 001, 003, 004)
+    "l2": ("coupled L2 penalty (lambda/2)*sum(w^2) in the loss, lambda = 1e-2", {"reg.l2": 1e-2}),
+    "weight-decay": ("weight decay in the optimizer, 1e-2 (equals l2 with SGD; decoupled with --optimizer adamw)",
+                     {"optim.weight_decay": 1e-2}),
+    "l1": ("L1 penalty lambda*sum|w|, lambda = 3e-4 (sparse weights)", {"reg.l1": 3e-4}),
+    "elastic-net": ("L1 1e-4 + L2 5e-3", {"reg.l1": 1e-4, "reg.l2": 5e-3}),
+    "max-norm": ("per-unit max-norm constraint ||w_j|| <= 2, projected after each step", {"reg.max_norm": 2.0}),
+    "activity-l1": ("L1 penalty 1e-4 on hidden activations (representational sparsity)", {"reg.activity_l1": 1e-4}),
     "early-stopping": ("stop when val loss stalls for 10 epochs, restore the best weights",
                        {"reg.early_stopping": {"monitor": "val_loss", "mode": "min", "patience": 10}}),
-    "activity-l1": ("L1 penalty on hidden activations (representational sparsity)", {"reg.activity_l1": 1e-4}),
-    "gaussian-noise": ("additive Gaussian noise on training inputs, std 0.1", {"reg.input_noise": 0.1}),
-    "label-smoothing": ("label smoothing alpha = 0.1, uniform formula", {"reg.label_smoothing": 0.1}),
-    "batchnorm": ("batch normalization before each nonlinearity", {"model.batchnorm": True}),
+    # --- initialization (decks 001, 003)
     "init-he": ("He normal initialization, biases 0", {"model.init": "he_normal"}),
     "init-glorot": ("Glorot normal initialization, biases 0", {"model.init": "glorot_normal"}),
+    "init-lecun": ("LeCun normal initialization, biases 0", {"model.init": "lecun_normal"}),
+    "relu-bias": ("He normal, hidden biases 0.1 so ReLU units start active", {"model.init": "he_normal",
+                                                                            "model.bias_init": 0.1}),
+    "class-prior-bias": ("output bias set to the class prior, softmax(b) = p(y)", {"model.output_bias": "prior"}),
+    # --- noise (decks 000, 002, 003, 004)
+    "dropout": ("inverted dropout 0.3 on hidden units", {"model.dropout": 0.3}),
+    "dropout-cookbook": ("inverted dropout: keep 0.8 on inputs, 0.5 on hidden units (deck 003)",
+                         {"model.dropout": 0.5, "model.input_dropout": 0.2}),
+    "dropout-classic": ("classic dropout 0.3 (no scaling in training, x keep at test)",
+                        {"model.dropout": 0.3, "model.dropout_kind": "classic"}),
+    "dropout+max-norm": ("Srivastava et al.'s MLP: ReLU 3 x 1024, dropout 0.2/0.5, max-norm 3",
+                         {"model.widths": [1024, 1024, 1024], "model.dropout": 0.5, "model.input_dropout": 0.2,
+                          "reg.max_norm": 3.0}),
+    "dropconnect": ("DropConnect 0.3 on the hidden layers' weights", {"model.dropconnect": 0.3}),
+    "gaussian-noise": ("additive Gaussian noise on training inputs, std 0.3", {"reg.input_noise": 0.3}),
+    "batchnorm": ("batch norm before each nonlinearity, with dropout 0.3", {"model.batchnorm": True,
+                                                                          "model.dropout": 0.3}),
+    "batchnorm-no-dropout": ("batch norm before each nonlinearity, no dropout", {"model.batchnorm": True}),
+    "drop-path": ("residual CNN with stochastic depth, last block drops 0.2 (linear rule)",
+                  {"model.kind": "resnet", "model.channels": [16, 32], "model.drop_path": 0.2,
+                   "model.batchnorm": True}),
+    # --- targets and averaging (decks 002, 003, 004)
+    "label-smoothing": ("label smoothing alpha = 0.1, uniform formula (1-a)y + a/K", {"reg.label_smoothing": 0.1}),
+    "ema": ("Polyak/EMA weights w_test = 0.995 w_test + 0.005 w, evaluated instead of w", {"reg.ema_decay": 0.995}),
+    "swa": ("stochastic weight averaging over the last quarter, BN recalibrated", {"reg.swa_start": 0.75}),
+    "snapshot-ensemble": ("5 cyclic cosine cycles, the 5 snapshots averaged", {"reg.snapshot_cycles": 5}),
+    "seed-ensemble": ("the baseline; read its seed-ens column: the average of its seeds' predictions",
+                      {}),
 }
 
-DEFAULT_RECIPES = ("baseline", "l2", "dropout", "early-stopping")
+DEFAULT_RECIPES = ("baseline", "l2", "dropout", "early-stopping", "gaussian-noise", "label-smoothing")
 
 
 def load_recipe_file(path) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -18,27 +18,33 @@ from regularkit._io import atomic_savefig, atomic_write_text
 from regularkit.study.summary import METRICS, RecipeSummary
 
 _LABELS = {"train_error": "train err", "val_error": "val err", "test_error": "test err", "gap": "gap"}
-_EXTRA_LABELS = {"weight_sparsity": "w sparsity", "activation_sparsity": "act sparsity",
-                 "epochs_run": "epochs", "tta_test_error": "test err (TTA)", "ece": "ECE"}
+_EXTRA_LABELS = {"weight_sparsity": "w≈0 %", "activation_sparsity": "h≈0 %",
+                 "epochs_run": "epochs", "tta_test_error": "TTA test %", "ece": "ECE %",
+                 "ensemble_test_error": "ens test %"}
 
 
 def _pct(m: float, s: float) -> str:
     return f"{100 * m:.2f} ± {100 * s:.2f}"
 
 
+_EXTRA_ORDER = ("ensemble_test_error", "tta_test_error", "epochs_run", "ece", "weight_sparsity",
+                "activation_sparsity")
+
+
 def _extra_keys(summaries: Sequence[RecipeSummary]) -> list[str]:
-    keys: list[str] = []
-    for s in summaries:
-        keys += [k for k in s.stats if k not in METRICS and k not in keys]
-    return keys
+    present = {k for s in summaries for k in s.stats if k not in METRICS}
+    return [k for k in _EXTRA_ORDER if k in present] + sorted(present - set(_EXTRA_ORDER))
 
 
 def _fmt_extra(key: str, m: float, s: float) -> str:
+    # Extras show the mean only, to keep the table on one screen; results.csv has the std.
     if key == "epochs_run":
-        return f"{m:.1f}"
-    if key.endswith("error") or key.endswith("sparsity"):
-        return _pct(m, s)
-    return f"{m:.4f} ± {s:.4f}"
+        return f"{m:.0f}"
+    if key.endswith("error"):
+        return f"{100 * m:.2f}"
+    if key.endswith("sparsity") or key == "ece":
+        return f"{100 * m:.1f}"
+    return f"{m:.4g}"
 
 
 def table_rows(summaries: Sequence[RecipeSummary]) -> tuple[list[str], list[list[str]]]:
@@ -58,7 +64,8 @@ def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None)
     console = console or Console()
     header, rows = table_rows(summaries)
     n = {len(s.seeds) for s in summaries}
-    caption = f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err"
+    caption = (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
+               "ens test: the seeds' averaged predictions; w≈0 / h≈0: weights / activations with |·| ≤ 1e-3")
     table = Table(title=title, caption=caption)
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True,
@@ -126,6 +133,34 @@ def plot_gap(summaries: Sequence[RecipeSummary], path: Path) -> Path:
     ax.set_title("Train error, test error and the gap (mean ± std over seeds)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    out = atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_reliability(summaries: Sequence[RecipeSummary], path: Path, n_bins: int = 15) -> Path:
+    """Reliability diagram: accuracy vs confidence per recipe (test set, all seeds pooled)."""
+    import torch
+    from regularkit.calibration import calibration_bins
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect calibration")
+    for s in summaries:
+        if s.pooled_probs is None:
+            continue
+        probs, y = s.pooled_probs
+        bins = calibration_bins(torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(y), n_bins)
+        keep = bins.counts > 0
+        ece = s.stats.get("ece", (float("nan"),))[0]
+        ax.plot(bins.confidence[keep].numpy(), bins.accuracy[keep].numpy(), "o-", ms=3,
+                label=f"{s.recipe} (ECE {100 * ece:.1f}%)")
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability on the test set (seeds pooled)")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     out = atomic_savefig(fig, path, dpi=110)
     plt.close(fig)

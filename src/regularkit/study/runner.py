@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regularkit._io import atomic_write_json, atomic_write_text
+import numpy as np
+
+from regularkit._io import atomic_write, atomic_write_json, atomic_write_text
 from regularkit.config import to_dict, to_toml
 from regularkit.data import load_dataset
 from regularkit.data.splits import make_splits, make_splits_from_indices, stratified_subset
@@ -53,6 +55,31 @@ def run_key(recipe_dict: dict[str, Any], data_spec: dict[str, Any], seed: int) -
     """Same recipe, data and seed -> same key; any change -> a new run (never a stale result)."""
     blob = json.dumps({"recipe": recipe_dict, "data": data_spec}, sort_keys=True)
     return f"{recipe_dict['name']}/seed{seed}/{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
+
+
+def probs_path(out: Path, key: str) -> Path:
+    """Test-set probabilities of one run, named by its key (recipe/seed/hash)."""
+    recipe, seed, digest = key.split("/")
+    return out / "runs" / recipe / f"{seed}.{digest}.probs.npy"
+
+
+def add_seed_ensembles(summaries, records, out: Path, y_test) -> None:
+    """Test error of the ensemble of each recipe's seeds (mean of their probabilities), beside the members."""
+    from regularkit.study.summary import mean_std
+    by_recipe: dict[str, list[np.ndarray]] = {}
+    for r in records:
+        path = probs_path(out, r["key"])
+        if path.exists():
+            by_recipe.setdefault(r["recipe"], []).append(np.load(path))
+    y = y_test.numpy()
+    for s in summaries:
+        probs = by_recipe.get(s.recipe, [])
+        if len(probs) >= 2 and all(p.shape == (len(y), probs[0].shape[1]) for p in probs):
+            error = float((np.mean(probs, axis=0).argmax(1) != y).mean())
+            s.stats["ensemble_test_error"] = (error, 0.0)
+            s.pooled_probs = (np.concatenate(probs), np.tile(y, len(probs)))
+        elif len(probs) == 1:
+            s.pooled_probs = (probs[0], y)
 
 
 def run_study(cfg: StudyConfig, *, console=None, progress: bool = True) -> StudyResult:
@@ -96,7 +123,7 @@ def run_study(cfg: StudyConfig, *, console=None, progress: bool = True) -> Study
         console.print(f"[yellow]{len(missing)} run(s) are still running in another worker or failed; "
                       "the table shows the finished ones[/]")
     records = [records_by_key[k] for k in jobs if k in records_by_key]
-    return finish(cfg, recipes, records, out, env, console)
+    return finish(cfg, recipes, records, out, env, console, y_test=splits.y_test)
 
 
 def _train_all(study, keys, by_key, splits, out, total, already, console, progress) -> None:
@@ -120,7 +147,9 @@ def _train_all(study, keys, by_key, splits, out, total, already, console, progre
                 from optuna.trial import TrialState
                 study.tell(trial, state=TrialState.FAIL)
                 raise
-            record["key"] = trial.user_attrs["key"]
+            key = record["key"] = trial.user_attrs["key"]
+            probs = record.pop("test_probs")
+            atomic_write(probs_path(out, key), lambda f: np.save(f, probs.numpy()))
             atomic_write_json(out / "runs" / recipe.name / f"seed{seed}.json", record)
             trial.set_user_attr("record", record)
             study.tell(trial, record["final"]["val_error"])
@@ -128,15 +157,18 @@ def _train_all(study, keys, by_key, splits, out, total, already, console, progre
         bar.update(task, description="study")
 
 
-def finish(cfg: StudyConfig, recipes, records, out: Path, env, console) -> StudyResult:
+def finish(cfg: StudyConfig, recipes, records, out: Path, env, console, *, y_test) -> StudyResult:
     summaries = summarize(records, [r.name for r in recipes])
     if not summaries:
         raise RegularkitError(f"no finished runs to report in {str(out)!r}")
+    add_seed_ensembles(summaries, records, out, y_test)
     title = f"regularkit study: {cfg.data}, {cfg.model}"
     files = {"csv": report.write_csv(summaries, out / "results.csv"),
              "curves": report.plot_learning_curves(summaries, out / "learning_curves.png"),
-             "gap": report.plot_gap(summaries, out / "gap.png")}
-    files["html"] = report.write_html(summaries, [files["curves"], files["gap"]], out / "report.html",
+             "gap": report.plot_gap(summaries, out / "gap.png"),
+             "reliability": report.plot_reliability(summaries, out / "reliability.png")}
+    images = [files["curves"], files["gap"], files["reliability"]]
+    files["html"] = report.write_html(summaries, images, out / "report.html",
                                       title=title, config=to_dict(cfg), environment=env)
     report.print_table(summaries, title=title, console=console)
     console.print(f"results in {out}/: results.csv, learning_curves.png, gap.png, report.html")

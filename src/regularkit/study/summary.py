@@ -35,6 +35,7 @@ class RecipeSummary:
     seeds: list[int]
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)  # mean per epoch over seeds
+    pooled_probs: Any = None  # (test probabilities of all seeds stacked, matching labels), for calibration
 
     def row(self) -> dict[str, Any]:
         row: dict[str, Any] = {"recipe": self.recipe, "n_seeds": len(self.seeds)}

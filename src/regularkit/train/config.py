@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from regularkit.errors import (
-    check_choice, check_int, check_non_negative, check_number, check_positive, check_rate,
+    check_choice, check_in_range, check_int, check_non_negative, check_number, check_positive, check_rate,
 )
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
@@ -118,6 +118,10 @@ class RegConfig:
     label_smoothing: float = 0.0           # uniform: (1 - a) * y + a / K
     input_noise: float = 0.0               # std of Gaussian noise added to training inputs
     early_stopping: EarlyStoppingConfig | None = None
+    ema_decay: float | None = None         # Polyak/EMA: w_test = d * w_test + (1 - d) * w, evaluated instead of w
+    swa_start: float | None = None         # SWA: average over the epochs after this fraction of the run (0.75)
+    swa_lr: float | None = None            # SWA: constant lr while averaging (default: the base lr / 2)
+    snapshot_cycles: int | None = None     # snapshot ensemble: M cosine cycles, one snapshot at each minimum
 
     def __post_init__(self):
         check_non_negative("l2", self.l2)
@@ -127,6 +131,14 @@ class RegConfig:
         check_non_negative("activity_l1", self.activity_l1)
         check_rate("label_smoothing", self.label_smoothing)
         check_non_negative("input_noise", self.input_noise)
+        if self.ema_decay is not None:
+            check_in_range("ema_decay", self.ema_decay, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        if self.swa_start is not None:
+            check_in_range("swa_start", self.swa_start, 0.0, 1.0, low_inclusive=True, high_inclusive=False)
+        if self.swa_lr is not None:
+            check_positive("swa_lr", self.swa_lr)
+        if self.snapshot_cycles is not None:
+            check_int("snapshot_cycles", self.snapshot_cycles, minimum=1)
 
 
 @dataclass(frozen=True)
