@@ -10,9 +10,9 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "analysis", "augment", "averaging", "constraints", "data", "errors", "init",
-    "losses", "models", "noise", "norm", "penalties", "preprocess", "search",
-    "study", "train", "transfer", "tta",
+    "analysis", "augment", "averaging", "calibration", "config", "constraints", "data", "demos", "errors",
+    "init", "losses", "metrics", "models", "noise", "norm", "penalties", "preprocess", "regularizers",
+    "search", "study", "train", "transfer", "tta",
 }
 
 

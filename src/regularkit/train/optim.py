@@ -1,13 +1,12 @@
 """Optimizers and learning-rate schedules from an :class:`OptimConfig`.
 
-Decoupled weight decay (Loshchilov & Hutter 2019, "AdamW") is applied by the
-optimizer to the *weights only*: parameters are split into a decay and a
-no-decay group by rank, as nanoGPT does -- matrices and conv kernels decay,
-biases and normalization scales/shifts (rank <= 1) do not.  For SGD the
-decoupled update ``w <- w - lr * (grad + wd * w)`` is what torch's
-``weight_decay`` does; for AdamW it is ``w <- w - lr * wd * w`` outside the
-adaptive scaling.  The *coupled* L2 penalty (``reg.l2``) is a loss term
-instead; see :mod:`regularkit.penalties`.
+``optim.weight_decay`` is applied by the optimizer to the *weights only*
+(:func:`regularkit.penalties.decay_param_groups`: Linear/Conv weights decay,
+biases and normalization parameters do not).  What it means depends on the
+optimizer: torch's SGD adds ``wd * w`` to the gradient before momentum, which
+is the *coupled* L2 penalty (the same as ``reg.l2`` with the "half"
+convention); AdamW shrinks ``w <- w - lr * wd * w`` outside the adaptive
+scaling, the *decoupled* decay of Loshchilov & Hutter (2019).
 """
 from __future__ import annotations
 
@@ -21,14 +20,9 @@ from regularkit.errors import check_int
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """``[{"params": weights, "weight_decay": wd}, {"params": biases and norms, "weight_decay": 0}]``."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0, "name": "no_decay"})
-    return groups
+    from regularkit.penalties import decay_param_groups
+    groups = decay_param_groups(model, weight_decay)
+    return [g for g in groups if g["params"]]
 
 
 def make_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:

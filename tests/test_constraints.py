@@ -1,0 +1,234 @@
+"""Constraints: the Keras formulas (incl. Keras' (in, out) layout), per-unit axes, projection in training."""
+import pickle
+import re
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from regularkit import constraints as C
+from regularkit.errors import RegularkitError
+
+EPS = 1e-7
+
+
+def randn(*shape, seed=0, scale=1.0):
+    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def keras_max_norm(kernel, m, axis):
+    """Keras / the lecture's Theano code: norms over ``axis``, w * clip(norms, 0, m) / (eps + norms)."""
+    norms = np.sqrt(np.sum(np.square(kernel), axis=axis, keepdims=True))
+    return kernel * (np.clip(norms, 0, m) / (EPS + norms))
+
+
+def keras_min_max_norm(kernel, lo, hi, rate, axis):
+    norms = np.sqrt(np.sum(np.square(kernel), axis=axis, keepdims=True))
+    desired = rate * np.clip(norms, lo, hi) + (1 - rate) * norms
+    return kernel * (desired / (EPS + norms))
+
+
+def unit_norms(w):
+    return w.reshape(w.shape[0], -1).norm(dim=1)
+
+
+# torch layout -> Keras layout (permutation of the torch weight) and the Keras axis of the incoming weights
+KERAS_LAYOUTS = {
+    "Linear": ((5, 7), (1, 0), 0),                       # Dense kernel (in, out), axis=0
+    "Conv1d": ((5, 3, 4), (2, 1, 0), (0, 1)),            # Conv1D kernel (k, in, out)
+    "Conv2d": ((5, 3, 2, 4), (2, 3, 1, 0), (0, 1, 2)),   # Conv2D kernel (kh, kw, in, out)
+}
+
+
+@pytest.mark.parametrize("layer", KERAS_LAYOUTS)
+def test_max_norm_matches_keras_on_keras_layout(layer):
+    shape, perm, axis = KERAS_LAYOUTS[layer]
+    w = randn(*shape, scale=1.5)
+    kernel = w.permute(*perm).numpy()  # the same weights as Keras would store them
+    expected = keras_max_norm(kernel, 2.0, axis)
+    got = C.MaxNorm(2.0)(w).permute(*perm).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    lo_hi = keras_min_max_norm(kernel, 1.0, 2.0, 0.5, axis)
+    np.testing.assert_allclose(C.MinMaxNorm(1.0, 2.0, 0.5)(w).permute(*perm).numpy(), lo_hi, rtol=1e-12)
+    unit = kernel / (EPS + np.sqrt(np.sum(np.square(kernel), axis=axis, keepdims=True)))
+    np.testing.assert_allclose(C.UnitNorm()(w).permute(*perm).numpy(), unit, rtol=1e-12)
+
+
+def test_slide_axis0_on_a_torch_weight_would_be_per_input():
+    # The lecture's Theano sum(axis=0) assumes (in, out); on torch's (out, in) it is a different constraint.
+    w = randn(3, 6, scale=2.0)
+    per_unit = C.max_norm(w, 1.0)
+    per_input = torch.from_numpy(keras_max_norm(w.numpy(), 1.0, 0))
+    assert torch.allclose(unit_norms(per_unit).max(), torch.tensor(1.0, dtype=torch.float64))
+    assert not torch.allclose(per_unit, per_input)
+
+
+def test_max_norm_worked_example():
+    w = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]], dtype=torch.float64)  # norms 5, 0.5, 0
+    out = C.MaxNorm(2.0)(w)
+    torch.testing.assert_close(out[0], torch.tensor([1.2, 1.6], dtype=torch.float64), rtol=1e-6, atol=0)
+    torch.testing.assert_close(out[1], w[1] * 0.5 / (0.5 + 1e-7))  # short rows kept (up to the guard)
+    assert torch.equal(out[2], w[2])  # the 1e-7 guard keeps a zero row at zero, no NaN
+
+
+@pytest.mark.parametrize("layer", [nn.Linear(20, 10), nn.Conv1d(4, 6, 3), nn.Conv2d(3, 8, 3), nn.Conv3d(2, 4, 2)])
+def test_project_caps_each_output_unit(layer):
+    with torch.no_grad():
+        layer.weight.mul_(10.0)
+        layer.weight[0].mul_(1e-3)  # one short unit: must be left alone
+    before = layer.weight.detach().clone()
+    C.project(layer, C.MaxNorm(1.5))
+    norms = unit_norms(layer.weight.detach())
+    assert norms.max() <= 1.5 + 1e-6
+    assert torch.allclose(norms[1:], torch.full_like(norms[1:], 1.5), rtol=1e-5)
+    short = before[0].norm()
+    torch.testing.assert_close(layer.weight[0].detach(), before[0] * short / (EPS + short))  # only the guard
+    # directions are kept: each unit is only rescaled
+    cos = nn.functional.cosine_similarity(layer.weight.detach().flatten(1), before.flatten(1), dim=1)
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-6)
+
+
+def test_project_conv_transpose_uses_dim1_as_output_units():
+    layer = nn.ConvTranspose2d(3, 5, 2)  # weight (in=3, out=5, 2, 2)
+    with torch.no_grad():
+        layer.weight.mul_(20.0)
+    C.project(layer, C.MaxNorm(1.0))
+    per_out = layer.weight.detach().transpose(0, 1).reshape(5, -1).norm(dim=1)
+    assert torch.allclose(per_out, torch.ones(5), rtol=1e-5)
+    grouped = nn.ConvTranspose2d(4, 4, 2, groups=2)
+    with pytest.raises(RegularkitError, match=r"cannot project weight: ConvTranspose with groups=2"):
+        C.project(grouped, C.MaxNorm(1.0))
+
+
+def test_non_neg_bias_sign_and_min_max_norm():
+    w = randn(4, 5)
+    assert C.NonNeg()(w).min() >= 0 and torch.equal(C.NonNeg()(w)[w > 0], w[w > 0])
+    assert torch.equal(C.BiasSign()(w), w.clamp(min=0))
+    assert torch.equal(C.BiasSign("non_positive")(w), w.clamp(max=0))
+    norms = unit_norms(C.MinMaxNorm(0.5, 0.8)(w * 3))
+    assert norms.min() >= 0.5 - 1e-6 and norms.max() <= 0.8 + 1e-6
+    # a bias is 1-D: one number per unit, its per-unit norm is |b_i|
+    b = torch.tensor([-3.0, 0.5, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(C.MaxNorm(1.0)(b), torch.tensor([-1.0, 0.5, 1.0], dtype=torch.float64), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (3, 7), (7, 3), (6, 2, 3, 3)])
+def test_orthonormal(shape):
+    w = randn(*shape)
+    q = C.Orthonormal()(w)
+    mat = q.reshape(shape[0], -1)
+    eye_rows = mat @ mat.T if mat.shape[0] <= mat.shape[1] else mat.T @ mat
+    torch.testing.assert_close(eye_rows, torch.eye(eye_rows.shape[0], dtype=torch.float64), atol=1e-10, rtol=0)
+    u, _ = scipy.linalg.polar(w.reshape(shape[0], -1).numpy())  # orthogonal polar factor: the nearest one
+    np.testing.assert_allclose(mat.numpy(), u, atol=1e-10)
+    torch.testing.assert_close(C.Orthonormal()(q), q, atol=1e-10, rtol=0)
+
+
+CONSTRAINTS = [C.MaxNorm(1.0), C.UnitNorm(), C.NonNeg(), C.MinMaxNorm(0.5, 1.5), C.BiasSign(), C.Orthonormal()]
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=4), seed=st.integers(0, 1000),
+       scale=st.floats(0.1, 10.0))
+def test_constraints_are_projections_on_any_shape(shape, seed, scale):
+    w = randn(*shape, seed=seed, scale=scale)
+    # Projecting twice changes nothing -- up to the 1e-7 guard, which rescales a unit of norm n by
+    # n / (n + 1e-7): a relative 1e-7 / n, on the input (n) and on the once-projected unit (n ~ 1).
+    tol = 10 * EPS * (1.0 + 1.0 / unit_norms(w).min().clamp(min=1e-3).item())
+    for c in CONSTRAINTS:
+        once = c(w)
+        assert once.shape == w.shape and torch.isfinite(once).all()
+        torch.testing.assert_close(c(once), once, atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("project_after_step", [True, False])
+def test_max_norm_holds_after_every_step_of_training(project_after_step):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+    x = torch.randn(64, 10)
+    y = torch.randint(0, 3, (64,))
+    opt = torch.optim.SGD(model.parameters(), lr=5.0)  # large: weights grow fast unless projected
+    projector = C.Projector(C.MaxNorm(2.0))
+    worst = 0.0
+    for _ in range(30):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if project_after_step:
+            assert projector(model) == ["0.weight", "2.weight"]
+        worst = max(worst, max(unit_norms(m.weight.detach()).max().item() for m in (model[0], model[2])))
+        if project_after_step:
+            assert worst <= 2.0 + 1e-6
+    if not project_after_step:
+        assert worst > 2.0  # the control: without projection the cap is exceeded
+
+
+def test_project_spec_forms():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Conv1d(1, 2, 2), nn.Linear(3, 2))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(10.0)
+    names = C.project(model, {nn.Conv1d: C.MaxNorm(1.0), r"bias$": C.BiasSign(), model[3]: C.UnitNorm(),
+                              model[0].weight: C.NonNeg()})
+    assert names == ["2.weight", "0.bias", "2.bias", "3.bias", "3.weight", "0.weight"]
+    assert unit_norms(model[2].weight.detach()).max() <= 1.0 + 1e-6
+    assert all(m.bias.min() >= 0 for m in (model[0], model[2], model[3]))
+    assert torch.allclose(unit_norms(model[3].weight.detach()), torch.ones(2), atol=1e-6)
+    assert model[0].weight.min() >= 0
+    assert C.project(model, {(nn.Linear, nn.Conv1d): C.MaxNorm(1.0)}) == ["0.weight", "2.weight", "3.weight"]
+
+
+def test_tied_weight_projected_once():
+    a, b = nn.Linear(3, 3), nn.Linear(3, 3)
+    b.weight = a.weight
+    assert C.project(nn.Sequential(a, b), C.MaxNorm(1.0)) == ["0.weight"]
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({}, r"spec must be a constraint or a non-empty dict \{selector: constraint\}, got \{\}"),
+    (3.0, r"spec must be a constraint or a non-empty dict"),
+    ({nn.Conv2d: C.MaxNorm(1.0)}, r"spec key <class 'torch.nn.modules.conv.Conv2d'> selects no parameter"),
+    ({r"^fc\.": C.MaxNorm(1.0)}, re.escape("spec key '^fc\\\\.' selects no parameter of the model")),
+    ({"(": C.MaxNorm(1.0)}, r"pattern is not a valid regular expression: '\('"),
+    ({3: C.MaxNorm(1.0)}, r"spec key must be a module type, a name pattern, a module or a parameter, got 3"),
+    ({nn.Linear: 2.0}, r"constraint for <class 'torch.nn.modules.linear.Linear'> must be callable"),
+    ({nn.Parameter(torch.zeros(2)): C.NonNeg()}, r"selects no parameter of the model"),
+])
+def test_project_errors(spec, match):
+    with pytest.raises(RegularkitError, match=match):
+        C.project(nn.Sequential(nn.Linear(2, 2)), spec)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: C.MaxNorm(-1.0), r"max_value must be > 0, got -1.0"),
+    (lambda: C.MaxNorm("big"), r"max_value must be a number, got 'big'"),
+    (lambda: C.MinMaxNorm(2.0, 1.0), r"min_value must be <= max_value, got min_value=2.0, max_value=1.0"),
+    (lambda: C.MinMaxNorm(0.0, 1.0, rate=0.0), r"rate must be in \(0.0, 1.0\], got 0.0"),
+    (lambda: C.BiasSign("positive"), r"sign must be one of 'non_negative', 'non_positive'; got 'positive'"),
+    (lambda: C.Orthonormal()(torch.ones(3)), r"orthonormal needs a weight with >= 2 dims, got shape \(3,\)"),
+    (lambda: C.get("maxnorm"), r"constraint must be one of 'max_norm', .*; got 'maxnorm'"),
+    (lambda: C.get(3), r"cannot build a constraint from 3"),
+    (lambda: C.Projector(3), r"spec must be a constraint or a dict \{selector: constraint\}, got 3"),
+])
+def test_constraint_errors(build, match):
+    with pytest.raises(RegularkitError, match=match):
+        build()
+
+
+def test_configs_registry_and_pickling():
+    for c in CONSTRAINTS + [C.MinMaxNorm(0.2, 3.0, 0.5), C.BiasSign("non_positive")]:
+        assert type(c).from_config(c.get_config()) == c
+        assert pickle.loads(pickle.dumps(c)) == c
+        name = next(k for k, v in C.REGISTRY.items() if v is type(c))
+        assert C.get({"class_name": name, "config": c.get_config()}) == c
+    assert C.get("max_norm") == C.MaxNorm(2.0) and C.get(C.UnitNorm()) == C.UnitNorm()
+    projector = pickle.loads(pickle.dumps(C.Projector({nn.Linear: C.MaxNorm(3.0), "bias$": C.NonNeg()})))
+    layer = nn.Linear(3, 2)
+    with torch.no_grad():
+        layer.weight.mul_(100.0)
+    projector(layer)
+    assert unit_norms(layer.weight.detach()).max() <= 3.0 + 1e-6 and layer.bias.min() >= 0
