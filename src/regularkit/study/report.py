@@ -100,6 +100,10 @@ def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path) -> Path
     plt = _figure()
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    later = [y for s in summaries for k in ("train_error", "val_error")
+             for y in (s.curves.get(k) or [])[max(1, len(s.curves.get(k) or []) // 10):]]
+    if later:  # the first epochs' errors (near chance) would squash the part worth reading
+        ax.set_ylim(0, 100 * min(1.0, 1.3 * max(later)) + 0.5)
     for i, s in enumerate(summaries):
         c = colors[i % len(colors)]
         for key, style in (("train_error", "--"), ("val_error", "-")):
