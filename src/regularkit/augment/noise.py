@@ -1,0 +1,53 @@
+"""Additive Gaussian input noise as a batch augmentation.
+
+Deck 003, "Data Augmentation": "adding Gaussian noise to the *input* or
+*hidden layers* prefers *robust* minima" (Goodfellow et al. 2016, §7.5;
+Bishop 1995 shows small input noise acts like a Tikhonov penalty).  This op
+perturbs inputs once per batch, before the model; the noise *layers* inside a
+network live in :mod:`regularkit.noise`.
+
+``x~ = x + sigma * eps``, ``eps ~ N(0, 1)`` i.i.d. per pixel; ``sigma`` is
+fixed or drawn per sample from a range, and ``p`` is the per-sample
+probability of adding noise at all.  The noise tensor is drawn in
+``make_params`` so ``apply`` is deterministic.  For speed on an accelerator
+pass a generator on that device: a CPU generator draws the noise on the CPU
+and copies it over.
+"""
+from __future__ import annotations
+
+from regularkit.augment.base import Augmentation, Batch, Params, check_probability, check_range, normal, rand, uniform
+from regularkit.errors import RegularkitError
+
+
+class GaussianNoise(Augmentation):
+    """Add N(0, std^2) noise per pixel.
+
+    Args:
+        std: the noise standard deviation, or a range (lo, hi) drawn per sample.
+        p: per-sample probability of adding noise.
+        clip: ``None`` or (lo, hi) to clamp the result (e.g. (0, 1) for raw images).
+    """
+
+    def __init__(self, std=0.1, *, p: float = 1.0, clip=None):
+        self.std = std
+        self._std = check_range("std", std) if isinstance(std, (tuple, list)) else check_range(
+            "std", (std, std))
+        if self._std[0] < 0:
+            raise RegularkitError(f"std must be >= 0, got {std!r}")
+        self.p = check_probability("p", p)
+        if clip is not None and not (isinstance(clip, (tuple, list)) and len(clip) == 2):
+            raise RegularkitError(f"clip must be None or a pair (low, high), got {clip!r}")
+        self.clip = clip
+
+    def make_params(self, x, generator=None) -> Params:
+        n = x.shape[0]
+        sigma = uniform(n, *self._std, x, generator) * (rand(n, x, generator) < self.p)
+        return {"noise": normal(x.shape, x, generator) * sigma.to(x.dtype).view(n, 1, 1, 1)}
+
+    def apply(self, x, y, params) -> Batch:
+        if not x.is_floating_point():
+            raise RegularkitError(f"GaussianNoise needs floating-point images, got {x.dtype}")
+        out = x + params["noise"].to(x.dtype)
+        if self.clip is not None:
+            out = out.clamp(self.clip[0], self.clip[1])
+        return out, y
