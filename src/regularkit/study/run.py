@@ -18,6 +18,7 @@ from regularkit.config import to_dict
 from regularkit.errors import RegularkitError
 from regularkit.metrics import activation_modules, activation_sparsity
 from regularkit.models import build_model
+from regularkit.study.augmentation import build_batch_transform
 from regularkit.study.summary import gap
 from regularkit.train.callbacks import Callback, EarlyStopping
 from regularkit.train.config import Recipe
@@ -89,7 +90,8 @@ def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
     optimizer = make_optimizer(model, recipe.optim)
     parts = RunParts(model=model, optimizer=optimizer, scheduler=make_scheduler(optimizer, recipe.optim),
                      epochs=recipe.optim.epochs)
-    if reg.label_smoothing > 0:
+    parts.batch_transform, mixing_smooths = build_batch_transform(recipe, splits)
+    if reg.label_smoothing > 0 and not mixing_smooths:
         from regularkit.losses import cross_entropy
         alpha = reg.label_smoothing
         parts.loss_fn = lambda logits, y: cross_entropy(logits, y, label_smoothing=alpha)
@@ -107,10 +109,6 @@ def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
     if reg.max_norm is not None:
         from regularkit.constraints import MaxNorm, Projector
         parts.after_step.append(Projector(MaxNorm(reg.max_norm)))
-    if reg.input_noise > 0:
-        from regularkit.noise import gaussian_noise
-        std = reg.input_noise
-        parts.batch_transform = lambda x, y, g: (gaussian_noise(x, std, training=True, generator=g), y)
     es = reg.early_stopping
     if es is not None:
         parts.callbacks.append(EarlyStopping(
@@ -157,6 +155,10 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None) -> dict[str,
                                "ece": expected_calibration_error(test_probs, splits.test[1])}
     for name, probe in parts.probes.items():
         extra[name] = float(probe(parts.model))
+    if recipe.augment.tta is not None:
+        from regularkit.tta import TTA
+        tta_model = TTA(final_model, transforms=recipe.augment.tta, average="logits")
+        extra["tta_test_error"] = evaluate(tta_model, *splits.test, loss_fn=eval_loss)[1]
     restored = next((cb.restored_epoch for cb in parts.callbacks if isinstance(cb, EarlyStopping)), None)
     return {
         "recipe": recipe.name, "description": recipe.description, "seed": seed,

@@ -142,6 +142,44 @@ class RegConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Batched, per-sample data augmentation (all off by default). Sizes are fractions of the image side."""
+
+    hflip: bool = False                    # horizontal flip with probability 0.5
+    crop_padding: float = 0.0              # pad by this fraction of the side, crop back at a random offset
+    padding_mode: str = "reflect"          # constant | nearest | reflect | wrap
+    rotation: float = 0.0                  # degrees, uniform in [-r, r]
+    translate: float = 0.0                 # fraction of the side
+    shear: float = 0.0                     # degrees
+    zoom: float = 0.0                      # scale uniform in [1 - z, 1 + z]
+    cutout: float = 0.0                    # side of the erased square, as a fraction of the image side
+    erasing: float = 0.0                   # random-erasing probability (Zhong et al.: 0.5)
+    pca_colour: float = 0.0                # std of the AlexNet PCA colour shift (fitted on training pixels)
+    mixup_alpha: float = 0.0               # MixUp Beta(alpha, alpha)
+    cutmix_alpha: float = 0.0              # CutMix Beta(alpha, alpha); with mixup_alpha too: switch 50/50
+    tta: str | None = None                 # test-time augmentation set: flips | five_crop | ten_crop | scales
+
+    def __post_init__(self):
+        check_choice("padding_mode", self.padding_mode, ("constant", "nearest", "reflect", "wrap"))
+        check_in_range("crop_padding", self.crop_padding, 0.0, 1.0)
+        check_non_negative("rotation", self.rotation)
+        check_in_range("translate", self.translate, 0.0, 1.0)
+        check_non_negative("shear", self.shear)
+        check_in_range("zoom", self.zoom, 0.0, 1.0, high_inclusive=False)
+        check_in_range("cutout", self.cutout, 0.0, 1.0)
+        check_in_range("erasing", self.erasing, 0.0, 1.0)
+        check_non_negative("pca_colour", self.pca_colour)
+        check_non_negative("mixup_alpha", self.mixup_alpha)
+        check_non_negative("cutmix_alpha", self.cutmix_alpha)
+        if self.tta is not None:
+            check_choice("tta", self.tta, ("flips", "five_crop", "ten_crop", "scales"))
+
+    def active(self) -> bool:
+        return any((self.hflip, self.crop_padding, self.rotation, self.translate, self.shear, self.zoom,
+                    self.cutout, self.erasing, self.pca_colour, self.mixup_alpha, self.cutmix_alpha))
+
+
+@dataclass(frozen=True)
 class Recipe:
     """One named configuration the study trains once per seed."""
 
@@ -150,3 +188,4 @@ class Recipe:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     reg: RegConfig = field(default_factory=RegConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
