@@ -18,6 +18,13 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def _add_study(sub) -> None:
     p = sub.add_parser("study", help="train each recipe over seeds and report train/val/test error and the gap",
                        description="Train each recipe over seeds and report what it buys. With no options: "
@@ -26,6 +33,8 @@ def _add_study(sub) -> None:
     p.add_argument("--data", help="digits (default, embedded), fashion-mnist, or a path to a .npz file")
     p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
     p.add_argument("--model", choices=("mlp", "cnn", "resnet"))
+    p.add_argument("--widths", type=_ints, help="dense hidden widths, e.g. 512,256")
+    p.add_argument("--channels", type=_ints, help="conv channels per stage, e.g. 16,32")
     p.add_argument("--recipes", type=_csv, help="comma-separated recipe names (see `regularkit recipes`)")
     p.add_argument("--recipe-file", help="TOML file with [recipes.NAME] tables")
     p.add_argument("--seeds", type=int, help="number of seeds per recipe (default 3)")
@@ -43,7 +52,8 @@ def _add_study(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-_FLAG_TO_FIELD = {"data": "data", "data_dir": "data_dir", "model": "model", "recipes": "recipes",
+_FLAG_TO_FIELD = {"data": "data", "data_dir": "data_dir", "model": "model", "widths": "widths",
+                  "channels": "channels", "recipes": "recipes",
                   "recipe_file": "recipe_file", "seeds": "seeds", "epochs": "epochs", "batch_size": "batch_size",
                   "lr": "lr", "optimizer": "optimizer", "schedule": "schedule", "train_size": "train_size",
                   "val_fraction": "val_fraction", "out": "out", "storage": "storage", "study_name": "study_name"}

@@ -17,6 +17,8 @@ class StudyConfig:
     data: str = "digits"
     data_dir: str | None = None
     model: str = "mlp"
+    widths: tuple[int, ...] | None = None    # dense hidden widths (default: 256,256 for the MLP, 128 otherwise)
+    channels: tuple[int, ...] | None = None  # conv channels per stage (default: 32,64)
     recipes: tuple[str, ...] = DEFAULT_RECIPES
     recipe_file: str | None = None
     seeds: int = 3
@@ -49,9 +51,10 @@ class StudyConfig:
         return self.train_size if self.train_size is not None else TRAIN_SIZE_DEFAULTS.get(self.data)
 
     def base_recipe(self) -> Recipe:
-        widths = (256, 256) if self.model == "mlp" else (128,)
+        widths = self.widths or ((256, 256) if self.model == "mlp" else (128,))
+        channels = self.channels or (32, 64)
         return Recipe(
-            model=ModelConfig(kind=self.model, widths=widths),
+            model=ModelConfig(kind=self.model, widths=widths, channels=channels),
             optim=OptimConfig(optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
                               batch_size=self.batch_size, schedule=self.schedule),
         )
