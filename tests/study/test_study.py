@@ -49,7 +49,8 @@ def test_every_registered_recipe_resolves_and_differs_from_baseline():
     for r in recipes[1:]:
         if r.name == "seed-ensemble":  # the baseline on purpose: its ensemble column is the point
             continue
-        assert (r.model, r.optim, r.reg) != (baseline.model, baseline.optim, baseline.reg), r.name
+        assert (r.model, r.optim, r.reg, r.augment) != (baseline.model, baseline.optim, baseline.reg,
+                                                         baseline.augment), r.name
 
 
 def test_unknown_recipe_is_named():
