@@ -1,0 +1,89 @@
+"""Stratified k-fold cross-validation with preprocessing fitted inside each fold.
+
+"If only few data is available, use k-fold cross validation: partition data into
+k subsets, use each subset for validation once, average all errors."  And from
+the input-normalization slide: "only *compute* normalization on *training*
+data; *apply* it to test and validation".  Inside k-fold that means one fresh
+preprocessing object per fold, fitted on that fold's training part only:
+fitting it once on all of ``x`` would leak every validation fold's statistics
+into training.
+
+The folds come from scikit-learn's ``StratifiedKFold`` (shuffled with ``seed``),
+so every fold keeps the class proportions of ``y``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from regularkit.errors import RegularkitError, check_int
+
+
+@dataclass(frozen=True)
+class KFoldResult:
+    """Per-fold scores, their mean and standard deviation (``np.std``, ddof=0), and the folds."""
+
+    scores: tuple[float, ...]
+    mean: float
+    std: float
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...] = field(repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.mean:.6f} ± {self.std:.6f} ({len(self.scores)} folds)"
+
+
+def _labels(y: Any) -> np.ndarray:
+    """Class labels for stratification: indices, or the argmax of soft targets (N x K)."""
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    return y.argmax(axis=1) if y.ndim == 2 else y
+
+
+def _take(data: Any, idx: np.ndarray) -> Any:
+    if isinstance(data, (list, tuple)):
+        return [data[i] for i in idx]
+    if hasattr(data, "detach"):  # a torch tensor: index with a tensor on its device
+        import torch
+
+        return data[torch.as_tensor(idx, device=data.device)]
+    return data[idx]
+
+
+def kfold_evaluate(fit_and_score: Callable[[Any, Any, Any, Any], float], x: Any, y: Any, k: int = 5,
+                   seed: int = 0, preprocess_factory: Callable[[], Any] | None = None) -> KFoldResult:
+    """Score a configuration by stratified k-fold cross-validation.
+
+    For each fold, ``fit_and_score(x_train, y_train, x_val, y_val) -> float`` trains on
+    the fold's training part and returns its validation score (e.g. error).  If given,
+    ``preprocess_factory()`` makes a fresh object with ``fit(x)`` and ``transform(x)``;
+    it is fitted on ``x_train`` only and transforms both parts.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    k = check_int("k", k, minimum=2)
+    seed = check_int("seed", seed)
+    labels = _labels(y)
+    if len(x) != len(labels):
+        raise RegularkitError(f"x and y must have the same length, got {len(x)} and {len(labels)}")
+    classes, counts = np.unique(labels, return_counts=True)
+    if k > counts.min():
+        rare = classes[counts.argmin()].item()
+        raise RegularkitError(f"k={k} is more than the {counts.min()} samples of the smallest class "
+                              f"(label {rare!r}); use k <= {counts.min()}")
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    scores, folds = [], []
+    for train_idx, val_idx in splitter.split(np.zeros(len(labels)), labels):
+        x_tr, x_va = _take(x, train_idx), _take(x, val_idx)
+        if preprocess_factory is not None:
+            pre = preprocess_factory()
+            pre.fit(x_tr)
+            x_tr, x_va = pre.transform(x_tr), pre.transform(x_va)
+        score = float(fit_and_score(x_tr, _take(y, train_idx), x_va, _take(y, val_idx)))
+        scores.append(score)
+        folds.append((train_idx, val_idx))
+    return KFoldResult(scores=tuple(scores), mean=float(np.mean(scores)), std=float(np.std(scores)),
+                       folds=tuple(folds))

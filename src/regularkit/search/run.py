@@ -1,0 +1,209 @@
+"""``run_search``: one hyper-parameter search, through Optuna, with an objective free of Optuna.
+
+The objective is ``objective(params, report) -> float``: ``params`` maps dotted
+recipe fields to values (plus any ``fixed`` ones, e.g. a stage's ``epochs``), and
+``report(step, value)`` records an intermediate value and returns True when the
+pruner says to stop; the objective then returns early.  The value is minimised
+by default: validation error, never test error (see ``discipline.final_test``).
+
+Each finished trial prints a line in the style of the cs231n notes::
+
+    val_err: 0.412000, lr: 1.405206e-04, reg: 4.793564e-01, (1 / 100)
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from regularkit.errors import RegularkitError, check_choice, check_int
+from regularkit.search.border import border_warnings, check_edge_fraction
+from regularkit.search.samplers import check_sampler_args, grid_size, sampler_name
+from regularkit.search.space import SearchSpace
+from regularkit.search.storage import describe_storage, done_trials, lost_trial_numbers, open_storage
+from regularkit.search.workers import WorkerJob, check_picklable, quiet_optuna, supervise
+
+SPACE_ATTR = "regularkit.space"   # study user attrs: the space and fixed params, saved with the trials
+FIXED_ATTR = "regularkit.fixed"
+SAMPLER_ATTR = "regularkit.sampler"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial as the objective saw it."""
+
+    number: int
+    params: dict[str, Any]
+    value: float | None
+    state: str                      # "COMPLETE", "PRUNED" or "FAIL"
+    intermediate: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The outcome of a search: its trials (lost attempts left out), the best, the border warnings."""
+
+    space: SearchSpace
+    trials: list[TrialRecord]
+    best_params: dict[str, Any] | None
+    best_value: float | None
+    warnings: list[str]
+    direction: str
+    sampler: str
+    study_name: str
+    storage: str | None
+    fixed: dict[str, Any]
+    lost: list[int]                 # attempts whose worker died; each was retried
+    study: optuna.Study = field(repr=False, compare=False)
+
+    @property
+    def best_config(self) -> dict[str, Any] | None:
+        """What the objective received for the best trial: best params plus the fixed ones."""
+        return None if self.best_params is None else {**self.fixed, **self.best_params}
+
+    @property
+    def completed(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.state == "COMPLETE" and t.value is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space.to_dict(), "best_params": self.best_params, "best_value": self.best_value,
+                "warnings": self.warnings, "direction": self.direction, "sampler": self.sampler,
+                "study_name": self.study_name, "storage": self.storage, "fixed": self.fixed, "lost": self.lost,
+                "trials": [t.__dict__ for t in self.trials]}
+
+
+def run_search(objective: Callable[[dict, Callable[[int, float], bool]], float], space: SearchSpace, *,
+               sampler: str | optuna.samplers.BaseSampler = "random", n_trials: int | None = None,
+               seed: int = 0, storage: Any = None, study_name: str = "search", direction: str = "minimize",
+               pruner: str | optuna.pruners.BasePruner | None = None, workers: int = 1,
+               grid_points: int | Mapping[str, int] = 5, fixed: Mapping[str, Any] | None = None,
+               metric: str = "val_err", edge_fraction: float = 0.1,
+               log: Callable[[str], None] | None = print) -> SearchResult:
+    """Search ``space`` for the configuration minimising (or maximising) ``objective``.
+
+    ``n_trials`` is the study's total: re-running with the same storage and study
+    name resumes, running only what is missing (a grid search defaults to the grid
+    size).  ``storage`` is None (in memory; a temporary journal folder when
+    ``workers > 1``), a journal path or folder, or a database URL such as
+    ``postgresql://user@host/db``.  ``workers`` processes share the storage; with
+    more than one, the objective and ``log`` run in the workers and travel there by
+    pickle (``log=print`` prints from each worker; a list's ``append`` would fill copies).
+    """
+    if not isinstance(space, SearchSpace):
+        raise RegularkitError(f"space must be a SearchSpace, got {space!r}")
+    check_choice("direction", direction, ("minimize", "maximize"))
+    workers = check_int("workers", workers, minimum=1)
+    seed = check_int("seed", seed)
+    check_sampler_args(sampler, space, grid_points)
+    check_edge_fraction(edge_fraction)  # now, not after an hour of trials
+    fixed = dict(fixed or {})
+    clash = sorted(set(fixed) & set(space))
+    if clash:
+        raise RegularkitError(f"fixed parameter {clash[0]!r} is also in the search space {list(space)}")
+    if sampler == "grid":
+        size = grid_size(space, grid_points)
+        n_trials = size if n_trials is None else n_trials
+        if check_int("n_trials", n_trials, minimum=1) > size:
+            raise RegularkitError(f"n_trials={n_trials} is more than the {size} points of the grid; "
+                                  "use fewer trials or more grid_points")
+    elif n_trials is None:
+        raise RegularkitError(f"n_trials is required with sampler={sampler_name(sampler)!r}, got None")
+    n_trials = check_int("n_trials", n_trials, minimum=1)
+    if workers > 1:
+        check_picklable("objective", objective, workers)
+        check_picklable("log", log, workers)
+        if storage is None:
+            # Workers share trials through a storage; a journal file needs no server.
+            storage = tempfile.mkdtemp(prefix="regularkit-search-")
+        elif isinstance(storage, optuna.storages.InMemoryStorage):
+            raise RegularkitError(f"workers={workers} cannot share an in-memory storage; pass a journal "
+                                  "folder or a database URL")
+    opened = open_storage(storage) if storage is not None else optuna.storages.InMemoryStorage()
+
+    study = _create_or_check(opened, study_name, direction, space, fixed, sampler_name(sampler))
+    job = WorkerJob(objective=objective, space=space, storage=storage if workers > 1 else opened,
+                    study_name=study_name, total=n_trials, sampler=sampler, seed=seed, grid_points=grid_points,
+                    pruner=pruner, fixed=fixed, metric=metric, log=log, workers=workers)
+    supervise(job)
+    result = collect(study, space, sampler=sampler_name(sampler), storage=describe_storage(storage),
+                     fixed=fixed, edge_fraction=edge_fraction)
+    if log is not None:
+        for w in result.warnings:
+            log(w)
+    return result
+
+
+def _create_or_check(storage, study_name: str, direction: str, space: SearchSpace, fixed: dict,
+                     sampler: str) -> optuna.Study:
+    """Create the study, or load it and refuse to resume it with a different set-up."""
+    with quiet_optuna():  # no "A new study created" INFO line between our log lines
+        study = optuna.create_study(storage=storage, study_name=study_name, direction=direction,
+                                    load_if_exists=True)
+    attrs = study.user_attrs
+    mine = {SPACE_ATTR: space.to_dict(), FIXED_ATTR: fixed, SAMPLER_ATTR: sampler}
+    if SPACE_ATTR not in attrs:
+        for key, value in mine.items():
+            study.set_user_attr(key, json.loads(json.dumps(value)))
+        return study
+    if study.direction.name.lower() != direction:
+        raise RegularkitError(f"study {study_name!r} exists with direction {study.direction.name.lower()!r}, "
+                              f"got direction={direction!r}; use another study_name")
+    for key, value in mine.items():
+        if attrs.get(key) != json.loads(json.dumps(value)):
+            what = key.split(".")[1]
+            raise RegularkitError(f"study {study_name!r} exists with a different {what}: stored "
+                                  f"{attrs.get(key)!r}, got {value!r}; use another study_name")
+    return study
+
+
+def collect(study: optuna.Study, space: SearchSpace, *, sampler: str, storage: str | None,
+            fixed: dict[str, Any], edge_fraction: float = 0.1) -> SearchResult:
+    """A :class:`SearchResult` from the trials stored in ``study``."""
+    trials = [TrialRecord(number=t.number, params=space.decode(t.params), value=t.value, state=t.state.name,
+                          intermediate=dict(t.intermediate_values)) for t in done_trials(study)]
+    direction = study.direction.name.lower()
+    scored = [t for t in trials if t.state == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
+    best = (min if direction == "minimize" else max)(scored, key=lambda t: t.value) if scored else None
+    lost = sorted(lost_trial_numbers(study.get_trials(deepcopy=False)))
+    return SearchResult(
+        space=space, trials=trials, best_params=None if best is None else best.params,
+        best_value=None if best is None else best.value,
+        warnings=[] if best is None else border_warnings(space, best.params, edge_fraction=edge_fraction),
+        direction=direction, sampler=sampler, study_name=study.study_name, storage=storage, fixed=dict(fixed),
+        lost=lost, study=study)
+
+
+def result_from_study(study: optuna.Study, *, edge_fraction: float = 0.1) -> SearchResult:
+    """Rebuild a result from a stored study (its space from the study's attributes, or Optuna's)."""
+    attrs = study.user_attrs
+    space = (SearchSpace.from_dict(attrs[SPACE_ATTR]) if SPACE_ATTR in attrs
+             else _space_from_optuna(study))
+    return collect(study, space, sampler=attrs.get(SAMPLER_ATTR, "unknown"), storage=None,
+                   fixed=attrs.get(FIXED_ATTR, {}), edge_fraction=edge_fraction)
+
+
+def _space_from_optuna(study: optuna.Study) -> SearchSpace:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from regularkit.search.distributions import Categorical, Int, LogUniform, Uniform
+
+    dists = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        dists.update(t.distributions)
+    if not dists:
+        raise RegularkitError(f"study {study.study_name!r} has no completed trial to read a search space from")
+    out = {}
+    for name, d in dists.items():
+        if isinstance(d, FloatDistribution):
+            out[name] = (LogUniform if d.log else Uniform)(d.low, d.high)
+        elif isinstance(d, IntDistribution):
+            out[name] = Int(d.low, d.high, log=d.log)
+        elif isinstance(d, CategoricalDistribution):
+            out[name] = Categorical(d.choices)
+    return SearchSpace(out)

@@ -1,0 +1,70 @@
+"""Which Optuna sampler and pruner a search uses: one literal registry each.
+
+Optuna does the sampling and the pruning; this file only turns the names the
+CLI and TOML use ("random", "grid", "tpe"; "hyperband", "halving") into
+objects.  Random search is the default, as in the lecture (Bergstra & Bengio,
+2012: when only a few hyper-parameters matter, random search tries more
+distinct values of each than a grid of the same size).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import optuna
+
+from regularkit.errors import RegularkitError, check_choice
+from regularkit.search.space import SearchSpace
+
+SAMPLERS = {
+    "random": lambda space, seed, grid_points, parallel: optuna.samplers.RandomSampler(seed=seed),
+    # constant_liar: with several workers, running trials count as bad guesses so
+    # that parallel TPE workers do not all propose the same point.
+    "tpe": lambda space, seed, grid_points, parallel: optuna.samplers.TPESampler(
+        seed=seed, constant_liar=parallel),
+    "grid": lambda space, seed, grid_points, parallel: optuna.samplers.GridSampler(
+        space.grid(grid_points), seed=seed),
+}
+
+PRUNERS = {
+    None: optuna.pruners.NopPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "halving": optuna.pruners.SuccessiveHalvingPruner,
+}
+
+
+def make_sampler(sampler: str | optuna.samplers.BaseSampler, space: SearchSpace, *, seed: int,
+                 grid_points: int | Mapping[str, int] = 5, parallel: bool = False
+                 ) -> optuna.samplers.BaseSampler:
+    """A sampler from its name (or the given Optuna sampler, used as it is)."""
+    if isinstance(sampler, optuna.samplers.BaseSampler):
+        return sampler
+    check_choice("sampler", sampler, SAMPLERS)
+    return SAMPLERS[sampler](space, seed, grid_points, parallel)
+
+
+def make_pruner(pruner: str | None | optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
+    """A pruner from its name; ``None`` never prunes."""
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    check_choice("pruner", pruner, PRUNERS)
+    return PRUNERS[pruner]()
+
+
+def sampler_name(sampler: str | optuna.samplers.BaseSampler) -> str:
+    return sampler if isinstance(sampler, str) else type(sampler).__name__
+
+
+def grid_size(space: SearchSpace, grid_points: int | Mapping[str, int] = 5) -> int:
+    """How many configurations the grid has (the default ``n_trials`` of a grid search)."""
+    return math.prod(len(v) for v in space.grid(grid_points).values())
+
+
+def check_sampler_args(sampler, space: SearchSpace, grid_points) -> None:
+    """Fail early, in the parent process, on a bad sampler name or grid."""
+    if not isinstance(sampler, optuna.samplers.BaseSampler):
+        check_choice("sampler", sampler, SAMPLERS)
+    if sampler == "grid":
+        space.grid(grid_points)
+    elif isinstance(grid_points, Mapping) and grid_points:
+        raise RegularkitError(f"grid_points is only used with sampler='grid', got sampler={sampler!r}")

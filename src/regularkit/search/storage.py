@@ -1,0 +1,188 @@
+"""Where a search keeps its trials, and how trials of dead workers are retried.
+
+Storages are Optuna's:
+
+* ``"postgresql://user@host/db"`` (any SQLAlchemy URL with ``://``): ``RDBStorage``
+  with a heartbeat.  Each running trial records a heartbeat every
+  ``heartbeat_interval`` seconds; a trial silent for ``grace_period`` seconds is
+  failed by the next worker that asks for a trial, and Optuna's retry callback
+  re-enqueues its parameters.  This works across machines.
+* a path: ``JournalStorage`` over a ``JournalFileBackend`` (a folder gets
+  ``journal.log`` inside it; a path with a suffix is the file itself).  A local or
+  NFS file, nothing to install or run.
+
+The journal has no heartbeat, so regularkit adds the missing piece by hand: each
+trial records its worker in the user attribute ``regularkit.worker`` =
+``{"host", "pid", "start"}`` ("start" is the process start time from /proc, so
+a recycled pid is not mistaken for the dead worker).  :func:`recover_dead_trials`
+marks RUNNING trials of this host whose process is gone as FAIL and re-enqueues
+their parameters through the same Optuna retry callback.  The search runner calls
+it on start and whenever one of its workers dies.  Trials of other hosts are left
+alone (use the RDB heartbeat, or restart the search on that host).
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from regularkit.errors import RegularkitError
+
+WORKER_ATTR = "regularkit.worker"
+
+HEARTBEAT_INTERVAL = 10  # seconds between heartbeats of a running trial (RDB only)
+GRACE_PERIOD = 30        # seconds of silence after which a running trial is stale
+MAX_RETRY = 3            # a trial that kills its worker this often stays failed
+
+# Optuna 4.9 renamed RetryFailedTrialCallback; keep working on the older name (optuna >= 3.5).
+_Retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+
+
+class RetryLostTrial(_Retry):
+    """Optuna's retry callback, minus the dead worker's identity on the retried copy.
+
+    The copy waits in the queue with state WAITING; if it kept the dead pid, a
+    recovery running just after a live worker picks it up could fail it again.
+    """
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trial = copy.deepcopy(trial)
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != WORKER_ATTR}
+        super().__call__(study, trial)
+
+
+def _retry_callback(max_retry: int) -> RetryLostTrial:
+    with warnings.catch_warnings():  # experimental in Optuna; we pin the behaviour by tests
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryLostTrial(max_retry=max_retry)
+
+
+def open_storage(storage: Any, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
+                 grace_period: int = GRACE_PERIOD, max_retry: int = MAX_RETRY):
+    """An Optuna storage from a URL, a journal path, or an Optuna storage (returned as is)."""
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    try:
+        text = os.fspath(storage)
+    except TypeError:
+        raise RegularkitError(f"storage must be a database URL, a journal path or an Optuna storage, "
+                              f"got {storage!r}") from None
+    if "://" in text:
+        callback_kw = ("heartbeat_stale_trial_callback"
+                       if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+                       else "failed_trial_callback")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(text, heartbeat_interval=heartbeat_interval,
+                                                  grace_period=grace_period,
+                                                  **{callback_kw: _retry_callback(max_retry)})
+        except ImportError as exc:  # the database driver is an optional dependency
+            raise RegularkitError(f"storage {describe_storage(text)!r} needs its database driver "
+                                  f"(postgresql: pip install psycopg2-binary): {exc}") from None
+    return optuna.storages.JournalStorage(_journal_backend(journal_path(text)))
+
+
+def journal_path(path: str | os.PathLike) -> Path:
+    """The journal file for a storage path: the file itself, or ``<folder>/journal.log``."""
+    path = Path(path)
+    if path.suffix and not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    return path / "journal.log"
+
+
+def _journal_backend(path: Path):
+    try:
+        from optuna.storages.journal import JournalFileBackend
+    except ImportError:  # optuna < 4.0
+        from optuna.storages import JournalFileStorage as JournalFileBackend
+    return JournalFileBackend(str(path))
+
+
+def describe_storage(storage: Any) -> str | None:
+    """A printable name for a storage, with any password in a URL masked."""
+    if storage is None or isinstance(storage, optuna.storages.InMemoryStorage):
+        return None
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return type(storage).__name__
+    text = os.fspath(storage)
+    if "://" in text and "@" in text.split("://", 1)[1]:
+        scheme, rest = text.split("://", 1)
+        auth, host = rest.rsplit("@", 1)
+        return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}" if ":" in auth else text
+    return text if "://" in text else str(journal_path(text))
+
+
+# --- who runs a trial, and is it still alive --------------------------------------------
+def _start_time(pid: int) -> str | None:
+    """The process start time in clock ticks since boot (Linux /proc); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def worker_identity() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _start_time(pid)}
+
+
+def is_alive(identity: dict[str, Any]) -> bool:
+    """Whether the process of ``identity`` (a worker on this host) still runs."""
+    pid = int(identity["pid"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        pass
+    start = identity.get("start")
+    return start is None or _start_time(pid) in (None, start)
+
+
+def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> list[int]:
+    """Fail the RUNNING trials of dead workers on this host and re-enqueue them; their numbers."""
+    host = socket.gethostname()
+    retry = _retry_callback(max_retry)
+    recovered = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = t.user_attrs.get(WORKER_ATTR)
+        if not isinstance(who, dict) or who.get("host") != host or is_alive(who):
+            continue
+        try:
+            failed = study.tell(t.number, state=TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # finished meanwhile, by its worker or by another recoverer: not ours to retry
+        retry(study, failed)
+        recovered.append(t.number)
+    return recovered
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Let Optuna fail and retry heartbeat-stale trials now (a no-op without a heartbeat)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def lost_trial_numbers(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of the attempts that were retried (their retry is what counts)."""
+    # Optuna's retry callback keeps the chain in system_attrs["retry_history"].
+    return {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+
+
+def done_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Finished trials, lost attempts left out, in number order."""
+    trials = study.get_trials(deepcopy=False)
+    lost = lost_trial_numbers(trials)
+    return [t for t in trials if t.state.is_finished() and t.number not in lost]
