@@ -52,6 +52,39 @@ def _add_study(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _stages(text: str) -> list[tuple[int, int]]:
+    try:
+        return [(int(a), int(b)) for a, b in (part.split(":") for part in _csv(text))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TRIALS:EPOCHS,TRIALS:EPOCHS..., got {text!r}") from None
+
+
+def _add_search(sub) -> None:
+    p = sub.add_parser("search", help="search hyper-parameters of a recipe on the validation split (Optuna)",
+                       description="Search any recipe field over a TOML space; the test set is used once, "
+                                   "with --final-test, for the chosen configuration.")
+    p.add_argument("--space", required=True, help="TOML search space ([space] table)")
+    p.add_argument("--recipe", default="baseline", help="the recipe whose fields are searched")
+    p.add_argument("--sampler", default="random", choices=("random", "grid", "tpe"))
+    p.add_argument("--trials", type=int, help="total trials (a rerun resumes up to this number)")
+    p.add_argument("--stages", type=_stages, help="coarse-to-fine: TRIALS:EPOCHS per stage, e.g. 20:5,20:20")
+    p.add_argument("--pruner", choices=("hyperband", "halving"), help="stop bad trials early")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the storage")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--final-test", action="store_true", help="evaluate the best configuration on the test set, once")
+    for flag in ("--config", "--data", "--data-dir", "--recipe-file", "--out", "--storage", "--study-name"):
+        p.add_argument(flag)
+    p.add_argument("--model", choices=("mlp", "cnn", "resnet"))
+    p.add_argument("--widths", type=_ints)
+    p.add_argument("--channels", type=_ints)
+    for flag, kind in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--train-size", int),
+                       ("--val-fraction", float), ("--threads", int)):
+        p.add_argument(flag, type=kind)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"))
+    p.add_argument("--schedule", choices=("constant", "step", "cosine"))
+    p.set_defaults(recipes=None, seeds=None)
+
+
 _FLAG_TO_FIELD = {"data": "data", "data_dir": "data_dir", "model": "model", "widths": "widths",
                   "channels": "channels", "recipes": "recipes",
                   "recipe_file": "recipe_file", "seeds": "seeds", "epochs": "epochs", "batch_size": "batch_size",
@@ -82,6 +115,40 @@ def cmd_study(args) -> int:
         print(f"regularkit: interrupted; finished runs are kept in {cfg.out}/ and a rerun resumes",
               file=sys.stderr)
         return 130
+    return 0
+
+
+def cmd_search(args) -> int:
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from regularkit.config import to_dict
+    from regularkit.search import SearchSpace, coarse_to_fine, final_test, run_search, search_report
+    from regularkit.study.objective import RecipeObjective
+    cfg = study_config(args)
+    objective = RecipeObjective(to_dict(cfg), recipe=args.recipe, seed=args.seed)
+    objective.recipe_for({})  # validate the recipe before any trial runs
+    space = SearchSpace.from_toml(args.space)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or str(out / "search.journal")  # a journal file next to the report
+    common = dict(sampler=args.sampler, seed=args.seed, storage=storage, study_name=cfg.study_name,
+                  pruner=args.pruner, workers=args.workers)
+    if args.stages:
+        stages = [{"n_trials": n, "optim.epochs": e} for n, e in args.stages]
+        result = coarse_to_fine(objective, space, stages, **common)
+    else:
+        if args.trials is None:
+            raise RegularkitError("--trials is required without --stages, got none")
+        result = run_search(objective, space, n_trials=args.trials, **common)
+    report = search_report(result, out)
+    print(f"best val error {result.best_value:.4f} with {result.best_params}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"report in {out}/")
+    if args.final_test:
+        value = final_test(result, objective.test_error)
+        print(f"test error of the chosen configuration (the test set's one look): {value:.4f}")
     return 0
 
 
@@ -125,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"regularkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_study(sub)
+    _add_search(sub)
     sub.add_parser("recipes", help="list the named recipes")
     d = sub.add_parser("data", help="download a dataset")
     d.add_argument("action", choices=("download",))
@@ -138,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"study": cmd_study, "recipes": cmd_recipes, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"study": cmd_study, "search": cmd_search, "recipes": cmd_recipes, "data": cmd_data, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
