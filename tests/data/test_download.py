@@ -198,3 +198,26 @@ def test_official_table_matches_the_published_checksums():
 def test_md5sum_reference(tmp_path):
     (tmp_path / "f").write_bytes(b"abc")
     assert dl.md5sum(tmp_path / "f") == "900150983cd24fb0d6963f7d28e17f72"  # RFC 1321 test suite
+
+
+def test_cli_download_then_study_on_the_downloaded_files(served, tmp_path, capsys):
+    """`regularkit data download` against the local server, then a study on what it fetched."""
+    from regularkit.cli import main
+    server, _, _ = served
+    dest = tmp_path / "cli-dest"
+    assert main(["data", "download", "fashion-mnist", "--dest", str(dest), "--base-url", server.url]) == 0
+    out = capsys.readouterr().out
+    assert f"--data-dir {dest}" in out
+    code = main(["study", "--data", "fashion-mnist", "--data-dir", str(dest), "--recipes", "baseline",
+                 "--seeds", "1", "--epochs", "1", "--val-fraction", "0.5", "--out", str(tmp_path / "s"),
+                 "--no-progress"])
+    assert code == 0 and (tmp_path / "s" / "results.csv").exists()
+
+
+def test_cli_download_bad_checksum_exits_2(served, tmp_path, capsys, monkeypatch):
+    from regularkit.cli import main
+    server, _, md5 = served
+    monkeypatch.setitem(dl.DOWNLOADS, "fashion-mnist", {**md5, FASHION_MNIST_FILES[0]: "0" * 32})
+    code = main(["data", "download", "fashion-mnist", "--dest", str(tmp_path / "d"), "--base-url", server.url])
+    assert code == 2
+    assert "checksum" in capsys.readouterr().err
