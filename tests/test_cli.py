@@ -105,3 +105,19 @@ def test_python_dash_m_and_exit_code_in_a_real_process(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip() == ("regularkit: error: unknown recipe 'nope'; choose from "
                                 + ", ".join(__import__("regularkit.study.recipes", fromlist=["x"]).RECIPES))
+
+
+@pytest.mark.slow
+def test_demo_transfer_quick(tmp_path, capsys):
+    from regularkit.data.datasets import SYSTEM_DATA_DIR
+    if not (SYSTEM_DATA_DIR / "fashion-mnist").exists():
+        pytest.skip(f"Fashion-MNIST not installed at {SYSTEM_DATA_DIR}/fashion-mnist (apt-get install dataset-fashion-mnist)")
+    code, out, _ = run(["demo", "transfer", "--quick", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    assert (tmp_path / "transfer.png").exists() and (tmp_path / "transfer.json").exists()
+    assert "linear_top" in out
+
+
+def test_demo_bias_variance_writes_its_plots(tmp_path, capsys):
+    code, out, _ = run(["demo", "bias-variance", "--out", str(tmp_path)], capsys)
+    assert code == 0 and (tmp_path / "bias_variance_error.png").exists()

@@ -179,6 +179,10 @@ def cmd_demo(args) -> int:
         paths = demos.bias_variance_demo(out, seed=args.seed)
     elif args.name == "l1-vs-l2":
         paths = demos.l1_vs_l2_demo(out, seed=args.seed)
+    elif args.name == "transfer":
+        from regularkit.transfer_demo import transfer_demo
+        paths = transfer_demo(out, seed=args.seed, quick=args.quick, data_dir=args.data_dir,
+                              threads=args.threads or 1)
     else:
         raise RegularkitError(f"unknown demo {args.name!r}")
     for p in paths if isinstance(paths, (list, tuple)) else [paths]:
@@ -200,9 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dest", help="folder to write to (default $REGULARKIT_DATA, else ~/.cache/regularkit/NAME)")
     d.add_argument("--base-url", help="mirror to download from (default: the official files)")
     m = sub.add_parser("demo", help="plots from the lectures' theory")
-    m.add_argument("name", choices=("bias-variance", "l1-vs-l2"))
+    m.add_argument("name", choices=("bias-variance", "l1-vs-l2", "transfer"))
     m.add_argument("--out", default="runs/demos")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--quick", action="store_true", help="transfer: tiny subsets and epochs (a smoke run)")
+    m.add_argument("--data-dir", help="transfer: folder holding the fashion-mnist IDX files")
+    m.add_argument("--threads", type=int, help="transfer: torch threads (default 1)")
     return parser
 
 
