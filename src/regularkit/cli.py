@@ -25,19 +25,15 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-def _add_study(sub) -> None:
-    p = sub.add_parser("study", help="train each recipe over seeds and report train/val/test error and the gap",
-                       description="Train each recipe over seeds and report what it buys. With no options: "
-                                   "the embedded digits data, an MLP, baseline/l2/dropout/early-stopping.")
+def _add_common(p) -> None:
+    """Flags shared by `study` and `search`: data, model, training budget, where results go."""
     p.add_argument("--config", metavar="TOML", help="a study.toml (as saved in a study folder); flags override it")
     p.add_argument("--data", help="digits (default, embedded), fashion-mnist, or a path to a .npz file")
     p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
     p.add_argument("--model", choices=("mlp", "cnn", "resnet"))
     p.add_argument("--widths", type=_ints, help="dense hidden widths, e.g. 512,256")
     p.add_argument("--channels", type=_ints, help="conv channels per stage, e.g. 16,32")
-    p.add_argument("--recipes", type=_csv, help="comma-separated recipe names (see `regularkit recipes`)")
     p.add_argument("--recipe-file", help="TOML file with [recipes.NAME] tables")
-    p.add_argument("--seeds", type=int, help="number of seeds per recipe (default 3)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -45,10 +41,19 @@ def _add_study(sub) -> None:
     p.add_argument("--schedule", choices=("constant", "step", "cosine"))
     p.add_argument("--train-size", type=int, help="use a stratified subset of this many training examples")
     p.add_argument("--val-fraction", type=float, help="fraction of the training set held out for validation")
-    p.add_argument("--out", help="study folder (default runs/study)")
+    p.add_argument("--out", help="results folder (default runs/study)")
     p.add_argument("--storage", help="Optuna storage URL shared by workers (default: a journal file in --out)")
     p.add_argument("--study-name")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+
+
+def _add_study(sub) -> None:
+    p = sub.add_parser("study", help="train each recipe over seeds and report train/val/test error and the gap",
+                       description="Train each recipe over seeds and report what it buys. With no options: "
+                                   "the embedded digits data, an MLP, and the default recipes.")
+    _add_common(p)
+    p.add_argument("--recipes", type=_csv, help="comma-separated recipe names (see `regularkit recipes`)")
+    p.add_argument("--seeds", type=int, help="number of seeds per recipe (default 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -72,16 +77,7 @@ def _add_search(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the storage")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--final-test", action="store_true", help="evaluate the best configuration on the test set, once")
-    for flag in ("--config", "--data", "--data-dir", "--recipe-file", "--out", "--storage", "--study-name"):
-        p.add_argument(flag)
-    p.add_argument("--model", choices=("mlp", "cnn", "resnet"))
-    p.add_argument("--widths", type=_ints)
-    p.add_argument("--channels", type=_ints)
-    for flag, kind in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--train-size", int),
-                       ("--val-fraction", float), ("--threads", int)):
-        p.add_argument(flag, type=kind)
-    p.add_argument("--optimizer", choices=("sgd", "adamw"))
-    p.add_argument("--schedule", choices=("constant", "step", "cosine"))
+    _add_common(p)
     p.set_defaults(recipes=None, seeds=None)
 
 
