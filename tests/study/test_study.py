@@ -72,7 +72,8 @@ def test_study_writes_everything_and_reports_the_gap(tmp_path):
     cfg = StudyConfig(recipes=("baseline", "early-stopping"), out=str(tmp_path / "s"), **FAST)
     result = run_study(cfg, progress=False)
     out = tmp_path / "s"
-    for name in ("results.csv", "learning_curves.png", "gap.png", "report.html", "study.toml",
+    for name in ("results.csv", "learning_curves.png", "test_curves.png", "gap.png", "reliability.png",
+                 "report.html", "study.toml",
                  "environment.json", "ledger.journal", "runs/baseline/seed0.json", "runs/early-stopping/seed1.json"):
         assert (out / name).exists(), name
     rows = read_csv(out / "results.csv")

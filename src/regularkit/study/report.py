@@ -96,24 +96,27 @@ def _figure():
     return plt
 
 
-def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path) -> Path:
+def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path, *, against: str = "val") -> Path:
+    """Train error (dashed) and ``against`` error (solid: "val", or "test" as in the lecture's dropout figure)."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    later = [y for s in summaries for k in ("train_error", "val_error")
+    other = f"{against}_error"
+    later = [y for s in summaries for k in ("train_error", other)
              for y in (s.curves.get(k) or [])[max(1, len(s.curves.get(k) or []) // 10):]]
     if later:  # the first epochs' errors (near chance) would squash the part worth reading
         ax.set_ylim(0, 100 * min(1.0, 1.3 * max(later)) + 0.5)
     for i, s in enumerate(summaries):
         c = colors[i % len(colors)]
-        for key, style in (("train_error", "--"), ("val_error", "-")):
+        for key, style in (("train_error", "--"), (other, "-")):
             ys = s.curves.get(key) or []
             if ys:
                 ax.plot(range(1, len(ys) + 1), [100 * y for y in ys], style, color=c,
-                        label=f"{s.recipe} ({'train' if key == 'train_error' else 'val'})")
+                        label=f"{s.recipe} ({'train' if key == 'train_error' else against})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("error %")
-    ax.set_title("Learning curves: train (dashed) and validation (solid) error, mean over seeds")
+    name = {"val": "validation", "test": "test"}[against]
+    ax.set_title(f"Learning curves: train (dashed) and {name} (solid) error, mean over seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()

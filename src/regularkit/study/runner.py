@@ -165,11 +165,13 @@ def finish(cfg: StudyConfig, recipes, records, out: Path, env, console, *, y_tes
     title = f"regularkit study: {cfg.data}, {cfg.model}"
     files = {"csv": report.write_csv(summaries, out / "results.csv"),
              "curves": report.plot_learning_curves(summaries, out / "learning_curves.png"),
+             "test_curves": report.plot_learning_curves(summaries, out / "test_curves.png", against="test"),
              "gap": report.plot_gap(summaries, out / "gap.png"),
              "reliability": report.plot_reliability(summaries, out / "reliability.png")}
-    images = [files["curves"], files["gap"], files["reliability"]]
+    images = [files["curves"], files["test_curves"], files["gap"], files["reliability"]]
     files["html"] = report.write_html(summaries, images, out / "report.html",
                                       title=title, config=to_dict(cfg), environment=env)
     report.print_table(summaries, title=title, console=console)
-    console.print(f"results in {out}/: results.csv, learning_curves.png, gap.png, report.html")
+    console.print(f"results in {out}/: results.csv, learning_curves.png, test_curves.png, gap.png, "
+                  "reliability.png, report.html")
     return StudyResult(summaries=summaries, records=records, out_dir=out, files=files)
