@@ -137,7 +137,7 @@ def cmd_search(args) -> int:
         if args.trials is None:
             raise RegularkitError("--trials is required without --stages, got none")
         result = run_search(objective, space, n_trials=args.trials, **common)
-    report = search_report(result, out)
+    search_report(result, out)
     print(f"best val error {result.best_value:.4f} with {result.best_params}")
     for w in result.warnings:
         print(f"warning: {w}")

@@ -34,7 +34,6 @@ from __future__ import annotations
 import inspect
 from typing import Any, Dict, Tuple
 
-import numpy as np
 import torch
 
 from regularkit.errors import RegularkitError, check_choice, check_non_negative, check_number, check_positive

@@ -65,7 +65,6 @@ def probs_path(out: Path, key: str) -> Path:
 
 def add_seed_ensembles(summaries, records, out: Path, y_test) -> None:
     """Test error of the ensemble of each recipe's seeds (mean of their probabilities), beside the members."""
-    from regularkit.study.summary import mean_std
     by_recipe: dict[str, list[np.ndarray]] = {}
     for r in records:
         path = probs_path(out, r["key"])
