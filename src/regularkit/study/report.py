@@ -188,7 +188,7 @@ def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path:
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; font-size: 18px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 70em; font-size: 18px; color: #222; }}
 table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
 th, td {{ border-bottom: 1px solid #ccc; padding: .35em .8em; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
@@ -200,6 +200,10 @@ pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
 train error, both measured in evaluation mode at the end of training. The test set was used for
 reporting only: early stopping and every other choice looked at the validation split.</p>
 <table><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
+<p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with
+test-time augmentation. ECE: expected calibration error on the test set (15 bins).
+w≈0 / h≈0: fraction of weights / hidden activations with |·| ≤ 1e-3. results.csv has every
+standard deviation.</small></p>
 <h2>Recipes</h2><ul>{desc}</ul>
 <h2>Plots</h2>{''.join(_img(p) for p in images)}
 <h2>Configuration</h2><pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>
