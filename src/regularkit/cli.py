@@ -175,6 +175,9 @@ def cmd_demo(args) -> int:
         paths = demos.bias_variance_demo(out, seed=args.seed)
     elif args.name == "l1-vs-l2":
         paths = demos.l1_vs_l2_demo(out, seed=args.seed)
+    elif args.name == "mc-dropout":
+        from regularkit.mc_demo import mc_dropout_demo
+        paths = mc_dropout_demo(out, seed=args.seed)
     elif args.name == "transfer":
         from regularkit.transfer_demo import transfer_demo
         paths = transfer_demo(out, seed=args.seed, quick=args.quick, data_dir=args.data_dir,
@@ -200,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dest", help="folder to write to (default $REGULARKIT_DATA, else ~/.cache/regularkit/NAME)")
     d.add_argument("--base-url", help="mirror to download from (default: the official files)")
     m = sub.add_parser("demo", help="plots from the lectures' theory")
-    m.add_argument("name", choices=("bias-variance", "l1-vs-l2", "transfer"))
+    m.add_argument("name", choices=("bias-variance", "l1-vs-l2", "mc-dropout", "transfer"))
     m.add_argument("--out", default="runs/demos")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quick", action="store_true", help="transfer: tiny subsets and epochs (a smoke run)")
