@@ -81,19 +81,12 @@ def _add_search(sub) -> None:
     p.set_defaults(recipes=None, seeds=None)
 
 
-_FLAG_TO_FIELD = {"data": "data", "data_dir": "data_dir", "model": "model", "widths": "widths",
-                  "channels": "channels", "recipes": "recipes",
-                  "recipe_file": "recipe_file", "seeds": "seeds", "epochs": "epochs", "batch_size": "batch_size",
-                  "lr": "lr", "optimizer": "optimizer", "schedule": "schedule", "train_size": "train_size",
-                  "val_fraction": "val_fraction", "out": "out", "storage": "storage", "study_name": "study_name"}
-
-
 def study_config(args: argparse.Namespace):
     from regularkit.config import from_dict, load_toml, to_dict
     from regularkit.study.config import StudyConfig
     base = to_dict(StudyConfig()) if args.config is None else to_dict(from_dict(StudyConfig, load_toml(args.config)))
-    for flag, name in _FLAG_TO_FIELD.items():
-        value = getattr(args, flag)
+    for name in base:  # every StudyConfig field has the flag of the same name (--train-size: train_size)
+        value = getattr(args, name, None)
         if value is not None:
             base[name] = list(value) if isinstance(value, tuple) else value
     return from_dict(StudyConfig, base, where="study")

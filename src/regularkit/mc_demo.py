@@ -23,16 +23,13 @@ KS = (1, 2, 5, 10, 20, 50, 100)
 
 
 def mc_dropout_table(*, seed: int = 0, p: float = 0.5, epochs: int = 60, ks=KS) -> dict[str, Any]:
-    from regularkit.data import load_dataset, make_splits
-    from regularkit.data.splits import make_splits_from_indices, stratified_subset
     from regularkit.models import MLP
     from regularkit.noise import compare_mc_to_weight_scaling, mc_predict, weight_scaling_predict
     from regularkit.train import fit
     seed = check_int("seed", seed, minimum=0)
-    ds = load_dataset("digits")
-    splits = make_splits(ds, val_fraction=0.2, seed=0)
-    keep = stratified_subset(ds.y_train[splits.train_idx], 300, seed=0)
-    splits = make_splits_from_indices(ds, splits.train_idx[keep], splits.val_idx)
+    from regularkit.study import StudyConfig
+    from regularkit.study.runner import prepare_splits
+    splits = prepare_splits(StudyConfig())  # the default study's data: 300 digits, the same split
     torch.manual_seed(seed)
     model = MLP(splits.input_shape, splits.num_classes, widths=(256, 256), dropout=p)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)

@@ -89,23 +89,22 @@ def freeze(module_or_params, *, bn: str = "eval"):
     statistics and updating their running averages in train mode.  Returns
     its argument.
     """
-    check_choice("bn", bn, BN_MODES)
-    modules, params = _targets(module_or_params)
-    for p in params + [p for m in modules for p in m.parameters()]:
-        p.requires_grad_(False)
-    for m in modules:
-        _set_bn(m, hold=(bn == "eval"))
-    return module_or_params
+    return _set_trainable(module_or_params, False, bn)
 
 
 def unfreeze(module_or_params, *, bn: str = "train"):
     """Set ``requires_grad=True``; ``bn="train"`` releases held BatchNorm layers (they follow the
     module's train/eval mode again), ``bn="eval"`` keeps (or starts) holding their statistics
     while their affine weights train, as Keras advises for fine-tuning.  Returns its argument."""
+    return _set_trainable(module_or_params, True, bn)
+
+
+def _set_trainable(module_or_params, trainable: bool, bn: str):
+    """What freeze and unfreeze share: ``requires_grad`` on every parameter, BatchNorm held or released."""
     check_choice("bn", bn, BN_MODES)
     modules, params = _targets(module_or_params)
     for p in params + [p for m in modules for p in m.parameters()]:
-        p.requires_grad_(True)
+        p.requires_grad_(trainable)
     for m in modules:
         _set_bn(m, hold=(bn == "eval"))
     return module_or_params

@@ -7,19 +7,17 @@ re-exports these names: ``TransferResult``, ``transfer_table``, ``print_tables``
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from regularkit._io import atomic_savefig, atomic_write_json
 from regularkit.errors import check_int
+from regularkit.study.environment import environment
+from regularkit.study.summary import mean_std
 from regularkit.train.loop import evaluate
 from regularkit.transfer_demo import (  # noqa: F401
     ADVICE,
@@ -43,11 +41,6 @@ def _label(size: int | None) -> str:
     return "all" if size is None else str(size)
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
 @dataclass
 class TransferResult:
     """Every run's record plus the settings, the pretraining, the environment and the time taken."""
@@ -68,7 +61,7 @@ class TransferResult:
             for size in self.sizes(task):
                 rs = [r for r in self.records if (r["task"], r["method"], r["size"]) == (task, method, size)]
                 if rs:
-                    mean, std = _mean_std([r["test_error"] for r in rs])
+                    mean, std = mean_std([r["test_error"] for r in rs])
                     out[method, size] = {"mean": mean, "std": std, "n_train": rs[0]["n_train"],
                                          "n_val": rs[0]["n_val"], "n_pool": rs[0].get("n_pool", 0), "runs": len(rs)}
         return out
@@ -78,7 +71,7 @@ class TransferResult:
         err = {(r["method"], r["seed"]): r["test_error"] for r in self.records
                if r["task"] == task and r["size"] == size}
         seeds = sorted({seed for _, seed in err})
-        return _mean_std([err[a, seed] - err[b, seed] for seed in seeds])
+        return mean_std([err[a, seed] - err[b, seed] for seed in seeds])
 
     def cells(self) -> list[dict[str, Any]]:
         """The 2 x 2 table: per (task, little/lots) the slide's pick against the best transfer method.
@@ -131,15 +124,10 @@ class TransferResult:
 
 
 def _environment(threads: int) -> dict[str, Any]:
-    versions = {}
-    for name in ("regularkit", "torch", "numpy", "scikit-learn", "matplotlib", "rich"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {"python": sys.version.split()[0], "versions": versions, "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": threads}
+    """The study's environment record, with the thread count this run used."""
+    env = environment()
+    env["machine"]["torch_threads"] = threads  # not the count restored after the run
+    return {**env, "torch_threads": threads}
 
 
 def transfer_table(*, seeds: Sequence[int] = (0, 1, 2), sizes: Sequence[int | None] = (100, 1000, None),
