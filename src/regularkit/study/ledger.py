@@ -10,10 +10,15 @@ Resume: a run whose worker died (SIGKILL, power loss) is left RUNNING.  When
 a worker starts, RUNNING trials whose worker was on this host and whose
 process is gone are marked FAIL and their run is enqueued again, to be redone
 from scratch; it is never counted twice because only COMPLETE trials count.
-Runs on other hosts cannot be checked from here; they are left alone.
+Runs on other hosts cannot be checked from here; they are left alone.  A worker
+killed between popping a trial and recording itself in it leaves a RUNNING trial
+with no worker: such a trial older than ``ORPHAN_GRACE_S`` is reclaimed too (a
+live worker records itself milliseconds after the pop; reclaiming a live one by
+mistake would only repeat work, since a key counts once however often it completes).
 """
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 from pathlib import Path
@@ -23,6 +28,9 @@ import optuna
 from optuna.trial import TrialState
 
 from regularkit.errors import RegularkitError
+
+
+ORPHAN_GRACE_S = 1.0
 
 
 def open_study(out_dir: Path, study_name: str, storage: str | None = None) -> optuna.Study:
@@ -57,12 +65,16 @@ def worker_id() -> dict[str, Any]:
 
 
 def reclaim_dead(study: optuna.Study) -> int:
-    """Mark RUNNING trials of dead workers on this host as FAIL; returns how many."""
+    """Mark RUNNING trials of dead workers on this host, and orphans, as FAIL; returns how many."""
     me = socket.gethostname()
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with naive local time
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         w = t.user_attrs.get("worker") or {}
-        if w.get("host") == me and w.get("pid") and not _alive(int(w["pid"])):
+        dead = w.get("host") == me and w.get("pid") and not _alive(int(w["pid"]))
+        orphan = not w and t.datetime_start is not None and (
+            (now - t.datetime_start).total_seconds() > ORPHAN_GRACE_S)
+        if dead or orphan:
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             n += 1
     return n
