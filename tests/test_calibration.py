@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regularkit.calibration import calibration_bins, expected_calibration_error, reliability_diagram
+from regularkit.metrics.calibration import calibration_bins, expected_calibration_error, reliability_diagram
 from regularkit.errors import RegularkitError
 
 # Four predictions, 5 bins (0, .2], (.2, .4], ..., (.8, 1]:

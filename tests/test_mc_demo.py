@@ -2,7 +2,7 @@
 import json
 
 
-from regularkit.mc_demo import mc_dropout_demo, mc_dropout_table
+from regularkit.demos.mc_dropout import mc_dropout_demo, mc_dropout_table
 
 
 def test_table_is_seeded_and_consistent():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from regularkit import transfer_demo as T
+from regularkit.demos import transfer as T
+from regularkit.demos.transfer import experiment as E
 from regularkit.errors import RegularkitError
 from regularkit.transfer import bn_frozen
 
@@ -34,8 +35,8 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data):
     cfg = T.TransferSettings(**TINY)
-    model, info = T.pretrain(T._tensors(*data["source"]), cfg)
-    (xtr, ytr), test = T._task(data["similar"], "similar")
+    model, info = T.pretrain(E._tensors(*data["source"]), cfg)
+    (xtr, ytr), test = E._task(data["similar"], "similar")
     return cfg, model, info, T.make_split((xtr, ytr), test, 40, 0, cfg)
 
 
@@ -83,7 +84,7 @@ def test_linear_probe_on_cached_features_equals_the_whole_network(trained, monke
     cfg, pretrained, _, split = trained
     fast, info = T.run_method("linear_top", pretrained, split, cfg, seed=0)
     assert info["stage1"]["cached_blocks"] == 4  # input dropout, conv, flatten, dense block
-    monkeypatch.setattr(T, "_fixed", lambda block: False)  # no caching: every step runs the whole network
+    monkeypatch.setattr(E, "_fixed", lambda block: False)  # no caching: every step runs the whole network
     slow, info = T.run_method("linear_top", pretrained, split, cfg, seed=0)
     assert info["stage1"]["cached_blocks"] == 0
     torch.testing.assert_close(fast.head.weight, slow.head.weight, atol=1e-5, rtol=1e-4)
@@ -127,14 +128,14 @@ def test_stage_probe_is_a_linear_classifier_on_a_frozen_stage(trained):
 
 def test_feature_cache_reuses_only_identical_bottoms(trained):
     _, pretrained, _, split = trained
-    cache = T._FeatureCache()
-    blocks = T._blocks(pretrained)
+    cache = E._FeatureCache()
+    blocks = E._blocks(pretrained)
     a = cache(blocks, 2, split.x_train)
     assert cache(blocks, 2, split.x_train) is a
-    other = T._blocks(T._new_cnn((1, 8, 8), 3, T.TransferSettings(**TINY), seed=5))
+    other = E._blocks(E._new_cnn((1, 8, 8), 3, T.TransferSettings(**TINY), seed=5))
     assert not torch.equal(cache(other, 2, split.x_train), a)
     probe = T.StageProbe(pretrained, 2, 4, pool=2)  # same weights as the CNN's conv, another function
-    assert cache(T._blocks(probe), 3, split.x_train).shape[1] == 8 * 2 * 2
+    assert cache(E._blocks(probe), 3, split.x_train).shape[1] == 8 * 2 * 2
 
 
 def test_unknown_method():
@@ -220,7 +221,7 @@ def test_settings_are_checked():
     with pytest.raises(RegularkitError, match=r"val_fraction must be in \(0.0, 1.0\), got 1"):
         T.TransferSettings(val_fraction=1)
     with pytest.raises(RegularkitError, match=r"similar must be \(x_train, y_train, x_test, y_test\)"):
-        T._task((np.zeros((2, 1, 8, 8)), np.zeros(2)), "similar")
+        E._task((np.zeros((2, 1, 8, 8)), np.zeros(2)), "similar")
 
 
 def test_missing_fashion_mnist_raises_the_loaders_error(tmp_path, monkeypatch):

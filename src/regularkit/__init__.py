@@ -9,10 +9,12 @@ import importlib
 
 __version__ = "0.1.0"
 
+from regularkit.errors import RegularkitError  # noqa: F401 - the one public error type, here too
+
 _SUBMODULES = {
-    "analysis", "augment", "averaging", "calibration", "config", "constraints", "data", "demos", "errors",
-    "init", "losses", "metrics", "models", "noise", "norm", "penalties", "preprocess", "regularizers",
-    "search", "study", "train", "transfer", "tta",
+    "analysis", "augment", "averaging", "config", "constraints", "data", "demos", "errors",
+    "init", "losses", "metrics", "models", "noise", "norm", "penalties", "preprocess",
+    "search", "study", "targets", "train", "transfer", "tta",
 }
 
 
@@ -22,4 +24,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'regularkit' has no attribute {name!r}")
 
 
-__all__ = sorted(_SUBMODULES | {"__version__"})
+__all__ = sorted(_SUBMODULES | {"__version__", "RegularkitError"})

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from regularkit.errors import RegularkitError, check_choice, check_non_negative, check_positive
+from regularkit._util.checks import check_choice, check_non_negative, check_positive
+from regularkit.errors import RegularkitError
 
 __all__ = ["ridge", "Shrinkage", "l2_shrinkage_factors", "l2_regularized_optimum", "l1_soft_threshold",
            "norm_ball_optimum"]

@@ -13,6 +13,10 @@ from typing import Sequence
 
 from regularkit.errors import RegularkitError
 
+# The demo names, listed here so `regularkit --help` does not import torch; a test checks
+# that they are exactly the keys of regularkit.demos.DEMOS.
+DEMO_NAMES = ("bias-variance", "l1-vs-l2", "mc-dropout", "transfer")
+
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
@@ -96,7 +100,7 @@ def cmd_study(args) -> int:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    from regularkit.study.runner import run_study
+    from regularkit.study.pipeline import run_study
     cfg = study_config(args)
     try:
         run_study(cfg, progress=not args.no_progress)
@@ -162,22 +166,16 @@ def cmd_data(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from regularkit import demos
-    out = Path(args.out)
-    if args.name == "bias-variance":
-        paths = demos.bias_variance_demo(out, seed=args.seed)
-    elif args.name == "l1-vs-l2":
-        paths = demos.l1_vs_l2_demo(out, seed=args.seed)
-    elif args.name == "mc-dropout":
-        from regularkit.mc_demo import mc_dropout_demo
-        paths = mc_dropout_demo(out, seed=args.seed)
-    elif args.name == "transfer":
-        from regularkit.transfer_demo import transfer_demo
-        paths = transfer_demo(out, seed=args.seed, quick=args.quick, data_dir=args.data_dir,
-                              threads=args.threads or 1)
-    else:
-        raise RegularkitError(f"unknown demo {args.name!r}")
-    for p in paths if isinstance(paths, (list, tuple)) else [paths]:
+    from regularkit.demos import DEMOS
+    demo = DEMOS[args.name]
+    given = {name: getattr(args, name) for name in ("quick", "data_dir", "threads") if getattr(args, name)}
+    refused = sorted(set(given) - set(demo.options))
+    if refused:
+        flags = ", ".join("--" + name.replace("_", "-") for name in refused)
+        raise RegularkitError(f"demo {args.name!r} takes no {flags}; it takes "
+                              f"{', '.join('--' + o.replace('_', '-') for o in demo.options) or 'only --out and --seed'}")
+    paths = demo.run(Path(args.out), seed=args.seed, **given)
+    for p in paths:
         print(p)
     return 0
 
@@ -195,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", choices=("fashion-mnist",))
     d.add_argument("--dest", help="folder to write to (default $REGULARKIT_DATA, else ~/.cache/regularkit/NAME)")
     d.add_argument("--base-url", help="mirror to download from (default: the official files)")
-    m = sub.add_parser("demo", help="plots from the lectures' theory")
-    m.add_argument("name", choices=("bias-variance", "l1-vs-l2", "mc-dropout", "transfer"))
+    m = sub.add_parser("demo", help="the lectures' demonstrations, measured")
+    m.add_argument("name", choices=DEMO_NAMES)
     m.add_argument("--out", default="runs/demos")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quick", action="store_true", help="transfer: tiny subsets and epochs (a smoke run)")

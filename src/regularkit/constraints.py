@@ -32,8 +32,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from regularkit.errors import RegularkitError, check_choice, check_non_negative, check_positive, check_in_range
-from regularkit.penalties import DEFAULT_MODULES
+from regularkit._util.checks import check_choice, check_in_range, check_non_negative, check_positive
+from regularkit._util.params import DEFAULT_MODULES
+from regularkit.errors import RegularkitError
 
 __all__ = [
     "EPSILON", "unit_norms", "max_norm", "unit_norm", "non_neg", "min_max_norm", "bias_sign", "orthonormal",

@@ -34,8 +34,9 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from regularkit.errors import RegularkitError, check_choice, check_number, check_positive
-from regularkit.penalties import DEFAULT_MODULES, _check_types
+from regularkit._util.checks import check_choice, check_number, check_positive
+from regularkit._util.params import DEFAULT_MODULES, check_types
+from regularkit.errors import RegularkitError
 
 __all__ = [
     "TRUNCATED_STD", "compute_fans", "variance_scaling", "glorot_normal", "glorot_uniform",
@@ -205,7 +206,7 @@ def initialize(model: nn.Module, weight: str | Callable[..., Tensor] | None = "h
         raise RegularkitError("output_bias='prior' needs class_prior (class counts or priors), got None")
     if output_bias is not None and output_bias != "prior":
         output_bias = check_number("output_bias", output_bias)
-    types = _check_types(modules) or ()
+    types = check_types(modules) or ()
     layers = [m for m in model.modules() if isinstance(m, types)]
     if not layers:
         raise RegularkitError(f"initialize: {type(model).__name__} has no layer of types {modules!r}")

@@ -4,15 +4,9 @@ Every loss is a pure function ``loss(prediction, target, ...) -> tensor``;
 :class:`CrossEntropy` and :class:`MultiClassHinge` are thin modules on top.
 ``reduction`` is ``"mean"`` (over examples), ``"sum"`` or ``"none"``.
 
-Label smoothing (Szegedy et al. 2016, "Rethinking the Inception
-Architecture"; deck 002) replaces one-hot targets by
-
-* ``formula="uniform"``: ``y_soft = (1 - alpha) * y_hot + alpha / K`` (deck 002,
-  Keras' ``label_smoothing=`` and torch's ``F.cross_entropy(label_smoothing=)``);
-* ``formula="others"``: ``(eps/(K-1), ..., 1 - eps, ..., eps/(K-1))`` (the
-  cookbook, deck 003): the true class keeps ``1 - eps`` exactly.
-
-The two coincide when ``eps = alpha * (K - 1) / K``.  Müller et al. 2019
+Label smoothing (Szegedy et al. 2016; deck 002 ``(1 - alpha) * y + alpha / K``,
+deck 003 ``1 - eps`` on the true class and ``eps / (K - 1)`` elsewhere) is
+:func:`regularkit.targets.smooth_targets`, re-exported here.  Müller et al. 2019
 ("When does label smoothing help?") show its benefit is mostly calibration;
 measure it with :func:`expected_calibration_error` (re-exported here).
 """
@@ -22,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regularkit.calibration import expected_calibration_error
-from regularkit.errors import RegularkitError, check_choice, check_in_range, check_int, check_number
+from regularkit._util.checks import check_choice, check_in_range, check_number
+from regularkit.errors import RegularkitError
+from regularkit.metrics.calibration import expected_calibration_error
+from regularkit.targets import FORMULAS, check_class_indices, smooth_targets
 
-FORMULAS = ("uniform", "others")
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -47,49 +42,6 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return loss.mean()
     return loss.sum() if reduction == "sum" else loss
-
-
-def _check_labels(y: torch.Tensor, num_classes: int) -> None:
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise RegularkitError(f"class indices must be an integer tensor, got dtype {y.dtype}")
-    bad = (y < 0) | (y >= num_classes)
-    if bool(bad.any()):  # one device sync; a wrong label otherwise fails far from its cause
-        raise RegularkitError(
-            f"class indices must be in [0, {num_classes}), got {y[bad][0].item()}")
-
-
-def smooth_targets(y: torch.Tensor, num_classes: int, alpha: float, formula: str = "uniform", *,
-                   dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Smoothed targets, N x K, from class indices (N,) or soft targets (N x K).
-
-    ``uniform``: ``(1 - alpha) * y + alpha / K`` (Szegedy et al. 2016; deck 002).
-    ``others``: ``(1 - alpha) * y + alpha / (K - 1) * (1 - y)`` (deck 003), which
-    for a one-hot ``y`` is ``1 - alpha`` on the true class and
-    ``alpha / (K - 1)`` on every other one.  With both, rows that sum to 1
-    still do.  ``alpha = 0`` returns the one-hot / given targets.
-    """
-    num_classes = check_int("num_classes", num_classes, minimum=2)  # "others" divides by K - 1
-    alpha = check_in_range("alpha", alpha, 0.0, 1.0)
-    check_choice("formula", formula, FORMULAS)
-    y = _check_tensor("y", y)
-    if y.ndim == 1:
-        _check_labels(y, num_classes)
-        dtype = dtype or torch.get_default_dtype()
-        target = F.one_hot(y.long(), num_classes).to(dtype)
-    elif y.ndim == 2:
-        if y.shape[1] != num_classes:
-            raise RegularkitError(f"soft targets must have num_classes={num_classes} columns, "
-                                  f"got shape {tuple(y.shape)}")
-        if not y.dtype.is_floating_point:
-            raise RegularkitError(f"soft targets must be floating point, got dtype {y.dtype}")
-        target = y.to(dtype or y.dtype)
-    else:
-        raise RegularkitError(f"y must be class indices (N,) or soft targets (N x K), got shape {tuple(y.shape)}")
-    if alpha == 0.0:
-        return target
-    if formula == "uniform":
-        return target * (1.0 - alpha) + alpha / num_classes
-    return target * (1.0 - alpha) + (1.0 - target) * (alpha / (num_classes - 1))
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0,
@@ -125,7 +77,9 @@ def multiclass_hinge(scores: torch.Tensor, y: torch.Tensor, margin: float = 1.0,
     if y.ndim != 1 or y.shape[0] != scores.shape[0]:
         raise RegularkitError(f"y must be class indices of shape ({scores.shape[0]},), got shape {tuple(y.shape)}")
     margin = check_number("margin", margin)
-    _check_labels(y, scores.shape[1])
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise RegularkitError(f"class indices must be an integer tensor, got dtype {y.dtype}")
+    check_class_indices(y, scores.shape[1])
     true = scores.gather(1, y.long()[:, None])
     terms = (scores - true + margin).clamp(min=0)
     # the true class's own term is max(0, margin): not part of the sum, so zero it

@@ -28,7 +28,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_in_range, check_int, check_positive
+from regularkit._util.checks import check_in_range, check_int, check_positive
+from regularkit.errors import RegularkitError
 
 
 def _reduce_dims(x: torch.Tensor) -> list[int]:

@@ -32,7 +32,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
-from regularkit.errors import RegularkitError, check_choice, check_int, check_positive
+from regularkit._util.checks import check_choice, check_int, check_positive
+from regularkit.errors import RegularkitError
 
 HEAD_NAMES = ("head", "fc", "classifier")
 BN_MODES = ("eval", "train")

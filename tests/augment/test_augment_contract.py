@@ -45,7 +45,7 @@ OPS = {
     "mixup": lambda: A.MixUp(1.0, num_classes=K),
     "cutmix": lambda: A.CutMix(1.0, num_classes=K),
     "mixup_cutmix": lambda: A.MixUpCutMix(0.8, 1.0, num_classes=K, switch_prob=0.5),
-    "noise": lambda: A.GaussianNoise(0.1),
+    "noise": lambda: A.RandomGaussianNoise(0.1),
     "compose": lambda: A.Compose([A.RandomCrop(padding=2), A.HorizontalFlip(), A.MixUp(num_classes=K)], p=[1, 1, 0.7]),
     "oneof": lambda: A.OneOf([A.MixUp(num_classes=K), A.CutMix(num_classes=K)], p=[0.5, 0.5]),
     "keras": lambda: A.ImageDataGenerator(rotation_range=20, width_shift_range=0.2, height_shift_range=2,

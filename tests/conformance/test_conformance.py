@@ -76,7 +76,7 @@ def test_noise_layer_contract(layer):
 
 
 AUGMENTS = [A.HorizontalFlip(), A.RandomCrop(padding=2), A.RandomAffine(10, 0.1), A.Cutout(3),
-            A.RandomErasing(p=1.0), A.MixUp(num_classes=4), A.CutMix(num_classes=4), A.GaussianNoise(0.1)]
+            A.RandomErasing(p=1.0), A.MixUp(num_classes=4), A.CutMix(num_classes=4), A.RandomGaussianNoise(0.1)]
 
 
 @pytest.mark.parametrize("aug", AUGMENTS, ids=lambda a: type(a).__name__)

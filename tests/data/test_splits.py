@@ -8,8 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from regularkit.data.datasets import Dataset
-from regularkit.data.splits import (kfold_indices, make_splits, make_splits_from_indices, stratified_subset,
-                                    train_val_split)
+from regularkit.data.sampling import kfold_indices, stratified_subset, train_val_split
+from regularkit.data.splits import make_splits, make_splits_from_indices
 from regularkit.errors import RegularkitError
 
 

@@ -33,10 +33,19 @@ def test_builder_contract(input_shape, batch):
     assert model.head.out_features == 10
 
 
-def test_registry_builds_it():
-    from regularkit.models import MODELS
-    model = MODELS["resnet"]((1, 8, 8), 4, widths=(4, 8), drop_path=0.1, batchnorm=False, dropout=0.2)
+def test_registry_builds_it_from_a_config():
+    from regularkit.models import MODELS, build_model
+    from regularkit.train import ModelConfig
+    cfg = ModelConfig(kind="resnet", channels=(4, 8), drop_path=0.1, batchnorm=False, dropout=0.2)
+    model = MODELS["resnet"](cfg, (1, 8, 8), 4)
     assert isinstance(model, ResNet) and model(torch.randn(2, 1, 8, 8)).shape == (2, 4)
+    assert [b.drop_path.p for b in model.blocks] == pytest.approx([0.05, 0.1])
+    assert isinstance(model.dropout, Dropout) and model.dropout.p == 0.2
+    # build_model dispatches through the registry: same seed, the same weights as the registry's own call
+    torch.manual_seed(3)
+    direct = MODELS["resnet"](cfg, (1, 8, 8), 4)
+    built = build_model(cfg, (1, 8, 8), 4, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(direct.state_dict().values(), built.state_dict().values()))
 
 
 @pytest.mark.parametrize("widths, blocks", [((16, 32, 64), 1), ((8, 16), 3), ((8,), 4)])

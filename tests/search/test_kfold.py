@@ -80,7 +80,7 @@ def test_seed_changes_the_folds_and_torch_tensors_work():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(k=1), r"k must be >= 2, got 1"),
-    (dict(k=11), r"k=11 is more than the 10 samples of the smallest class \(label 2\); use k <= 10"),
+    (dict(k=11), r"needs at least k=11 samples of every class; class 2 has 10"),
     (dict(y=Y[:-1]), r"x and y must have the same length, got 60 and 59"),
 ])
 def test_bad_kfold_arguments_are_named(kwargs, match):

@@ -7,8 +7,9 @@ from regularkit.data.datasets import Dataset
 from regularkit.data.splits import make_splits
 from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig, resolve
-from regularkit.study.augmentation import build_batch_transform
-from regularkit.study.run import assemble, run_recipe
+from regularkit.study.assemble import build_batch_transform, smoothing_site
+from regularkit.study.assemble import assemble
+from regularkit.study.execute import run_recipe
 
 
 def image_splits(n=60, k=3, shape=(1, 8, 8)):
@@ -27,8 +28,9 @@ def recipe(name, **over):
 def test_mixing_with_label_smoothing_smooths_once_inside_the_mix():
     s = image_splits()
     r = recipe("mixup", **{"reg.label_smoothing": 0.3})
-    transform, smooths = build_batch_transform(r, s)
-    assert smooths
+    assert smoothing_site(r) == "mix" and smoothing_site(recipe("label-smoothing")) == "loss"
+    assert smoothing_site(recipe("mixup")) is None
+    transform = build_batch_transform(r, s)
     x, y = s.train
     g = torch.Generator().manual_seed(0)
     _, soft = transform(x[:9], y[:9], g)  # odd batch

@@ -5,6 +5,7 @@ import time
 
 from optuna.trial import TrialState
 
+from regularkit.search.storage import WORKER_ATTR, worker_identity
 from regularkit.study import ledger
 
 
@@ -20,7 +21,8 @@ def test_trial_popped_by_a_worker_killed_before_recording_itself_is_redone(tmp_p
     monkeypatch.setattr(ledger, "ORPHAN_GRACE_S", 0.0)
     time.sleep(0.01)
     assert ledger.reclaim_dead(study) == 1
-    assert ledger.enqueue_missing(study, {"a/seed0/x": {"recipe": "a", "seed": 0}}) == 1
+    # the recovery itself put the run back in the queue, key and all: nothing is missing
+    assert ledger.enqueue_missing(study, {"a/seed0/x": {"recipe": "a", "seed": 0}}) == 0
     trial = ledger.claim(study, {"a/seed0/x"})
     assert trial is not None and trial.user_attrs["key"] == "a/seed0/x"
 
@@ -30,8 +32,9 @@ def test_dead_worker_on_this_host_is_reclaimed_and_live_one_is_not(tmp_path):
     ledger.enqueue_missing(study, {"a": {}, "b": {}})
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     t1 = ledger.claim(study, {"a", "b"})
-    t1.set_user_attr("worker", {**ledger.worker_id(), "pid": int(dead.stdout)})
+    t1.set_user_attr(WORKER_ATTR, {**worker_identity(), "pid": int(dead.stdout)})
     t2 = ledger.claim(study, {"a", "b"})  # this process: alive
+    assert t2.user_attrs[WORKER_ATTR] == worker_identity()  # claim records its worker
     assert ledger.reclaim_dead(study) == 1
-    assert {k: s for k, s in states(study)} == {t1.user_attrs["key"]: TrialState.FAIL,
-                                                 t2.user_attrs["key"]: TrialState.RUNNING}
+    assert states(study) == [(t1.user_attrs["key"], TrialState.FAIL), (t2.user_attrs["key"], TrialState.RUNNING),
+                             (t1.user_attrs["key"], TrialState.WAITING)]  # the dead worker's run, queued again

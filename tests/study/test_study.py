@@ -13,8 +13,9 @@ import pytest
 from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig, resolve
 from regularkit.study.recipes import RECIPES, load_recipe_file
-from regularkit.study.runner import run_study
-from regularkit.study.summary import gap, mean_std, summarize
+from regularkit.study.pipeline import run_study
+from regularkit.metrics.summary import gap, mean_std
+from regularkit.study.summary import summarize
 from regularkit.train import Recipe
 
 FAST = dict(seeds=2, epochs=4, train_size=120, batch_size=32)

@@ -10,7 +10,7 @@ Ops: geometric (:class:`HorizontalFlip`, :class:`VerticalFlip`, :class:`RandomCr
 :class:`RandomAffine`, :class:`RandomScaleCrop`), photometric
 (:class:`ColorJitter`, :class:`PCAColor`), erasing (:class:`Cutout`,
 :class:`RandomErasing`), mixing (:class:`MixUp`, :class:`CutMix`, :class:`MixUpCutMix`), noise
-(:class:`GaussianNoise`), pipelines (:class:`Compose`, :class:`OneOf`) and
+(:class:`RandomGaussianNoise`), pipelines (:class:`Compose`, :class:`OneOf`) and
 Keras' :class:`ImageDataGenerator`.  Each has a pure kernel beside it
 (``hflip``, ``crop``, ``affine``, ``color_jitter``, ``erase``, ``mixup``, ``cutmix``).
 """
@@ -21,14 +21,16 @@ from regularkit.augment.erase import Cutout, RandomErasing, box_mask, erase
 from regularkit.augment.geometric import HorizontalFlip, RandomCrop, VerticalFlip, crop, hflip, vflip
 from regularkit.augment.keras_compat import Flow, ImageDataGenerator
 from regularkit.augment.mix import CutMix, MixUp, MixUpCutMix, cutmix, cutmix_box, mix_targets, mixup, partner_index
-from regularkit.augment.noise import GaussianNoise
+from regularkit.augment.noise import RandomGaussianNoise
 from regularkit.augment.photometric import ColorJitter, PCAColor, color_jitter
-from regularkit.augment.targets import to_soft_targets
+from regularkit.augment.tta import TTA, tta_views
+from regularkit.targets import to_soft_targets
 
 __all__ = [
-    "Augmentation", "ColorJitter", "Compose", "CutMix", "Cutout", "Flow", "GaussianNoise", "HorizontalFlip",
+    "Augmentation", "ColorJitter", "Compose", "CutMix", "Cutout", "Flow", "HorizontalFlip",
     "ImageDataGenerator", "MixUp", "MixUpCutMix", "OneOf", "PCAColor", "RandomAffine", "RandomCrop", "RandomErasing",
-    "RandomScaleCrop", "VerticalFlip", "affine", "affine_matrix", "box_mask", "check_images", "check_targets",
+    "RandomGaussianNoise", "RandomScaleCrop", "TTA", "tta_views", "VerticalFlip", "affine", "affine_matrix",
+    "box_mask", "check_images", "check_targets",
     "color_jitter", "crop", "cutmix", "cutmix_box", "erase", "hflip", "identity_matrix", "mix_targets", "mixup",
     "partner_index", "to_soft_targets", "vflip",
 ]

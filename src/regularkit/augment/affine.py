@@ -27,8 +27,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from regularkit._util.checks import check_choice, check_number
 from regularkit.augment.base import Augmentation, Batch, Params, check_range, uniform
-from regularkit.errors import RegularkitError, check_choice, check_number
+from regularkit.errors import RegularkitError
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest")

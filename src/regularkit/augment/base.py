@@ -27,10 +27,11 @@ from __future__ import annotations
 import inspect
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 
-from regularkit.errors import RegularkitError, check_in_range, check_number
+from regularkit._util import rng
+from regularkit._util.checks import check_in_range, check_number
+from regularkit.errors import RegularkitError
 
 Params = Dict[str, Any]
 Batch = Tuple[torch.Tensor, Optional[torch.Tensor]]
@@ -119,20 +120,10 @@ def select(mask: torch.Tensor, a: torch.Tensor, b) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- randomness
-def param_device(x: torch.Tensor, generator: torch.Generator | None) -> torch.device:
-    """Where to draw: the generator's device if given (torch requires it), else ``x``'s."""
-    return generator.device if generator is not None else x.device
-
-
-def rand(n: int | Sequence[int], x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """U[0, 1) float32 of shape ``n``, on ``x.device``."""
-    shape = (n,) if isinstance(n, int) else tuple(n)
-    return torch.rand(shape, generator=generator, device=param_device(x, generator)).to(x.device)
-
-
+# Every draw goes through regularkit._util.rng (on the generator's device, then moved to x's).
 def uniform(n: int | Sequence[int], low, high, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """U[low, high) float32; ``low``/``high`` numbers or broadcastable tensors."""
-    return low + (high - low) * rand(n, x, generator)
+    """U[low, high) float32 on ``x.device``; ``low``/``high`` numbers or broadcastable tensors (per-sample ranges)."""
+    return low + (high - low) * rng.rand(n, device=x.device, generator=generator)
 
 
 def randint(n: int | Sequence[int], low, high, x: torch.Tensor,
@@ -142,27 +133,8 @@ def randint(n: int | Sequence[int], low, high, x: torch.Tensor,
     ``torch.randint`` takes only scalar bounds; flooring a scaled uniform does
     per-sample bounds in one draw (exact while ``high - low`` < 2**24).
     """
-    u = rand(n, x, generator).double()
+    u = rng.rand(n, device=x.device, generator=generator).double()
     return (low + torch.floor(u * (high - low))).long()
-
-
-def normal(shape: Sequence[int], x: torch.Tensor, generator: torch.Generator | None,
-           dtype: torch.dtype | None = None) -> torch.Tensor:
-    dtype = dtype or (x.dtype if x.is_floating_point() else torch.float32)
-    return torch.randn(tuple(shape), generator=generator, device=param_device(x, generator),
-                       dtype=dtype).to(x.device)
-
-
-def beta(n: int, alpha: float, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Beta(alpha, alpha) draws (float32, on ``x.device``).
-
-    torch's Beta/Gamma samplers take no ``generator``; a private NumPy
-    ``Generator`` seeded from one draw of ``generator`` keeps the result a pure
-    function of the torch generator's state (and never touches NumPy's global RNG).
-    """
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=param_device(x, generator)).item())
-    lam = np.random.default_rng(seed).beta(alpha, alpha, size=n)
-    return torch.as_tensor(lam, dtype=torch.float32).to(x.device)
 
 
 def shape_proxy(shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,11 @@ from typing import Sequence
 
 import torch
 
-from regularkit.augment.base import (Augmentation, Batch, Params, check_probability, rand, select,
-                                     shape_proxy)
-from regularkit.augment.targets import to_soft_targets
-from regularkit.errors import RegularkitError, check_number
+from regularkit._util import rng
+from regularkit._util.checks import check_number
+from regularkit.augment.base import Augmentation, Batch, Params, check_probability, select, shape_proxy
+from regularkit.errors import RegularkitError
+from regularkit.targets import to_soft_targets
 
 
 def _ops(ops) -> list:
@@ -78,7 +79,7 @@ class Compose(Augmentation):
     def make_params(self, x, generator=None) -> Params:
         shape, steps = tuple(x.shape), []
         for op, prob in zip(self.ops, self._probs):
-            mask = rand(shape[0], x, generator) < prob if prob < 1.0 else None
+            mask = rng.rand(shape[0], device=x.device, generator=generator) < prob if prob < 1.0 else None
             steps.append((mask, op.make_params(shape_proxy(shape, x), generator)))
             new = op.output_shape(shape)
             if mask is not None and new != shape:
@@ -127,7 +128,8 @@ class OneOf(Augmentation):
         self.output_shape(x.shape)
         # Inverse CDF on one uniform per sample (torch.multinomial costs ~0.4 ms per call on CPU).
         cdf = torch.cumsum(self._weights, 0)[:-1].float().to(x.device)
-        choice = torch.searchsorted(cdf, rand(n if self.per_sample else 1, x, generator), right=True)
+        u = rng.rand(n if self.per_sample else 1, device=x.device, generator=generator)
+        choice = torch.searchsorted(cdf, u, right=True)
         choice = choice.expand(n)
         index, subs = [], []
         for k, op in enumerate(self.ops):

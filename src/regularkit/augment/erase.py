@@ -18,9 +18,19 @@ from typing import Sequence
 
 import torch
 
-from regularkit.augment.base import (Augmentation, Batch, Params, check_probability, check_range, normal, rand,
-                                     randint, select, uniform)
-from regularkit.errors import RegularkitError, check_int, check_number
+from regularkit._util import rng
+from regularkit._util.checks import check_int, check_number
+from regularkit.augment.base import (
+    Augmentation,
+    Batch,
+    Params,
+    check_probability,
+    check_range,
+    randint,
+    select,
+    uniform,
+)
+from regularkit.errors import RegularkitError
 
 
 def box_mask(h: int, w: int, top: torch.Tensor, left: torch.Tensor, bottom: torch.Tensor,
@@ -70,7 +80,7 @@ class _Eraser(Augmentation):
         if self.value == "random":
             # i.i.d. N(0, 1) per pixel, for standardised inputs (timm's and torchvision's choice; the paper
             # draws U[0, 255] on raw pixels).  Drawn in make_params so apply stays deterministic.
-            return normal(x.shape, x, generator)
+            return rng.randn(x.shape, device=x.device, generator=generator).to(x.dtype)
         if isinstance(self.value, tuple):
             if len(self.value) != x.shape[1]:
                 raise RegularkitError(f"value has {len(self.value)} entries for {x.shape[1]} channels")
@@ -98,7 +108,7 @@ class Cutout(_Eraser):
     def make_params(self, x, generator=None) -> Params:
         n, _, h, w = x.shape
         cy, cx = randint(n, 0, h, x, generator), randint(n, 0, w, x, generator)
-        on = (rand(n, x, generator) < self.p).long()
+        on = (rng.rand(n, device=x.device, generator=generator) < self.p).long()
         top, left = (cy - self.size // 2).clamp(0, h), (cx - self.size // 2).clamp(0, w)
         bottom, right = (cy - self.size // 2 + self.size).clamp(0, h), (cx - self.size // 2 + self.size).clamp(0, w)
         return {"top": top, "left": left, "bottom": top + (bottom - top) * on, "right": right,
@@ -142,7 +152,7 @@ class RandomErasing(_Eraser):
         ye, xe = randint((n, k), 0, h, x, generator), randint((n, k), 0, w, x, generator)
         fits = (he >= 1) & (we >= 1) & (ye + he <= h) & (xe + we <= w)
         first = torch.argmax(fits.int(), 1, keepdim=True)  # first fitting candidate (0 when none fits)
-        ok = fits.gather(1, first).squeeze(1) & (rand(n, x, generator) < self.p)
+        ok = fits.gather(1, first).squeeze(1) & (rng.rand(n, device=x.device, generator=generator) < self.p)
         top, left = ye.gather(1, first).squeeze(1), xe.gather(1, first).squeeze(1)
         # A sample left unerased gets an empty box at its first candidate's corner.
         hh, ww = he.gather(1, first).squeeze(1) * ok, we.gather(1, first).squeeze(1) * ok

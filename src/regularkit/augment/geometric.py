@@ -22,8 +22,10 @@ from typing import Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from regularkit.augment.base import Augmentation, Batch, Params, check_probability, rand, randint, select
-from regularkit.errors import RegularkitError, check_choice, check_int, check_number
+from regularkit._util import rng
+from regularkit._util.checks import check_choice, check_int, check_number
+from regularkit.augment.base import Augmentation, Batch, Params, check_probability, randint, select
+from regularkit.errors import RegularkitError
 
 PAD_MODES = ("constant", "nearest", "reflect", "wrap")
 
@@ -101,7 +103,7 @@ class HorizontalFlip(Augmentation):
         self.p = check_probability("p", p)
 
     def make_params(self, x, generator=None) -> Params:
-        return {"flip": rand(x.shape[0], x, generator) < self.p}
+        return {"flip": rng.rand(x.shape[0], device=x.device, generator=generator) < self.p}
 
     def apply(self, x, y, params) -> Batch:
         return hflip(x, params["flip"]), y

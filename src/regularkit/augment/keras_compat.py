@@ -30,11 +30,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from regularkit._util import rng
+from regularkit._util.checks import check_choice, check_int, check_non_negative, check_number
 from regularkit.augment.affine import affine
-from regularkit.augment.base import Augmentation, Batch, Params, check_images, rand, uniform
+from regularkit.augment.base import Augmentation, Batch, Params, check_images, uniform
 from regularkit.augment.geometric import PAD_MODES, hflip, vflip
 from regularkit.augment.photometric import color_jitter
-from regularkit.errors import RegularkitError, check_choice, check_int, check_non_negative, check_number
+from regularkit.errors import RegularkitError
 from regularkit.preprocess import Rescale, Standardize, ZCAWhiten, as_fit_tensor, check_fit_split
 
 
@@ -43,8 +45,10 @@ def _keras_shift(spec, n: int, size: int, x, generator) -> torch.Tensor:
     element with a random sign; float -> U(-r, r); all times ``size`` when the range is below 1."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool) or isinstance(spec, (list, tuple, np.ndarray)):
         choices = torch.arange(int(spec)) if np.ndim(spec) == 0 else torch.as_tensor(np.asarray(spec), dtype=torch.float64)
-        pick = choices[(rand(n, x, generator).cpu() * len(choices)).long().clamp_max(len(choices) - 1)].float()
-        value = pick.to(x.device) * torch.where(rand(n, x, generator) < 0.5, -1.0, 1.0)
+        u = rng.rand(n, device=x.device, generator=generator).cpu()
+        pick = choices[(u * len(choices)).long().clamp_max(len(choices) - 1)].float()
+        sign = torch.where(rng.rand(n, device=x.device, generator=generator) < 0.5, -1.0, 1.0)
+        value = pick.to(x.device) * sign
     else:
         r = float(spec)
         value = uniform(n, -r, r, x, generator)
@@ -166,9 +170,9 @@ class ImageDataGenerator(Augmentation):
         if self.channel_shift_range:
             params["shift"] = uniform(n, -self.channel_shift_range, self.channel_shift_range, x, generator)
         if self.horizontal_flip:
-            params["hflip"] = rand(n, x, generator) < 0.5
+            params["hflip"] = rng.rand(n, device=x.device, generator=generator) < 0.5
         if self.vertical_flip:
-            params["vflip"] = rand(n, x, generator) < 0.5
+            params["vflip"] = rng.rand(n, device=x.device, generator=generator) < 0.5
         return params
 
     def random_transform(self, x: torch.Tensor, params: Params) -> torch.Tensor:

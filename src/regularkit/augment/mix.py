@@ -23,17 +23,18 @@ unmixed).  N = 1 pairs the sample with itself: output = input, soft targets.
 and torchvision's one lam per batch); ``per_sample=False`` draws one per batch.
 ``p`` is the per-sample probability of mixing (lam = 1 otherwise).
 Targets: class indices or soft targets in, soft targets N x K out; see
-:mod:`regularkit.augment.targets` for ``label_smoothing`` (off by default).
+:mod:`regularkit.targets` for ``label_smoothing`` (off by default).
 """
 from __future__ import annotations
 
 import torch
 
-from regularkit.augment.base import (Augmentation, Batch, Params, beta, check_probability, param_device, rand,
-                                     select, uniform)
+from regularkit._util import rng
+from regularkit._util.checks import check_choice, check_in_range, check_int, check_positive
+from regularkit.augment.base import Augmentation, Batch, Params, check_probability, select, uniform
 from regularkit.augment.erase import box_mask
-from regularkit.augment.targets import soft_targets_for
-from regularkit.errors import RegularkitError, check_choice, check_in_range, check_int, check_positive
+from regularkit.errors import RegularkitError
+from regularkit.targets import soft_targets_for
 
 PAIRINGS = ("shuffle", "flip")
 
@@ -42,7 +43,7 @@ def partner_index(n: int, pairing: str, x: torch.Tensor, generator: torch.Genera
     """Index of each sample's partner: a random n-cycle (no fixed point for n >= 2) or the flipped batch."""
     if pairing == "flip":
         return torch.arange(n - 1, -1, -1, device=x.device)
-    order = torch.randperm(n, generator=generator, device=param_device(x, generator)).to(x.device)
+    order = torch.randperm(n, generator=generator, device=rng.draw_device(x.device, generator)).to(x.device)
     partner = torch.empty_like(order)
     partner[order] = order.roll(-1)  # order[k] is paired with order[k + 1]
     return partner
@@ -78,9 +79,10 @@ class _Mix(Augmentation):
 
     def _lam(self, x, generator, alpha: float | None = None) -> torch.Tensor:
         n = x.shape[0]
-        lam = beta(n if self.per_sample else 1, alpha or self.alpha, x, generator).expand(n).clone()
+        draws = n if self.per_sample else 1
+        lam = rng.beta(draws, alpha or self.alpha, device=x.device, generator=generator).expand(n).clone()
         if self.p < 1.0:
-            lam = torch.where(rand(n, x, generator) < self.p, lam, torch.ones_like(lam))
+            lam = torch.where(rng.rand(n, device=x.device, generator=generator) < self.p, lam, torch.ones_like(lam))
         return lam
 
     def _targets(self, y, params):
@@ -177,7 +179,8 @@ class MixUpCutMix(_Mix):
     def make_params(self, x, generator=None) -> Params:
         n, _, h, w = x.shape
         lam_mix = self._lam(x, generator)
-        use_cut = rand(n if self.per_sample else 1, x, generator).expand(n) < self.switch_prob
+        u = rng.rand(n if self.per_sample else 1, device=x.device, generator=generator)
+        use_cut = u.expand(n) < self.switch_prob
         top, left, bottom, right, lam_cut = cutmix_box(self._lam(x, generator, self.cutmix_alpha), h, w, x, generator)
         zero = torch.zeros_like(top)
         return {"cut": use_cut, "lam": torch.where(use_cut, lam_cut, lam_mix),

@@ -15,12 +15,13 @@ and copies it over.
 """
 from __future__ import annotations
 
-from regularkit.augment.base import Augmentation, Batch, Params, check_probability, check_range, normal, rand, uniform
+from regularkit._util import rng
+from regularkit.augment.base import Augmentation, Batch, Params, check_probability, check_range, uniform
 from regularkit.errors import RegularkitError
 
 
-class GaussianNoise(Augmentation):
-    """Add N(0, std^2) noise per pixel.
+class RandomGaussianNoise(Augmentation):
+    """Add N(0, std^2) noise per pixel to a batch (the layer in a network: :class:`regularkit.noise.GaussianNoise`).
 
     Args:
         std: the noise standard deviation, or a range (lo, hi) drawn per sample.
@@ -41,12 +42,14 @@ class GaussianNoise(Augmentation):
 
     def make_params(self, x, generator=None) -> Params:
         n = x.shape[0]
-        sigma = uniform(n, *self._std, x, generator) * (rand(n, x, generator) < self.p)
-        return {"noise": normal(x.shape, x, generator) * sigma.to(x.dtype).view(n, 1, 1, 1)}
+        on = rng.rand(n, device=x.device, generator=generator) < self.p
+        sigma = (uniform(n, *self._std, x, generator) * on).to(x.dtype)
+        noise = rng.randn(x.shape, device=x.device, generator=generator).to(x.dtype)
+        return {"noise": noise * sigma.view(n, 1, 1, 1)}
 
     def apply(self, x, y, params) -> Batch:
         if not x.is_floating_point():
-            raise RegularkitError(f"GaussianNoise needs floating-point images, got {x.dtype}")
+            raise RegularkitError(f"RandomGaussianNoise needs floating-point images, got {x.dtype}")
         out = x + params["noise"].to(x.dtype)
         if self.clip is not None:
             out = out.clamp(self.clip[0], self.clip[1])

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import torch
 
-from regularkit.augment.base import Augmentation, Batch, Params, check_range, normal, uniform
-from regularkit.errors import RegularkitError, check_non_negative
+from regularkit._util import rng
+from regularkit._util.checks import check_non_negative
+from regularkit.augment.base import Augmentation, Batch, Params, check_range, uniform
+from regularkit.errors import RegularkitError
 from regularkit.preprocess import as_fit_tensor, check_fit_split
 
 # ITU-R BT.601 luma weights, as torchvision's rgb_to_grayscale: contrast pivots on the mean luminance.
@@ -138,7 +140,7 @@ class PCAColor(Augmentation):
             raise RegularkitError("PCAColor is not fitted: call fit(x_train) first")
         if x.shape[1] != self.eigvals_.shape[0]:
             raise RegularkitError(f"PCAColor was fitted on {self.eigvals_.shape[0]} channels, got {x.shape[1]}")
-        alpha = normal((x.shape[0], x.shape[1]), x, generator, dtype=torch.float32) * self.std
+        alpha = rng.randn((x.shape[0], x.shape[1]), device=x.device, generator=generator) * self.std
         weight = self.eigvals_ if self.literal else self.eigvals_.sqrt()
         return {"offset": (alpha * weight.to(x.device)) @ self.eigvecs_.to(x.device).T}
 

@@ -33,7 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_choice, check_in_range, check_int
+from regularkit._util.checks import check_choice, check_in_range, check_int
+from regularkit.errors import RegularkitError
 
 BUFFER_MODES = ("copy", "average")
 

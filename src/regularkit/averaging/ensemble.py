@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_choice
+from regularkit._util.checks import check_choice
+from regularkit.errors import RegularkitError
 
 AVERAGES = ("probs", "logits")
 

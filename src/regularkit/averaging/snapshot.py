@@ -24,8 +24,9 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
+from regularkit._util.checks import check_int, check_positive
 from regularkit.averaging.ensemble import Ensemble
-from regularkit.errors import RegularkitError, check_int, check_positive
+from regularkit.errors import RegularkitError
 
 
 def snapshot_lr(t: int, total_steps: int, cycles: int, lr_max: float) -> float:

@@ -27,7 +27,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 from torch.optim.swa_utils import AveragedModel
 
-from regularkit.errors import RegularkitError, check_choice, check_int, check_positive
+from regularkit._util.checks import check_choice, check_int, check_positive
+from regularkit.errors import RegularkitError
 from regularkit.transfer import bn_frozen
 
 ANNEAL = ("cos", "linear")

@@ -21,7 +21,7 @@ _EXPORTS = {
     "load_fashion_mnist": "datasets", "load_npz": "datasets", "limit_train_set": "datasets",
     "DATASETS": "datasets", "FASHION_MNIST_CLASSES": "datasets",
     "fashion_mnist_search_dirs": "datasets",
-    "train_val_split": "splits", "stratified_subset": "splits", "kfold_indices": "splits",
+    "train_val_split": "sampling", "stratified_subset": "sampling", "kfold_indices": "sampling",
     "Splits": "splits", "make_splits": "splits", "make_splits_from_indices": "splits",
     "DOWNLOADS": "download", "default_data_root": "download", "md5sum": "download",
 }

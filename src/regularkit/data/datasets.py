@@ -18,10 +18,11 @@ from typing import Callable
 
 import numpy as np
 
+from regularkit._util.checks import check_int
 from regularkit.data.download import default_data_root
 from regularkit.data.idx import read_idx
-from regularkit.data.splits import stratified_subset
-from regularkit.errors import RegularkitError, check_int
+from regularkit.data.sampling import stratified_subset, train_val_split
+from regularkit.errors import RegularkitError
 
 __all__ = ["Dataset", "load_dataset", "load_digits", "load_fashion_mnist", "load_npz",
            "limit_train_set", "DATASETS", "FASHION_MNIST_CLASSES", "FASHION_MNIST_FILES",
@@ -97,8 +98,6 @@ def load_digits(*, data_dir: str | os.PathLike | None = None) -> Dataset:
     is accepted for a uniform loader signature and ignored.
     """
     from sklearn.datasets import load_digits as _sk_digits  # heavy import, only when used
-
-    from regularkit.data.splits import train_val_split
 
     bunch = _sk_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]  # pixel values are 0..16

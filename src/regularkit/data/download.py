@@ -20,7 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from regularkit.errors import RegularkitError, check_positive
+from regularkit._util.checks import check_positive
+from regularkit.errors import RegularkitError
 
 __all__ = ["download", "DOWNLOADS", "DEFAULT_MIRRORS", "default_data_root", "md5sum"]
 

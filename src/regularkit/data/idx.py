@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regularkit._io import atomic_write_bytes
+from regularkit._util.io import atomic_write_bytes
 from regularkit.errors import RegularkitError
 
 __all__ = ["IDX_DTYPES", "parse_idx", "encode_idx", "read_idx", "write_idx"]

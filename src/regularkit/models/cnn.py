@@ -11,13 +11,14 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_int
-from regularkit.models.mlp import activation, dense_stack, dropout_layer
+from regularkit._util.checks import check_int
+from regularkit.errors import RegularkitError
+from regularkit.models.mlp import dense_stack, dropout_layer, make_activation
 
 
 class CNN(nn.Module):
     def __init__(self, input_shape: Sequence[int], num_classes: int, *, channels: Sequence[int] = (32, 64),
-                 widths: Sequence[int] = (128,), activation_name: str = "relu",
+                 widths: Sequence[int] = (128,), activation: str = "relu",
                  dropout: Sequence[float] | float = 0.0, input_dropout: float = 0.0,
                  dropout_kind: str = "inverted", batchnorm: bool = False, dropconnect: float = 0.0):
         super().__init__()
@@ -31,7 +32,7 @@ class CNN(nn.Module):
             convs.append(nn.Conv2d(c, out, 3, padding=1, bias=not batchnorm))
             if batchnorm:
                 convs.append(nn.BatchNorm2d(out))
-            convs.append(activation(activation_name))
+            convs.append(make_activation(activation))
             if min(h, w) >= 2:
                 convs.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
@@ -39,7 +40,7 @@ class CNN(nn.Module):
         self.conv = nn.Sequential(*convs)
         rates = tuple(dropout) if isinstance(dropout, (tuple, list)) else (float(dropout),) * len(widths)
         self.features, n_out = dense_stack(
-            c * h * w, widths, activation_name=activation_name, dropout=rates, dropout_kind=dropout_kind,
+            c * h * w, widths, activation=activation, dropout=rates, dropout_kind=dropout_kind,
             batchnorm=batchnorm, dropconnect=dropconnect)
         self.head = nn.Linear(n_out, num_classes)
         self.feature_size = math.prod((c, h, w))
@@ -51,3 +52,10 @@ class CNN(nn.Module):
 
 def build_cnn(input_shape, num_classes, **kwargs) -> CNN:
     return CNN(input_shape, num_classes, **kwargs)
+
+
+def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> CNN:
+    """The CNN a :class:`~regularkit.train.config.ModelConfig` describes (``widths``: its dense head)."""
+    return CNN(input_shape, num_classes, channels=cfg.channels, widths=cfg.widths, activation=cfg.activation,
+               dropout=cfg.hidden_dropout(), input_dropout=cfg.input_dropout, dropout_kind=cfg.dropout_kind,
+               batchnorm=cfg.batchnorm, dropconnect=cfg.dropconnect)

@@ -13,14 +13,16 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from regularkit.errors import check_int
+from regularkit._util.checks import check_int
+from regularkit.noise import DropConnectLinear, Dropout
 
 _ACTIVATIONS = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
 }
 
 
-def activation(name: str) -> nn.Module:
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by its config name (``"relu"``, ``"tanh"``, ...)."""
     return _ACTIVATIONS[name]()
 
 
@@ -28,18 +30,16 @@ def dropout_layer(p: float, kind: str = "inverted") -> nn.Module:
     """regularkit's dropout module, or Identity when ``p == 0`` (keeps the graph small)."""
     if p == 0:
         return nn.Identity()
-    from regularkit.noise import Dropout
     return Dropout(p, classic=(kind == "classic"))
 
 
 def linear_layer(n_in: int, n_out: int, dropconnect: float = 0.0) -> nn.Module:
     if dropconnect > 0:
-        from regularkit.noise import DropConnectLinear
         return DropConnectLinear(n_in, n_out, p=dropconnect)
     return nn.Linear(n_in, n_out)
 
 
-def dense_stack(n_in: int, widths: Sequence[int], *, activation_name: str, dropout: Sequence[float],
+def dense_stack(n_in: int, widths: Sequence[int], *, activation: str, dropout: Sequence[float],
                 dropout_kind: str, batchnorm: bool, dropconnect: float = 0.0) -> tuple[nn.Sequential, int]:
     """Hidden dense blocks; returns the stack and its output width."""
     layers: list[nn.Module] = []
@@ -47,7 +47,7 @@ def dense_stack(n_in: int, widths: Sequence[int], *, activation_name: str, dropo
         layers.append(linear_layer(n_in, width, dropconnect))
         if batchnorm:
             layers.append(nn.BatchNorm1d(width))
-        layers.append(activation(activation_name))
+        layers.append(make_activation(activation))
         layers.append(dropout_layer(p, dropout_kind))
         n_in = width
     return nn.Sequential(*layers), n_in
@@ -65,7 +65,7 @@ class MLP(nn.Module):
         rates = tuple(dropout) if isinstance(dropout, (tuple, list)) else (float(dropout),) * len(widths)
         self.input_dropout = dropout_layer(input_dropout, dropout_kind)
         self.features, n_out = dense_stack(
-            n_in, widths, activation_name=activation, dropout=rates, dropout_kind=dropout_kind,
+            n_in, widths, activation=activation, dropout=rates, dropout_kind=dropout_kind,
             batchnorm=batchnorm, dropconnect=dropconnect)
         self.head = nn.Linear(n_out, num_classes)
 
@@ -76,3 +76,10 @@ class MLP(nn.Module):
 
 def build_mlp(input_shape, num_classes, **kwargs) -> MLP:
     return MLP(input_shape, num_classes, **kwargs)
+
+
+def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> MLP:
+    """The MLP a :class:`~regularkit.train.config.ModelConfig` describes."""
+    return MLP(input_shape, num_classes, widths=cfg.widths, activation=cfg.activation, dropout=cfg.hidden_dropout(),
+               input_dropout=cfg.input_dropout, dropout_kind=cfg.dropout_kind, batchnorm=cfg.batchnorm,
+               dropconnect=cfg.dropconnect)

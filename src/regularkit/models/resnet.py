@@ -20,8 +20,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_int, check_rate
-from regularkit.noise import DropPath, Dropout, linear_drop_path_rates
+from regularkit._util.checks import check_int, check_rate
+from regularkit.errors import RegularkitError
+from regularkit.noise import Dropout, DropPath, linear_drop_path_rates
 
 
 def _norm(channels: int, batchnorm: bool) -> nn.Module:
@@ -108,3 +109,10 @@ def build_resnet(input_shape: Sequence[int], num_classes: int, *, widths: Sequen
     """
     return ResNet(input_shape, num_classes, widths=widths, blocks_per_stage=blocks_per_stage,
                   drop_path=drop_path, batchnorm=batchnorm, dropout=dropout)
+
+
+def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> ResNet:
+    """The ResNet a :class:`~regularkit.train.config.ModelConfig` describes (``channels``: its stage widths;
+    ``dropout``: before the head, the largest hidden rate)."""
+    return ResNet(input_shape, num_classes, widths=cfg.channels, drop_path=cfg.drop_path, batchnorm=cfg.batchnorm,
+                  dropout=max(cfg.hidden_dropout(), default=0.0))

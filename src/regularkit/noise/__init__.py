@@ -18,17 +18,26 @@ function                   module                                      paper
 """
 from __future__ import annotations
 
-from regularkit.noise._random import Stochastic, use_generator
 from regularkit.noise.dropconnect import (
-    DropConnect, DropConnectConv2d, DropConnectLinear, drop_connect, drop_connect_conv2d, drop_connect_linear,
+    DropConnect,
+    DropConnectConv2d,
+    DropConnectLinear,
+    drop_connect,
+    drop_connect_conv2d,
+    drop_connect_linear,
     drop_connect_moment_matching,
 )
 from regularkit.noise.dropout import Dropout, apply_dropout, dropout, dropout_mask, resolve_noise_shape
 from regularkit.noise.droppath import DropPath, drop_path, linear_drop_path_rates
 from regularkit.noise.gaussian import GaussianDropout, GaussianNoise, gaussian_dropout, gaussian_noise
 from regularkit.noise.mc import (
-    compare_mc_to_weight_scaling, is_noise_layer, mc_mode, mc_predict, weight_scaling_predict,
+    compare_mc_to_weight_scaling,
+    is_noise_layer,
+    mc_mode,
+    mc_predict,
+    weight_scaling_predict,
 )
+from regularkit.noise.stochastic import Stochastic, use_generator
 
 __all__ = [
     "Dropout", "DropConnect", "DropConnectConv2d", "DropConnectLinear", "DropPath", "GaussianDropout",

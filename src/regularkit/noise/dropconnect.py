@@ -31,9 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_int, check_rate
-from regularkit.noise._random import Stochastic, check_float_tensor, check_generator, keep_mask, normal
+from regularkit._util.checks import check_int, check_rate
+from regularkit._util.rng import check_generator, keep_mask, randn
+from regularkit.errors import RegularkitError
 from regularkit.noise.dropout import apply_dropout, dropout
+from regularkit.noise.stochastic import Stochastic, check_float_tensor
 
 
 def drop_connect(weight: torch.Tensor, p: float, training: bool = True, *, classic: bool = False,
@@ -109,7 +111,7 @@ def drop_connect_moment_matching(x: torch.Tensor, weight: torch.Tensor, bias: to
     s = 1.0 if classic else keep
     mean = F.linear(x, weight * (keep / s), bias)
     var = F.linear(x * x, weight * weight) * (keep * (1.0 - keep) / (s * s))
-    z = normal((samples,) + tuple(mean.shape), device=x.device, generator=check_generator(generator))
+    z = randn((samples,) + tuple(mean.shape), device=x.device, generator=check_generator(generator))
     return activation(mean + var.sqrt() * z.to(mean.dtype)).mean(0)
 
 

@@ -28,8 +28,10 @@ from typing import Sequence
 
 import torch
 
-from regularkit.errors import RegularkitError, check_rate
-from regularkit.noise._random import Stochastic, check_float_tensor, check_generator, keep_mask
+from regularkit._util.checks import check_rate
+from regularkit._util.rng import check_generator, keep_mask
+from regularkit.errors import RegularkitError
+from regularkit.noise.stochastic import Stochastic, check_float_tensor
 
 NoiseShape = Sequence[int | None] | None
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import torch
 
-from regularkit.errors import RegularkitError, check_int, check_rate
-from regularkit.noise._random import Stochastic, check_float_tensor, check_generator, keep_mask
+from regularkit._util.checks import check_int, check_rate
+from regularkit._util.rng import check_generator, keep_mask
+from regularkit.errors import RegularkitError
+from regularkit.noise.stochastic import Stochastic, check_float_tensor
 
 
 def drop_path(x: torch.Tensor, p: float, training: bool = True, *, scale_by_keep: bool = True,

@@ -24,8 +24,9 @@ import math
 
 import torch
 
-from regularkit.errors import check_non_negative, check_rate
-from regularkit.noise._random import Stochastic, check_float_tensor, check_generator, normal
+from regularkit._util.checks import check_non_negative, check_rate
+from regularkit._util.rng import check_generator, randn
+from regularkit.noise.stochastic import Stochastic, check_float_tensor
 
 
 def gaussian_noise(x: torch.Tensor, std: float, training: bool = True, *,
@@ -35,7 +36,7 @@ def gaussian_noise(x: torch.Tensor, std: float, training: bool = True, *,
     check_float_tensor("x", x)
     if not training or std == 0:
         return x
-    noise = normal(x.shape, device=x.device, generator=check_generator(generator))
+    noise = randn(x.shape, device=x.device, generator=check_generator(generator))
     return x + (std * noise).to(x.dtype)
 
 
@@ -47,7 +48,7 @@ def gaussian_dropout(x: torch.Tensor, p: float, training: bool = True, *,
     if not training or p == 0:
         return x
     std = math.sqrt(p / (1.0 - p))
-    noise = normal(x.shape, device=x.device, generator=check_generator(generator))
+    noise = randn(x.shape, device=x.device, generator=check_generator(generator))
     return x * (1.0 + std * noise).to(x.dtype)
 
 

@@ -25,8 +25,9 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from regularkit.errors import check_int
-from regularkit.noise._random import Stochastic, check_generator, use_generator
+from regularkit._util.checks import check_int
+from regularkit._util.rng import check_generator
+from regularkit.noise.stochastic import Stochastic, use_generator
 
 # torch's own noise layers also count as "dropout" for Monte Carlo averaging.
 TORCH_NOISE_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)

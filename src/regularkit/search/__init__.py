@@ -15,8 +15,9 @@ from regularkit.search.border import border_warnings
 from regularkit.search.coarse_to_fine import CoarseToFineResult, coarse_to_fine, narrow_space
 from regularkit.search.discipline import final_test, final_test_record
 from regularkit.search.kfold import KFoldResult, kfold_evaluate
+from regularkit.search.optimize import run_search
 from regularkit.search.report import SearchReport, search_report
-from regularkit.search.run import SearchResult, TrialRecord, result_from_study, run_search
+from regularkit.search.results import SearchResult, TrialRecord, result_from_study
 from regularkit.search.space import Categorical, Int, LogUniform, SearchSpace, Uniform
 from regularkit.search.storage import open_storage, recover_dead_trials
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from regularkit.errors import check_in_range
+from regularkit._util.checks import check_in_range
 from regularkit.search.distributions import Int, Numeric
 from regularkit.search.space import SearchSpace
 

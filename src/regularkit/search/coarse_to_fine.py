@@ -19,9 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from regularkit.errors import RegularkitError, check_choice, check_int, check_number, check_positive
+from regularkit._util.checks import check_choice, check_int, check_number, check_positive
+from regularkit.errors import RegularkitError
 from regularkit.search.distributions import Numeric
-from regularkit.search.run import SearchResult, TrialRecord, run_search
+from regularkit.search.optimize import run_search
+from regularkit.search.results import SearchResult, TrialRecord
 from regularkit.search.space import SearchSpace
 
 DEFAULT_STAGES = ({"n_trials": 20, "epochs": 5}, {"n_trials": 20, "epochs": 20})

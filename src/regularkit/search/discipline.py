@@ -18,14 +18,13 @@ from typing import Any
 import optuna
 
 from regularkit.errors import RegularkitError
+from regularkit.search.results import result_from_study
 
 FINAL_ATTR = "regularkit.final_test"
 
 
 def _study_and_config(result: Any) -> tuple[optuna.Study, dict[str, Any] | None]:
     if isinstance(result, optuna.Study):
-        from regularkit.search.run import result_from_study
-
         return result, result_from_study(result).best_config
     if hasattr(result, "study") and hasattr(result, "best_config"):
         return result.study, result.best_config

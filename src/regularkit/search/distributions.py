@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from regularkit.errors import RegularkitError, check_int, check_number, check_positive
+from regularkit._util.checks import check_int, check_number, check_positive
+from regularkit.errors import RegularkitError
 
 
 def _check_order(kind: str, low: float, high: float) -> None:

@@ -8,8 +8,10 @@ preprocessing object per fold, fitted on that fold's training part only:
 fitting it once on all of ``x`` would leak every validation fold's statistics
 into training.
 
-The folds come from scikit-learn's ``StratifiedKFold`` (shuffled with ``seed``),
-so every fold keeps the class proportions of ``y``.
+The folds come from :func:`regularkit.data.sampling.kfold_indices` (scikit-learn's
+``StratifiedKFold``, shuffled with ``seed``), so every fold keeps the class
+proportions of ``y``; the spread is the sample standard deviation (ddof = 1),
+the same definition as the study's spread over seeds.
 """
 from __future__ import annotations
 
@@ -18,13 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
-from regularkit.errors import RegularkitError, check_int
+from regularkit._util.checks import check_int
+from regularkit.data.sampling import kfold_indices
+from regularkit.errors import RegularkitError
+from regularkit.metrics.summary import mean_std
 
 
 @dataclass(frozen=True)
 class KFoldResult:
-    """Per-fold scores, their mean and standard deviation (``np.std``, ddof=0), and the folds."""
+    """Per-fold scores, their mean and sample standard deviation (ddof = 1), and the folds."""
 
     scores: tuple[float, ...]
     mean: float
@@ -47,8 +53,6 @@ def _take(data: Any, idx: np.ndarray) -> Any:
     if isinstance(data, (list, tuple)):
         return [data[i] for i in idx]
     if hasattr(data, "detach"):  # a torch tensor: index with a tensor on its device
-        import torch
-
         return data[torch.as_tensor(idx, device=data.device)]
     return data[idx]
 
@@ -62,21 +66,12 @@ def kfold_evaluate(fit_and_score: Callable[[Any, Any, Any, Any], float], x: Any,
     ``preprocess_factory()`` makes a fresh object with ``fit(x)`` and ``transform(x)``;
     it is fitted on ``x_train`` only and transforms both parts.
     """
-    from sklearn.model_selection import StratifiedKFold
-
     k = check_int("k", k, minimum=2)
-    seed = check_int("seed", seed)
     labels = _labels(y)
     if len(x) != len(labels):
         raise RegularkitError(f"x and y must have the same length, got {len(x)} and {len(labels)}")
-    classes, counts = np.unique(labels, return_counts=True)
-    if k > counts.min():
-        rare = classes[counts.argmin()].item()
-        raise RegularkitError(f"k={k} is more than the {counts.min()} samples of the smallest class "
-                              f"(label {rare!r}); use k <= {counts.min()}")
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     scores, folds = [], []
-    for train_idx, val_idx in splitter.split(np.zeros(len(labels)), labels):
+    for train_idx, val_idx in kfold_indices(labels, k, seed):
         x_tr, x_va = _take(x, train_idx), _take(x, val_idx)
         if preprocess_factory is not None:
             pre = preprocess_factory()
@@ -85,5 +80,5 @@ def kfold_evaluate(fit_and_score: Callable[[Any, Any, Any, Any], float], x: Any,
         score = float(fit_and_score(x_tr, _take(y, train_idx), x_va, _take(y, val_idx)))
         scores.append(score)
         folds.append((train_idx, val_idx))
-    return KFoldResult(scores=tuple(scores), mean=float(np.mean(scores)), std=float(np.std(scores)),
-                       folds=tuple(folds))
+    mean, std = mean_std(scores)
+    return KFoldResult(scores=tuple(scores), mean=mean, std=std, folds=tuple(folds))

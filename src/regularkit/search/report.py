@@ -16,10 +16,10 @@ from typing import Any
 
 import optuna
 
-from regularkit._io import atomic_savefig, atomic_write_json
+from regularkit._util.io import atomic_savefig, atomic_write_json, figure
 from regularkit.search.border import border_warnings
 from regularkit.search.coarse_to_fine import CoarseToFineResult
-from regularkit.search.run import SearchResult, result_from_study
+from regularkit.search.results import SearchResult, result_from_study
 
 MIN_TRIALS_FOR_IMPORTANCE = 10  # fewer completed trials say little about which parameter matters
 
@@ -52,12 +52,6 @@ def best_so_far(result: SearchResult) -> list[float]:
     return out
 
 
-def _figure(width: float = 6.0, height: float = 4.0):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
 def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = None,
                   edge_fraction: float = 0.1) -> SearchReport:
     """Write the plots of a search to ``out_dir``; return their paths and the border warnings.
@@ -73,7 +67,7 @@ def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = N
     skipped: dict[str, str] = {}
     metric = f"objective ({result.direction}d)"
 
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     for state, style in (("COMPLETE", dict(marker="o", color="C0")), ("PRUNED", dict(marker="x", color="0.6"))):
         pts = [(i, t.value) for i, t in enumerate(result.trials, 1) if t.state == state and t.value is not None]
@@ -83,7 +77,7 @@ def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = N
     ax.legend()
     paths["history"] = atomic_savefig(fig, out / "history.png")
 
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     ax.step(range(1, len(best_so_far(result)) + 1), best_so_far(result), where="post", color="C3")
     ax.set(xlabel="completed trials", ylabel=f"best {metric}", title="best so far")
@@ -104,7 +98,7 @@ def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             importance = optuna.importance.get_param_importances(result.study, params=names)
-        fig = _figure()
+        fig = figure()
         ax = fig.add_subplot()
         ax.barh(list(importance)[::-1], list(importance.values())[::-1], color="C2")
         ax.set(xlabel="importance (optuna.importance)", title="parameter importance")
@@ -112,7 +106,7 @@ def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = N
 
     if compare is not None:
         other = _as_result(compare)
-        fig = _figure()
+        fig = figure()
         ax = fig.add_subplot()
         for r, color in ((result, "C0"), (other, "C1")):
             curve = best_so_far(r)
@@ -135,7 +129,7 @@ def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = N
 def _slices(result: SearchResult, path: Path, edge_fraction: float) -> Path:
     """Objective against each numeric parameter; border zones shaded; best point starred."""
     names = result.space.numeric
-    fig = _figure(3.2 * len(names), 3.2)
+    fig = figure(3.2 * len(names), 3.2)
     for i, name in enumerate(names):
         ax = fig.add_subplot(1, len(names), i + 1)
         dist = result.space[name]
@@ -156,7 +150,7 @@ def _slices(result: SearchResult, path: Path, edge_fraction: float) -> Path:
 def _stages(result: CoarseToFineResult, path: Path) -> Path:
     """Each stage's range of each numeric parameter, in search units: the zoom, stage by stage."""
     names = result.spaces[0].numeric
-    fig = _figure(3.2 * max(1, len(names)), 2.4)
+    fig = figure(3.2 * max(1, len(names)), 2.4)
     for i, name in enumerate(names):
         ax = fig.add_subplot(1, len(names), i + 1)
         for s, space in enumerate(result.spaces):

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 import optuna
 
-from regularkit.errors import RegularkitError, check_choice
+from regularkit._util.checks import check_choice
+from regularkit.errors import RegularkitError
 from regularkit.search.space import SearchSpace
 
 SAMPLERS = {

@@ -23,10 +23,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from regularkit._util.checks import check_int
 from regularkit.config import load_toml, tomllib
-from regularkit.errors import RegularkitError, check_int
-from regularkit.search.distributions import (KINDS, Categorical, Distribution, Int, LogUniform, Uniform,
-                                             Numeric)
+from regularkit.errors import RegularkitError
+from regularkit.search.distributions import KINDS, Categorical, Distribution, Int, LogUniform, Numeric, Uniform
 
 __all__ = ["Categorical", "Distribution", "Int", "LogUniform", "SearchSpace", "Uniform"]
 

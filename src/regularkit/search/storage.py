@@ -1,4 +1,8 @@
-"""Where a search keeps its trials, and how trials of dead workers are retried.
+"""Where trials are kept (a search's, and the study's run ledger), and how trials of dead workers are retried.
+
+This is the one implementation of worker recovery in regularkit: the search's
+workers and the study's ledger (:mod:`regularkit.study.ledger`) both record
+their worker with :func:`mark_worker` and recover with :func:`recover_dead_trials`.
 
 Storages are Optuna's:
 
@@ -16,13 +20,22 @@ trial records its worker in the user attribute ``regularkit.worker`` =
 ``{"host", "pid", "start"}`` ("start" is the process start time from /proc, so
 a recycled pid is not mistaken for the dead worker).  :func:`recover_dead_trials`
 marks RUNNING trials of this host whose process is gone as FAIL and re-enqueues
-their parameters through the same Optuna retry callback.  The search runner calls
-it on start and whenever one of its workers dies.  Trials of other hosts are left
-alone (use the RDB heartbeat, or restart the search on that host).
+their parameters (and user attributes: the ledger's run key) through the same
+Optuna retry callback.  The search runner calls it on start and whenever one of
+its workers dies; the study calls it on start.  Trials of other hosts are left
+alone (use the RDB heartbeat, or restart on that host).
+
+Orphans: a worker killed between popping a trial (``study.ask()``) and recording
+itself leaves a RUNNING trial with no worker.  One older than ``orphan_grace``
+seconds is recovered too.  A live worker records itself right after the pop,
+so the grace only has to cover the sampler's work inside ``ask()``; reclaiming
+a live trial by mistake would make its worker's ``tell`` fail, so callers
+whose samplers may be slow (TPE over many trials) pass a longer grace.
 """
 from __future__ import annotations
 
 import copy
+import datetime
 import inspect
 import os
 import socket
@@ -38,6 +51,7 @@ from regularkit.errors import RegularkitError
 WORKER_ATTR = "regularkit.worker"
 
 HEARTBEAT_INTERVAL = 10  # seconds between heartbeats of a running trial (RDB only)
+ORPHAN_GRACE = 30        # seconds after which a RUNNING trial with no worker recorded is an orphan
 GRACE_PERIOD = 30        # seconds of silence after which a running trial is stale
 MAX_RETRY = 3            # a trial that kills its worker this often stays failed
 
@@ -150,22 +164,40 @@ def is_alive(identity: dict[str, Any]) -> bool:
     return start is None or _start_time(pid) in (None, start)
 
 
-def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> list[int]:
-    """Fail the RUNNING trials of dead workers on this host and re-enqueue them; their numbers."""
+def mark_worker(trial: optuna.Trial) -> None:
+    """Record this process as the worker of ``trial`` (first thing after popping it)."""
+    trial.set_user_attr(WORKER_ATTR, worker_identity())
+
+
+def _lost(trial: FrozenTrial, host: str, now: datetime.datetime, orphan_grace: float | None) -> bool:
+    who = trial.user_attrs.get(WORKER_ATTR)
+    if isinstance(who, dict):
+        return who.get("host") == host and not is_alive(who)
+    if orphan_grace is None or trial.datetime_start is None:
+        return False
+    return (now - trial.datetime_start).total_seconds() > orphan_grace
+
+
+def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY,
+                        orphan_grace: float | None = ORPHAN_GRACE) -> list[int]:
+    """Fail the RUNNING trials of dead workers on this host (and orphans) and re-enqueue them; their numbers."""
     host = socket.gethostname()
-    retry = _retry_callback(max_retry)
-    recovered = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        who = t.user_attrs.get(WORKER_ATTR)
-        if not isinstance(who, dict) or who.get("host") != host or is_alive(who):
-            continue
-        try:
-            failed = study.tell(t.number, state=TrialState.FAIL)
-        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
-            continue  # finished meanwhile, by its worker or by another recoverer: not ours to retry
-        retry(study, failed)
-        recovered.append(t.number)
-    return recovered
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with naive local time
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if _lost(t, host, now, orphan_grace) and requeue(study, t.number, max_retry=max_retry)]
+
+
+def requeue(study: optuna.Study, number: int, *, max_retry: int | None = MAX_RETRY) -> bool:
+    """Fail RUNNING trial ``number`` and enqueue a copy (params and user attributes, minus the worker).
+
+    Returns False when the trial finished meanwhile (by its worker or another recoverer).
+    """
+    try:
+        failed = study.tell(number, state=TrialState.FAIL)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+        return False
+    _retry_callback(max_retry)(study, failed)
+    return True
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

@@ -29,11 +29,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from regularkit.errors import RegularkitError, check_int
+from regularkit._util.checks import check_int
+from regularkit.errors import RegularkitError
 from regularkit.search.samplers import make_pruner, make_sampler
 from regularkit.search.space import SearchSpace
-from regularkit.search.storage import (WORKER_ATTR, done_trials, fail_stale_trials, open_storage,
-                                       recover_dead_trials, worker_identity)
+from regularkit.search.storage import done_trials, fail_stale_trials, mark_worker, open_storage, recover_dead_trials
 
 START_METHOD = "spawn"
 MAX_IDLE_ROUNDS = 3  # rounds in a row without a finished trial before giving up
@@ -66,7 +66,7 @@ class TrialFunction:
 
     def __call__(self, trial: optuna.Trial) -> float:
         # First thing: who runs this trial, so a recoverer can tell when it died.
-        trial.set_user_attr(WORKER_ATTR, worker_identity())
+        mark_worker(trial)
         params = {**self.job.space.suggest(trial), **self.job.fixed}
         pruned_at: list[int] = []
 

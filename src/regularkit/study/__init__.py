@@ -1,11 +1,14 @@
-"""The study: train each recipe over seeds on real data and report what it buys."""
+"""The study: train each recipe over seeds on real data and report what it buys.
+
+Rooms: :mod:`.config` (what to run), :mod:`.recipes` (the named recipes),
+:mod:`.assemble` (recipe -> the parts of a run), :mod:`.execute` (train and
+measure one run), :mod:`.ledger` (which runs are done, over the search's
+storage), :mod:`.pipeline` (``run_study``: runs through the ledger, then the
+report), :mod:`.summary` (records -> numbers), :mod:`.report` (table, CSV,
+figures, HTML) and :mod:`.objective` (a recipe as a search objective).
+"""
 from regularkit.study.config import StudyConfig
+from regularkit.study.pipeline import StudyResult, run_study
 from regularkit.study.recipes import DEFAULT_RECIPES, RECIPES, resolve
 
-
-def run_study(*args, **kwargs):
-    from regularkit.study.runner import run_study as _run
-    return _run(*args, **kwargs)
-
-
-__all__ = ["StudyConfig", "RECIPES", "DEFAULT_RECIPES", "resolve", "run_study"]
+__all__ = ["StudyConfig", "StudyResult", "RECIPES", "DEFAULT_RECIPES", "resolve", "run_study"]

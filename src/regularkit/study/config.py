@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from regularkit.errors import check_choice, check_in_range, check_int, check_positive
+from regularkit._util.checks import check_choice, check_in_range, check_int, check_positive
+from regularkit.errors import RegularkitError
 from regularkit.study.recipes import DEFAULT_RECIPES
 from regularkit.train.config import ModelConfig, OptimConfig, Recipe
 
@@ -44,7 +45,6 @@ class StudyConfig:
         if self.train_size is not None:
             check_int("train_size", self.train_size, minimum=2)
         if not self.recipes:
-            from regularkit.errors import RegularkitError
             raise RegularkitError("recipes must name at least one recipe, got none")
 
     def effective_train_size(self) -> int | None:

@@ -1,4 +1,4 @@
-"""The run ledger: one Optuna study, one trial per (recipe, seed) run.
+"""The run ledger: one Optuna study, one trial per (recipe, seed) run, on the search's storage.
 
 Each run to do is enqueued as a WAITING trial carrying its key in
 ``user_attrs``; a worker claims one with ``study.ask()``, which pops a waiting
@@ -6,21 +6,16 @@ trial atomically in every Optuna storage (journal file, SQLite, PostgreSQL),
 so several workers -- processes or machines -- can share one ledger and no
 run is done twice.  A finished run is a COMPLETE trial holding its record.
 
-Resume: a run whose worker died (SIGKILL, power loss) is left RUNNING.  When
-a worker starts, RUNNING trials whose worker was on this host and whose
-process is gone are marked FAIL and their run is enqueued again, to be redone
-from scratch; it is never counted twice because only COMPLETE trials count.
-Runs on other hosts cannot be checked from here; they are left alone.  A worker
-killed between popping a trial and recording itself in it leaves a RUNNING trial
-with no worker: such a trial older than ``ORPHAN_GRACE_S`` is reclaimed too (a
-live worker records itself milliseconds after the pop; reclaiming a live one by
-mistake would only repeat work, since a key counts once however often it completes).
+This is a thin layer over :mod:`regularkit.search.storage`, which opens the
+storage and holds the one worker-recovery mechanism: a claimed trial records
+its worker (host, pid and process start time, so a recycled pid is not taken
+for the dead worker); on start, RUNNING trials of dead workers on this host,
+and orphans (a worker killed between popping a trial and recording itself),
+are failed and re-enqueued with their key, to be redone from scratch.  A run
+is never counted twice: only COMPLETE trials count, the first per key.
 """
 from __future__ import annotations
 
-import datetime
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -28,56 +23,31 @@ import optuna
 from optuna.trial import TrialState
 
 from regularkit.errors import RegularkitError
+from regularkit.search.storage import mark_worker, open_storage, recover_dead_trials, requeue
 
+__all__ = ["ORPHAN_GRACE_S", "open_study", "reclaim_dead", "enqueue_missing", "claim", "completed"]
 
+#: A ledger trial carries no parameters, so popping one takes milliseconds: a RUNNING trial
+#: with no worker after this long is an orphan.  (Reclaiming a live one by mistake would only
+#: repeat work, never double-count: a key counts once however often it completes.)
 ORPHAN_GRACE_S = 1.0
 
 
 def open_study(out_dir: Path, study_name: str, storage: str | None = None) -> optuna.Study:
     """Open (or create) the ledger: a journal file in ``out_dir`` unless ``storage`` is a URL."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if storage is None:
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-        backend = JournalFileBackend(str(out_dir / "ledger.journal"))
-        storage_obj: Any = JournalStorage(backend)
-    else:
-        storage_obj = storage
     try:
-        return optuna.create_study(study_name=study_name, storage=storage_obj, load_if_exists=True,
-                                   direction="minimize")
+        opened = open_storage(storage if storage is not None else Path(out_dir) / "ledger.journal")
+        # Runs carry no parameters: the random sampler never does any work in ask().
+        return optuna.create_study(study_name=study_name, storage=opened, load_if_exists=True,
+                                   direction="minimize", sampler=optuna.samplers.RandomSampler())
     except (ImportError, ValueError) as exc:
         raise RegularkitError(f"cannot open storage {storage!r}: {exc}") from None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def worker_id() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
 def reclaim_dead(study: optuna.Study) -> int:
-    """Mark RUNNING trials of dead workers on this host, and orphans, as FAIL; returns how many."""
-    me = socket.gethostname()
-    now = datetime.datetime.now()  # Optuna stamps datetime_start with naive local time
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        w = t.user_attrs.get("worker") or {}
-        dead = w.get("host") == me and w.get("pid") and not _alive(int(w["pid"]))
-        orphan = not w and t.datetime_start is not None and (
-            (now - t.datetime_start).total_seconds() > ORPHAN_GRACE_S)
-        if dead or orphan:
-            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-            n += 1
-    return n
+    """Fail and re-enqueue the runs of dead workers on this host, and orphans; returns how many."""
+    return len(recover_dead_trials(study, max_retry=None, orphan_grace=ORPHAN_GRACE_S))
 
 
 def enqueue_missing(study: optuna.Study, jobs: dict[str, dict[str, Any]]) -> int:
@@ -93,19 +63,22 @@ def enqueue_missing(study: optuna.Study, jobs: dict[str, dict[str, Any]]) -> int
 
 
 def claim(study: optuna.Study, keys: set[str]) -> optuna.Trial | None:
-    """Pop one waiting trial of ours, or None when nothing is left to do."""
-    waiting = [t for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-               if t.user_attrs.get("key") in keys]
-    if not waiting:
-        return None
-    trial = study.ask()
-    if trial.user_attrs.get("key") not in keys:
-        # Another worker took the last waiting trial between our look and our ask:
-        # this trial is a blank one Optuna made up; close it so it is not left RUNNING.
-        study.tell(trial, state=TrialState.FAIL)
-        return None
-    trial.set_user_attr("worker", worker_id())
-    return trial
+    """Pop one waiting run of ours (recording this worker in it), or None when none is left."""
+    while any(t.user_attrs.get("key") in keys
+              for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))):
+        trial = study.ask()
+        mark_worker(trial)
+        key = trial.user_attrs.get("key")
+        if key in keys:
+            return trial
+        if key is None:
+            # Another worker took the last waiting run between our look and our ask: this
+            # trial is a blank one Optuna made up; close it so it is not left RUNNING.
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            # A run of another worker's set (a study sharing this ledger): give it back, untouched.
+            requeue(study, trial.number, max_retry=None)
+    return None
 
 
 def completed(study: optuna.Study, keys: set[str]) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,10 @@ import json
 from typing import Any, Callable
 
 from regularkit.config import from_dict, replace
+from regularkit.study.config import StudyConfig
+from regularkit.study.execute import run_recipe
+from regularkit.study.pipeline import prepare_splits
+from regularkit.study.recipes import load_recipe_file, resolve
 from regularkit.train.callbacks import Callback, Decision
 
 _SPLITS: dict[str, Any] = {}  # per process: data spec -> splits
@@ -38,11 +42,9 @@ class RecipeObjective:
         self.seed = seed
 
     def _config(self):
-        from regularkit.study.config import StudyConfig
         return from_dict(StudyConfig, self.study, where="study")
 
     def _splits(self):
-        from regularkit.study.runner import prepare_splits
         cfg = self._config()
         key = json.dumps([cfg.data, cfg.data_dir, cfg.effective_train_size(), cfg.val_fraction, cfg.data_seed])
         if key not in _SPLITS:
@@ -50,20 +52,17 @@ class RecipeObjective:
         return _SPLITS[key]
 
     def recipe_for(self, params: dict[str, Any]):
-        from regularkit.study.recipes import load_recipe_file, resolve
         cfg = self._config()
         extra = load_recipe_file(cfg.recipe_file) if cfg.recipe_file else None
         base = resolve([self.recipe], cfg.base_recipe(), extra=extra)[0]
         return replace(base, params, where=f"recipe {self.recipe!r} with search parameters")
 
     def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
-        from regularkit.study.run import run_recipe
         record = run_recipe(self.recipe_for(params), self._splits(), self.seed, callbacks=[_Pruner(report)],
                             with_test=False)
         return float(record["final"]["val_error"])
 
     def test_error(self, params: dict[str, Any]) -> float:
         """Train the chosen configuration and measure it on the test split (call once, via final_test)."""
-        from regularkit.study.run import run_recipe
         record = run_recipe(self.recipe_for(params), self._splits(), self.seed, with_test=True)
         return float(record["final"]["test_error"])

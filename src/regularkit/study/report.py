@@ -14,17 +14,18 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from regularkit._io import atomic_savefig, atomic_write_text
+import matplotlib
+import torch
+
+from regularkit._util.fmt import pct, pct_pm
+from regularkit._util.io import atomic_savefig, atomic_write_text, figure
+from regularkit.metrics.calibration import calibration_bins
 from regularkit.study.summary import METRICS, RecipeSummary
 
 _LABELS = {"train_error": "train err", "val_error": "val err", "test_error": "test err", "gap": "gap"}
 _EXTRA_LABELS = {"weight_sparsity": "w≈0 %", "activation_sparsity": "h≈0 %",
                  "epochs_run": "epochs", "tta_test_error": "TTA test %", "ece": "ECE %",
                  "ensemble_test_error": "ens test %"}
-
-
-def _pct(m: float, s: float) -> str:
-    return f"{100 * m:.2f} ± {100 * s:.2f}"
 
 
 _EXTRA_ORDER = ("ensemble_test_error", "tta_test_error", "epochs_run", "ece", "weight_sparsity",
@@ -41,9 +42,9 @@ def _fmt_extra(key: str, m: float, s: float) -> str:
     if key == "epochs_run":
         return f"{m:.0f}"
     if key.endswith("error"):
-        return f"{100 * m:.2f}"
+        return pct(m)
     if key.endswith("sparsity") or key == "ece":
-        return f"{100 * m:.1f}"
+        return pct(m, 1)
     return f"{m:.4g}"
 
 
@@ -52,7 +53,7 @@ def table_rows(summaries: Sequence[RecipeSummary]) -> tuple[list[str], list[list
     header = ["recipe"] + [_LABELS[k] + " %" for k in METRICS] + [_EXTRA_LABELS.get(k, k) for k in extra]
     rows = []
     for s in summaries:
-        row = [s.recipe] + [_pct(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
+        row = [s.recipe] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
         row += [_fmt_extra(k, *s.stats[k]) if k in s.stats else "-" for k in extra]
         rows.append(row)
     return header, rows
@@ -89,18 +90,11 @@ def write_csv(summaries: Sequence[RecipeSummary], path: Path) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
-def _figure():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path, *, against: str = "val") -> Path:
     """Train error (dashed) and ``against`` error (solid: "val", or "test" as in the lecture's dropout figure)."""
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = figure(8, 5, layout=None)
+    ax = fig.add_subplot()
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     other = f"{against}_error"
     later = [y for s in summaries for k in ("train_error", other)
              for y in (s.curves.get(k) or [])[max(1, len(s.curves.get(k) or []) // 10):]]
@@ -120,14 +114,12 @@ def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path, *, agai
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    out = atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
-    return out
+    return atomic_savefig(fig, path, dpi=110)
 
 
 def plot_gap(summaries: Sequence[RecipeSummary], path: Path) -> Path:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = figure(8, 4.5, layout=None)
+    ax = fig.add_subplot()
     names = [s.recipe for s in summaries]
     xs = range(len(names))
     width = 0.27
@@ -141,17 +133,13 @@ def plot_gap(summaries: Sequence[RecipeSummary], path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out = atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
-    return out
+    return atomic_savefig(fig, path, dpi=110)
 
 
 def plot_reliability(summaries: Sequence[RecipeSummary], path: Path, n_bins: int = 15) -> Path:
     """Reliability diagram: accuracy vs confidence per recipe (test set, all seeds pooled)."""
-    import torch
-    from regularkit.calibration import calibration_bins
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = figure(6, 6, layout=None)
+    ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect calibration")
     for s in summaries:
         if s.pooled_probs is None:
@@ -169,9 +157,7 @@ def plot_reliability(summaries: Sequence[RecipeSummary], path: Path, n_bins: int
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out = atomic_savefig(fig, path, dpi=110)
-    plt.close(fig)
-    return out
+    return atomic_savefig(fig, path, dpi=110)
 
 
 def _img(path: Path) -> str:

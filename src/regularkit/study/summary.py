@@ -1,31 +1,18 @@
-"""From run records to the study's numbers: mean and spread over seeds, one gap definition.
+"""From run records to the study's numbers: per recipe, mean and spread over seeds and mean curves.
 
-The gap is ``test error - train error``, both measured by the same
-``evaluate`` function in eval mode at the end of training (after early
-stopping restored its best weights): what regularization is meant to shrink.
+The gap and the spread have one definition each, in :mod:`regularkit.metrics.summary`:
+the gap is ``test error - train error``, both measured by the same ``evaluate``
+function in eval mode at the end of training (after early stopping restored its
+best weights); the spread is the sample standard deviation (ddof = 1).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from regularkit.metrics.summary import mean_std
+
 METRICS = ("train_error", "val_error", "test_error", "gap")
-
-
-def gap(train_error: float, test_error: float) -> float:
-    return test_error - train_error
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0.0 for a single value)."""
-    vals = [float(v) for v in values]
-    if not vals:
-        return float("nan"), float("nan")
-    m = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
 
 
 @dataclass

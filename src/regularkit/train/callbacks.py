@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_choice, check_int, check_non_negative
+from regularkit._util.checks import check_choice, check_int, check_non_negative
+from regularkit.errors import RegularkitError
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from regularkit.errors import (
-    check_choice, check_in_range, check_int, check_non_negative, check_number, check_positive, check_rate,
+from regularkit._util.checks import (
+    check_choice,
+    check_in_range,
+    check_int,
+    check_non_negative,
+    check_number,
+    check_positive,
+    check_rate,
 )
+from regularkit.errors import RegularkitError
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
 
@@ -48,7 +55,6 @@ class ModelConfig:
         for r in rates:
             check_rate("dropout", r)
         if isinstance(self.dropout, tuple) and len(self.dropout) != len(self.widths):
-            from regularkit.errors import RegularkitError
             raise RegularkitError(
                 f"dropout has {len(self.dropout)} rates but the model has {len(self.widths)} hidden layers; "
                 f"got {self.dropout}")

@@ -7,9 +7,12 @@ Per batch::
     loss.backward(); optimizer.step()
     for fn in after_step: fn(model)                  # constraints, EMA updates
 
-Per epoch: ``scheduler.step()``, then ``evaluate`` on every named split with
-one function (the gap is measured the same way on train and test), then the
-callbacks decide, each with its reason.  ``on_train_end`` runs in ``finally``,
+Per epoch: ``scheduler.step()``, then :func:`evaluate` on every named split:
+one measuring function with one loss, plain cross-entropy on hard labels,
+whatever the training loss is (label smoothing, mixing and penalties change
+what is minimised, never what is measured), so the gap is measured the same
+way on train and test and early stopping watches the real validation loss.
+Then the callbacks decide, each with its reason.  ``on_train_end`` runs in ``finally``,
 so early stopping restores its best weights however training ends.
 
 Determinism: the shuffling order comes from a ``torch.Generator`` seeded with
@@ -26,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_int
+from regularkit._util.checks import check_int
+from regularkit.errors import RegularkitError
 from regularkit.train.callbacks import Callback, TrainState
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -35,8 +39,13 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def default_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on class indices (N,) or soft targets (N x K)."""
+    """The default *training* loss: cross-entropy on class indices (N,) or soft targets (N x K)."""
     return F.cross_entropy(logits, y)
+
+
+def hard_labels(y: torch.Tensor) -> torch.Tensor:
+    """Class indices: ``y`` itself, or the argmax of soft targets N x K."""
+    return y if y.ndim == 1 else y.argmax(1)
 
 
 @dataclass
@@ -53,21 +62,21 @@ class History:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024,
-             loss_fn: LossFn = default_loss) -> tuple[float, float]:
-    """Mean loss and error rate (fraction misclassified) of ``model`` in eval mode.
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy and error rate (fraction misclassified) of ``model`` in eval mode.
 
-    ``y`` may be class indices or soft targets; the error uses the argmax of soft targets.
+    The one measuring function: every split, every epoch, the final numbers.
+    ``y`` may be class indices or soft targets; both the loss and the error use
+    hard labels (the argmax of soft targets), never a smoothed or mixed target.
     """
     was_training = model.training
     model.eval()
     total_loss, wrong, n = 0.0, 0, int(x.shape[0])
     try:
         for i in range(0, n, batch_size):
-            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            xb, labels = x[i:i + batch_size], hard_labels(y[i:i + batch_size])
             logits = model(xb)
-            total_loss += float(loss_fn(logits, yb)) * xb.shape[0]
-            labels = yb if yb.ndim == 1 else yb.argmax(1)
+            total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
             wrong += int((logits.argmax(1) != labels).sum())
     finally:
         model.train(was_training)
@@ -140,7 +149,7 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
                            "train_seconds": time.perf_counter() - t0}
                 target = eval_model() if eval_model is not None else model
                 for name, (ex, ey) in eval_sets.items():
-                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = evaluate(target, ex, ey, loss_fn=loss_fn)
+                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = evaluate(target, ex, ey)
                 history.epochs.append(metrics)
                 state.epoch, state.metrics = epoch, metrics
                 if on_epoch is not None:

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from regularkit.errors import check_int
+from regularkit._util.checks import check_int
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:

@@ -15,20 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
+from rich.table import Table
 
-from regularkit._io import atomic_savefig, atomic_write_json
-from regularkit.errors import check_int
+from regularkit._util.checks import check_int
+from regularkit._util.fmt import pct
+from regularkit._util.io import atomic_savefig, atomic_write_json, figure
+from regularkit.models import MLP
+from regularkit.noise import compare_mc_to_weight_scaling, mc_predict, weight_scaling_predict
+from regularkit.study.config import StudyConfig
+from regularkit.study.pipeline import prepare_splits
+from regularkit.train import fit
+
+__all__ = ["KS", "mc_dropout_table", "mc_dropout_demo"]
 
 KS = (1, 2, 5, 10, 20, 50, 100)
 
 
 def mc_dropout_table(*, seed: int = 0, p: float = 0.5, epochs: int = 60, ks=KS) -> dict[str, Any]:
-    from regularkit.models import MLP
-    from regularkit.noise import compare_mc_to_weight_scaling, mc_predict, weight_scaling_predict
-    from regularkit.train import fit
     seed = check_int("seed", seed, minimum=0)
-    from regularkit.study import StudyConfig
-    from regularkit.study.runner import prepare_splits
     splits = prepare_splits(StudyConfig())  # the default study's data: 300 digits, the same split
     torch.manual_seed(seed)
     model = MLP(splits.input_shape, splits.num_classes, widths=(256, 256), dropout=p)
@@ -51,19 +56,16 @@ def mc_dropout_table(*, seed: int = 0, p: float = 0.5, epochs: int = 60, ks=KS) 
 
 
 def mc_dropout_demo(out_dir, seed: int = 0, **kw) -> list[Path]:
-    from rich.console import Console
-    from rich.table import Table
-    from regularkit.demos import _canvas_figure
     out = Path(out_dir)
     result = mc_dropout_table(seed=seed, **kw)
     table = Table(title=f"Dropout {result['dropout']} at test time: weight scaling vs Monte Carlo (digits test set)")
     for col in ("k masks", "MC test err %", "weight scaling test err %", "mean |p_MC - p_WS|", "same argmax %"):
         table.add_column(col, justify="right")
     for r in result["rows"]:
-        table.add_row(str(r["k"]), f"{100 * r['mc_test_error']:.2f}", f"{100 * result['weight_scaling_test_error']:.2f}",
-                      f"{r['mean_abs_prob_diff']:.4f}", f"{100 * r['argmax_agreement']:.1f}")
+        table.add_row(str(r["k"]), pct(r["mc_test_error"]), pct(result["weight_scaling_test_error"]),
+                      f"{r['mean_abs_prob_diff']:.4f}", pct(r["argmax_agreement"], 1))
     Console().print(table)
-    fig = _canvas_figure(figsize=(6.5, 4))
+    fig = figure(6.5, 4, layout=None)
     ax = fig.add_subplot()
     ks = [r["k"] for r in result["rows"]]
     ax.plot(ks, [100 * r["mc_test_error"] for r in result["rows"]], "o-", label="Monte Carlo over k masks")

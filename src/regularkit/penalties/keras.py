@@ -5,8 +5,8 @@ Keras (and deck 000's "Ejemplo en Keras") attach regularizers to layers:
 Here ``regularize(module, kernel_regularizer=..., bias_regularizer=..., activity_regularizer=...)``
 attaches them to any torch module and ``regularization_loss(model)`` sums everything attached,
 to be added to the loss.  Formulas are Keras': ``l1 * sum|x| + l2 * sum x^2`` (no 1/2).
-The model-level penalties (``L1``, ``L2``, ...) are in :mod:`regularkit.penalties`, which
-re-exports these names.
+The model-level penalties (``L1``, ``L2``, ...) are in :mod:`regularkit.penalties.weight`;
+:mod:`regularkit.penalties` exports both vocabularies.
 """
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from regularkit.errors import RegularkitError, check_non_negative
+from regularkit._util.checks import check_non_negative
+from regularkit.errors import RegularkitError
+from regularkit.penalties.functional import elastic_net_penalty
 
 __all__ = ["WeightRegularizer", "l1", "l2", "l1_l2", "regularize", "regularization_loss"]
 
@@ -32,7 +34,6 @@ class WeightRegularizer:
         self.l2 = check_non_negative("l2", l2)
 
     def __call__(self, x: Tensor) -> Tensor:
-        from regularkit.penalties import elastic_net_penalty  # penalties re-exports this module
         return elastic_net_penalty([x], l1=self.l1, l2=self.l2)
 
     def get_config(self) -> dict:

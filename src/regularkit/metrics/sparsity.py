@@ -1,9 +1,11 @@
-"""Measurements the study reports beside the errors: weight and activation sparsity.
+"""Sparsity: how many weights and hidden activations are (nearly) zero.
 
-Weight sparsity lives with the penalties (:func:`regularkit.penalties.weight_sparsity`);
-activation sparsity needs data, so it is here: the fraction of hidden activations
-with ``|h| <= threshold`` over a batch, in eval mode (the representation the model
-uses at test time; L1 on activations, deck 003 "Representational Sparsity").
+Weight sparsity is what L1 does to the parameters (Tibshirani 1996; deck 003,
+"L1 regularization leads to sparse weights"): the fraction of selected weights
+with ``|w| < threshold``.  Activation sparsity is what an activity penalty does
+to the representation (deck 003 "Representational Sparsity"): the fraction of
+hidden activations with ``|h| <= threshold`` over a batch, in eval mode (the
+representation the model uses at test time).
 """
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_non_negative
+from regularkit._util.checks import check_non_negative
+from regularkit._util.params import DEFAULT_MODULES, select_parameters
+from regularkit.errors import RegularkitError
+
+__all__ = ["ACTIVATION_TYPES", "activation_modules", "activation_sparsity", "weight_sparsity"]
 
 ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softplus)
 
@@ -47,3 +53,16 @@ def activation_sparsity(model: nn.Module, x: torch.Tensor, modules: Sequence[nn.
             h.remove()
         model.train(was_training)
     return float(counts[0] / counts[1]) if counts[1] else float("nan")
+
+
+def weight_sparsity(model: nn.Module, threshold: float = 1e-3, *, modules=DEFAULT_MODULES,
+                    pattern: str | None = None) -> float:
+    """Fraction of the selected weights with ``|w| < threshold`` (how much L1 has zeroed)."""
+    threshold = check_non_negative("threshold", threshold)
+    params = [p for _, p in select_parameters(model, modules, pattern)]
+    total = sum(p.numel() for p in params)
+    if total == 0:
+        raise RegularkitError(f"weight_sparsity: no parameter selected by modules={modules!r}, pattern={pattern!r}")
+    with torch.no_grad():
+        small = sum(int((p.abs() < threshold).sum()) for p in params)
+    return small / total

@@ -19,17 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from regularkit._io import atomic_write, atomic_write_json, atomic_write_text
+from regularkit._util.environment import environment
+from regularkit._util.io import atomic_write, atomic_write_json, atomic_write_text
 from regularkit.config import to_dict, to_toml
 from regularkit.data import load_dataset
-from regularkit.data.splits import make_splits, make_splits_from_indices, stratified_subset
+from regularkit.data.sampling import stratified_subset
+from regularkit.data.splits import make_splits, make_splits_from_indices
 from regularkit.errors import RegularkitError
 from regularkit.study import ledger, report
 from regularkit.study.config import StudyConfig
-from regularkit.study.environment import environment
+from regularkit.study.execute import run_recipe
 from regularkit.study.recipes import load_recipe_file, resolve
-from regularkit.study.run import run_recipe
 from regularkit.study.summary import RecipeSummary, summarize
 
 
@@ -82,7 +86,6 @@ def add_seed_ensembles(summaries, records, out: Path, y_test) -> None:
 
 
 def run_study(cfg: StudyConfig, *, console=None, progress: bool = True) -> StudyResult:
-    from rich.console import Console
     if console is None:
         console = Console()
         if not console.is_terminal:
@@ -126,7 +129,6 @@ def run_study(cfg: StudyConfig, *, console=None, progress: bool = True) -> Study
 
 
 def _train_all(study, keys, by_key, splits, out, total, already, console, progress) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
         task = bar.add_task("study", total=total, completed=already)
@@ -143,7 +145,6 @@ def _train_all(study, keys, by_key, splits, out, total, already, console, progre
             except BaseException:
                 # Ctrl-C or a bug: this run is marked failed and redone next time;
                 # everything already finished stays in the ledger and on disk.
-                from optuna.trial import TrialState
                 study.tell(trial, state=TrialState.FAIL)
                 raise
             key = record["key"] = trial.user_attrs["key"]

@@ -1,16 +1,9 @@
-"""Shared plumbing for the noise layers: where random numbers come from.
+"""Randomness of the noise layers: the ``seed=`` / ``generator=`` mixin, and one generator for a whole model.
 
 Every technique in :mod:`regularkit.noise` draws its noise through
-:func:`uniform` / :func:`normal`, so that one rule holds everywhere:
-
-* ``generator=None`` draws from torch's global RNG (what the training loop
-  forks and seeds), an explicit ``torch.Generator`` makes the draw
-  reproducible on its own: same generator state, same mask.
-* Noise is drawn in float32 whatever the dtype of the data and then cast.
-  A bfloat16 uniform has only 8 significant bits, which would bias the drop
-  fraction; drawing in float32 also makes the mask identical across dtypes.
-* A generator living on another device than the data still works: the noise
-  is drawn where the generator lives and moved (slower, but never an error).
+:mod:`regularkit._util.rng` (the one rule: ``generator=None`` uses torch's
+global RNG, an explicit generator makes a draw reproducible on its own, draws
+happen in float32 on the generator's device and are moved to the data).
 
 :class:`Stochastic` is the mixin of the modules: ``seed=`` or ``generator=``,
 a lazily created generator (so copies and pickles carry their own state, the
@@ -20,47 +13,14 @@ drive every noise layer of a model from one generator.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import torch
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_int
-
-_DRAW_DTYPE = torch.float32
-
-
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    # "cuda" and "cuda:0" name the same device; torch.device equality says they differ.
-    if a.type != b.type:
-        return False
-    return a.index is None or b.index is None or a.index == b.index
-
-
-def uniform(shape: Sequence[int], *, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
-    """U[0, 1) noise of ``shape`` in float32 on ``device``."""
-    if generator is None or _same_device(generator.device, torch.device(device)):
-        return torch.rand(tuple(shape), generator=generator, device=device, dtype=_DRAW_DTYPE)
-    return torch.rand(tuple(shape), generator=generator, device=generator.device, dtype=_DRAW_DTYPE).to(device)
-
-
-def normal(shape: Sequence[int], *, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
-    """N(0, 1) noise of ``shape`` in float32 on ``device``."""
-    if generator is None or _same_device(generator.device, torch.device(device)):
-        return torch.randn(tuple(shape), generator=generator, device=device, dtype=_DRAW_DTYPE)
-    return torch.randn(tuple(shape), generator=generator, device=generator.device, dtype=_DRAW_DTYPE).to(device)
-
-
-def keep_mask(shape: Sequence[int], keep: float, *, device: torch.device,
-              generator: torch.Generator | None) -> torch.Tensor:
-    """Boolean Bernoulli(keep) mask: ``True`` where a unit survives."""
-    return uniform(shape, device=device, generator=generator) < keep
-
-
-def check_generator(generator) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise RegularkitError(f"generator must be a torch.Generator or None, got {generator!r}")
-    return generator
+from regularkit._util.checks import check_int
+from regularkit._util.rng import check_generator, seed_from
+from regularkit.errors import RegularkitError
 
 
 def check_float_tensor(name: str, x) -> torch.Tensor:
@@ -122,7 +82,7 @@ def use_generator(model: nn.Module, generator: torch.Generator | None) -> Iterat
         yield
         return
     layers = [m for m in model.modules() if isinstance(m, Stochastic)]
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    seed = seed_from(generator)
     previous = [m._override for m in layers]
     # Fork (and seed) CUDA's RNG only when CUDA is already in use: never initialise it for a CPU model.
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()

@@ -16,7 +16,8 @@ from typing import Any, Dict, Tuple
 import numpy as np
 import torch
 
-from regularkit.errors import RegularkitError, check_choice
+from regularkit._util.checks import check_choice
+from regularkit.errors import RegularkitError
 
 SPLITS = ("train", "val", "validation", "test")
 HELD_OUT = ("val", "validation", "test")

@@ -15,19 +15,8 @@ scikit-learn's conventions: the constructor only stores its arguments;
 them; ``state_dict()`` / ``load_state_dict()`` save them with the model.
 
 Guard against fitting on the wrong split: ``fit(x, split=...)`` refuses
-``"val"``, ``"validation"`` and ``"test"``, and so does fitting a tensor,
-array or dataset tagged with :func:`mark_split`.  The tag is light:
-
-* a tensor or NumPy array is tagged by the memory range it occupies, so
-  views of a tagged test set (``x_test[:100]``) are caught while a sibling
-  slice of the same buffer (``x_all[:50000]`` when only ``x_all[50000:]`` was
-  tagged) is not; the entry goes away when the tagged object is collected,
-  so freed memory never carries a stale tag;
-* any other object (a Dataset) gets an attribute ``regularkit_split``, and a
-  ``TensorDataset``'s tensors are tagged too.
-
-Copies (``x_test.clone()``) are new memory and carry no tag: the guard
-catches mistakes, it is not a sandbox.
+``"val"``, ``"validation"`` and ``"test"``, and so does fitting anything tagged
+with :func:`~regularkit.preprocess.splitguard.mark_split` (see that module).
 """
 from __future__ import annotations
 
@@ -36,12 +25,11 @@ from typing import Any, Dict, Tuple
 
 import torch
 
-from regularkit.errors import RegularkitError, check_choice, check_non_negative, check_number, check_positive
+from regularkit._util.checks import check_choice, check_non_negative, check_number, check_positive
+from regularkit.errors import RegularkitError
+from regularkit.preprocess.splitguard import as_fit_tensor, check_fit_split
 
-__all__ = ["Standardize", "MinMax", "Rescale", "PCAWhiten", "ZCAWhiten", "mark_split", "split_of"]
-
-
-from regularkit.splitguard import as_fit_tensor, check_fit_split, mark_split, split_of  # noqa: E402,F401
+__all__ = ["Standardize", "MinMax", "Rescale", "PCAWhiten", "ZCAWhiten"]
 
 # --------------------------------------------------------------------------- preprocessors
 _CHUNK = 4096  # rows per float64 pass: bounds the memory of fitting on a large array

@@ -19,8 +19,9 @@ from typing import NamedTuple
 
 import torch
 
-from regularkit._io import atomic_savefig
-from regularkit.errors import RegularkitError, check_int
+from regularkit._util.checks import check_int
+from regularkit._util.io import atomic_savefig, figure
+from regularkit.errors import RegularkitError
 
 # Rows of a probability matrix must sum to 1 within this; float32 softmax is well inside it.
 _SUM_TOL = 1e-3
@@ -114,12 +115,7 @@ def reliability_diagram(probs: torch.Tensor, y: torch.Tensor, path: str | os.Pat
     """
     bins = calibration_bins(probs, y, n_bins, from_logits=from_logits)
     ece = _ece(bins)
-    # Figure + Agg canvas, not pyplot: no global backend switch, no figure registry, safe in threads
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.5, 4.5))
-    FigureCanvasAgg(fig)
+    fig = figure(4.5, 4.5, layout=None)
     ax = fig.add_subplot(1, 1, 1)
     width = 1.0 / n_bins
     left = bins.edges[:-1].numpy()

@@ -1,8 +1,13 @@
-"""Atomic file writes: a temporary file in the same folder, then ``os.replace``.
+"""Atomic file writes (a temporary file in the same folder, then ``os.replace``) and figures.
 
 A crash or Ctrl-C in the middle of a write leaves the previous file intact
 (or no file), never a half-written one, because ``os.replace`` is atomic on
 POSIX and Windows when source and target are on the same filesystem.
+
+Figures are made by :func:`figure`: a matplotlib ``Figure`` on its own Agg
+canvas, never pyplot, so there is no global backend switch, no figure
+registry to leak into, no display needed, and it is safe in threads.  Every
+plot in regularkit starts there and ends in :func:`atomic_savefig`.
 """
 from __future__ import annotations
 
@@ -44,6 +49,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def figure(width: float = 6.0, height: float = 4.0, **kwargs):
+    """A matplotlib ``Figure`` of ``width`` x ``height`` inches on an Agg canvas (constrained layout by default)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    kwargs.setdefault("layout", "constrained")
+    fig = Figure(figsize=(width, height), **kwargs)
+    FigureCanvasAgg(fig)  # attaches itself: savefig renders with Agg, whatever pyplot's backend is
+    return fig
 
 
 def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:

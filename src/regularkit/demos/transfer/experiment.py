@@ -1,126 +1,34 @@
-"""`regularkit demo transfer`: the lecture's transfer-learning table, measured on a laptop CPU.
+"""The transfer experiment: data, frozen bottoms, the methods, and the full table of runs.
 
-Decks 000 and 002 (after cs231n) give a 2 x 2 table of advice::
-
-                        very similar dataset              very different dataset
-    very little data    use linear classifier on top      you're in trouble: try linear classifiers
-                                                          from different stages
-    quite a lot of data fine-tune a few layers            fine-tune a larger number of layers
-
-and deck 003's cookbook adds the rates ("~1/10th of the original learning
-rate when fine-tuning the top-most layers and ~1/100th for other layers")
-and the two-stage approach (train the new classifier first, then more of the
-network).  This module fills the table with measured test errors, every
-method on the same seeded data:
-
-* source: a small CNN pretrained on Fashion-MNIST classes 0-4 (T-shirt, trouser, pullover, dress, coat);
-* very similar: Fashion-MNIST classes 5-9 (sandal, shirt, sneaker, bag, ankle boot), labels 0-4;
-* very different: scikit-learn's 8 x 8 digits, upsampled to 28 x 28 (``F.interpolate``, bilinear).
-
-Methods: ``scratch`` (same architecture, random init); ``linear_top`` (everything frozen with
-``freeze(..., bn="eval")``, a new head from ``replace_head``); ``linear_conv1`` / ``linear_conv2`` (a linear
-classifier on the frozen output of the first / second conv stage, average-pooled to 4 x 4: the
-"linear classifier from different stages"); ``finetune_top`` and ``finetune_all`` (``two_stage_finetune``:
-stage 1 the new head alone, stage 2 the dense block + head (``stage2="top"``) or everything
-(``stage2="all"``) with ``lr_groups``' cookbook rates: head 1, top 1/10, rest 1/100 of the pretraining lr;
-BatchNorm statistics held fixed throughout, ``bn="eval"``).
-
-Model choice: every stage (pretraining included) stops early on a validation split carved from its own
-training data (val loss, best weights restored); the test images only ever score the final model.
-Budget (the full demo runs in about 7 minutes on 2 CPU cores, one thread): CNN channels (16, 32), one
-pretrained network (``pretrain_seed``), at least 4 epochs / 400 steps per trained stage, 3000 steps for
-a linear classifier alone, and "all" of the similar task capped at 15 000 of its 30 000 images
-(``max_train``; None for all).  Measured numbers: docs/results_transfer.md.
-
-Speed: where a network's bottom is frozen (no trainable parameter, BatchNorm held, no dropout) its output
-is a fixed function of the input, so it is computed once per data split and the trainable top is fitted
-on it -- the same numbers as running the whole network every step, at a fraction of the cost.  Test
-errors always run the whole network on the raw test images.
+See :mod:`regularkit.demos.transfer.settings` for the lecture's table, the methods and the budget.
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rich.console import Console
 from torch import nn
 
-from regularkit.errors import RegularkitError, check_choice, check_in_range, check_int, check_positive
+from regularkit._util.checks import check_choice, check_int
+from regularkit._util.environment import environment
+from regularkit.data import load_dataset
+from regularkit.data.sampling import stratified_subset, train_val_split
+from regularkit.demos.transfer.result import TransferResult, size_label
+from regularkit.demos.transfer.settings import METHODS, Arrays, TransferSettings
+from regularkit.errors import RegularkitError
 from regularkit.models.cnn import CNN
 from regularkit.train.callbacks import EarlyStopping
 from regularkit.train.loop import evaluate, fit
 from regularkit.transfer import bn_frozen, freeze, lr_groups, replace_head, two_stage_finetune
 
-__all__ = ["METHODS", "TASKS", "ADVICE", "QUICK", "TransferSettings", "TransferResult", "StageProbe",
-           "transfer_table", "transfer_demo", "pretrain", "run_method", "make_split", "print_tables"]
-
-METHODS = ("scratch", "linear_conv1", "linear_conv2", "linear_top", "finetune_top", "finetune_all")
-TASKS = ("similar", "different")
-#: The slide's advice per (task, data amount): its words and the methods that follow it.
-ADVICE = {
-    ("similar", "little"): ("use linear classifier on top layer", ("linear_top",)),
-    ("similar", "lots"): ("fine-tune a few layers", ("finetune_top",)),
-    ("different", "little"): ("you're in trouble: try linear classifier from different stages",
-                              ("linear_conv1", "linear_conv2", "linear_top")),
-    ("different", "lots"): ("fine-tune a larger number of layers", ("finetune_all",)),
-}
-#: transfer_table settings for a smoke run in seconds (tests, ``transfer_demo(quick=True)``).
-QUICK = dict(seeds=(0, 1), sizes=(20, 50, None), different_sizes=(30, None), pretrain_epochs=1, epochs=1,
-             min_steps=6, probe_steps=20, max_source=800, max_train=150, max_test=300, channels=(8, 16), widths=(32,))
-
-Arrays = tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class TransferSettings:
-    """Everything that decides the numbers; saved with them."""
-
-    seeds: tuple[int, ...] = (0, 1, 2)
-    sizes: tuple[int | None, ...] = (100, 1000, None)   # similar task; None = all (up to max_train)
-    different_sizes: tuple[int | None, ...] = (100, None)
-    pretrain_seed: int = 0
-    pretrain_epochs: int = 5
-    epochs: int = 4             # epochs per stage at least; small sets get more (min_steps)
-    min_steps: int = 400        # optimizer steps per stage at least (small sets: many short epochs)
-    probe_steps: int = 3000     # the same for a linear classifier alone on cached features (cheap)
-    batch_size: int = 128
-    lr: float = 1e-3            # Adam; "the original learning rate" for the cookbook ratios
-    top_ratio: float = 0.1
-    rest_ratio: float = 0.01
-    val_fraction: float = 0.2   # carved from each transfer training set (10% for pretraining)
-    max_val: int = 2000
-    channels: tuple[int, ...] = (16, 32)
-    widths: tuple[int, ...] = (128,)
-    probe_pool: int = 4
-    max_source: int | None = None   # caps (stratified, seeded); None = everything
-    max_train: int | None = 15000   # "all" of the similar task: 15 000 of the 30 000 (the 10-minute budget)
-    max_test: int | None = None
-
-    def __post_init__(self) -> None:
-        if not self.seeds:
-            raise RegularkitError("seeds must hold at least one seed, got ()")
-        for s in self.seeds:
-            check_int("seed", s, minimum=0)
-        for name in ("sizes", "different_sizes"):
-            values = getattr(self, name)
-            if not values:
-                raise RegularkitError(f"{name} must hold at least one size, got {values!r}")
-            for v in values:
-                if v is not None:
-                    check_int(name[:-1], v, minimum=2)
-        for name in ("pretrain_epochs", "epochs", "min_steps", "probe_steps", "batch_size", "max_val", "probe_pool"):
-            check_int(name, getattr(self, name), minimum=1)
-        for name in ("lr", "top_ratio", "rest_ratio"):
-            check_positive(name, getattr(self, name))
-        check_in_range("val_fraction", self.val_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["load_tasks", "Split", "make_split", "StageProbe", "pretrain", "run_method", "transfer_table"]
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -146,7 +54,6 @@ def _task(data, name: str) -> tuple[Arrays, Arrays]:
 
 
 def _cap(data: Arrays, limit: int | None, seed: int) -> Arrays:
-    from regularkit.data.splits import stratified_subset
     if limit is None or limit >= len(data[1]):
         return data
     keep = torch.from_numpy(stratified_subset(data[1].numpy(), limit, seed=seed))
@@ -161,7 +68,6 @@ def _resize(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 def load_tasks(data_dir=None) -> tuple[Arrays, tuple, Any]:
     """Fashion-MNIST 0-4 (source), 5-9 relabelled 0-4 (similar, a 4-tuple), the digits Dataset (still 8 x 8)."""
-    from regularkit.data import load_dataset
     fm = load_dataset("fashion-mnist", data_dir=data_dir)  # RegularkitError when absent
     src, tgt, tgt_test = fm.y_train < 5, fm.y_train >= 5, fm.y_test >= 5
     source = _tensors(fm.x_train[src], fm.y_train[src])
@@ -185,7 +91,6 @@ class Split:
 
 def make_split(pool: Arrays, test: Arrays, size: int | None, seed: int, cfg: TransferSettings) -> Split:
     """``size`` examples of ``pool`` (None: all, up to ``max_train``), a validation part carved from them."""
-    from regularkit.data.splits import train_val_split
     x, y = _cap(pool, size if size is not None else cfg.max_train, seed)
     classes = len(torch.unique(y))  # at least one validation example per class
     n_val = max(min(int(math.ceil(cfg.val_fraction * len(y))), cfg.max_val), classes)
@@ -306,7 +211,6 @@ def _new_cnn(shape, num_classes: int, cfg: TransferSettings, seed: int) -> CNN:
 
 def pretrain(source: Arrays, cfg: TransferSettings) -> tuple[CNN, dict[str, Any]]:
     """The source network: a CNN trained on ``source`` (10% carved off for early stopping)."""
-    from regularkit.data.splits import train_val_split
     x, y = _cap(source, cfg.max_source, cfg.pretrain_seed)
     tr, va = (torch.from_numpy(i) for i in train_val_split(y.numpy(), 0.1, seed=cfg.pretrain_seed))
     k = int(y.max()) + 1
@@ -344,13 +248,71 @@ def run_method(method: str, pretrained: CNN, split: Split, cfg: TransferSettings
     raise AssertionError(method)  # unreachable: every METHODS entry is handled above
 
 
-# The result, reporting and the demo entry point live in regularkit.transfer_report;
-# they are reached from here lazily (PEP 562), so either module can be imported first.
-_REPORT_NAMES = {'TransferResult', 'transfer_table', 'print_tables', 'plot', 'transfer_demo'}
+def _environment(threads: int) -> dict[str, Any]:
+    """The study's environment record, with the thread count this run used."""
+    env = environment()
+    env["machine"]["torch_threads"] = threads  # not the count restored after the run
+    return {**env, "torch_threads": threads}
 
 
-def __getattr__(name: str):
-    if name in _REPORT_NAMES:
-        from regularkit import transfer_report
-        return getattr(transfer_report, name)
-    raise AttributeError(f"module 'regularkit.transfer_demo' has no attribute {name!r}")
+def transfer_table(*, seeds: Sequence[int] = (0, 1, 2), sizes: Sequence[int | None] = (100, 1000, None),
+                   pretrain_epochs: int = 5, epochs: int = 4, data_dir=None, progress: bool = True,
+                   threads: int = 1, source=None, similar=None, different=None,
+                   console=None, **settings: Any) -> TransferResult:
+    """Pretrain on the source, transfer to the similar and the different task; every method, size and seed.
+
+    Data: Fashion-MNIST (classes 0-4 source, 5-9 similar; ``RegularkitError`` when absent) and the digits,
+    or injected: ``source=(x, y)``, ``similar=`` and ``different=`` as ``(x_train, y_train, x_test, y_test)``
+    or a Dataset; images of another size than the source's are resized (bilinear).  Further keywords
+    are :class:`TransferSettings` fields.  ``threads``: torch's thread count during the run (restored
+    after); ``progress``: print one line per run.  Same arguments, same numbers.
+    """
+    cfg = TransferSettings(seeds=tuple(seeds), sizes=tuple(sizes), pretrain_epochs=pretrain_epochs, epochs=epochs,
+                           **settings)
+    threads = check_int("threads", threads, minimum=1)
+    say: Callable[[str], None] = (lambda s: None)
+    if progress:
+        console = console or Console()
+        say = console.print
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    try:
+        names = {"source": "given arrays", "similar": "given arrays", "different": "given arrays"}
+        if source is None or similar is None or different is None:
+            loaded = load_tasks(data_dir)
+            names.update({k: v for k, v, given in (("source", "Fashion-MNIST 0-4", source),
+                                                  ("similar", "Fashion-MNIST 5-9", similar),
+                                                  ("different", "digits", different)) if given is None})
+            source = loaded[0] if source is None else source
+            similar = loaded[1] if similar is None else similar
+            different = loaded[2] if different is None else different
+        source = _tensors(*source) if not isinstance(source[0], torch.Tensor) else source
+        tasks = {"similar": _task(similar, "similar"), "different": _task(different, "different")}
+        hw = tuple(source[0].shape[-2:])
+        tasks = {t: ((_resize(tr[0], hw), tr[1]), (_resize(te[0], hw), te[1])) for t, (tr, te) in tasks.items()}
+        model, pre = pretrain(source, cfg)
+        say(f"pretrained on {pre['n_train']} source images: val error {100 * pre['val_error']:.1f}% "
+            f"({pre['epochs']} epochs, {pre['seconds']:.0f} s)")
+        records = []
+        for task, (pool, test) in tasks.items():
+            test = _cap(test, cfg.max_test, 0)
+            for size in (cfg.sizes if task == "similar" else cfg.different_sizes):
+                for seed in cfg.seeds:
+                    split = make_split(pool, test, size, seed, cfg)
+                    for method in METHODS:
+                        t1 = time.perf_counter()
+                        trained, info = run_method(method, model, split, cfg, seed)
+                        error = evaluate(trained, split.x_test, split.y_test)[1]
+                        records.append({"task": task, "size": size_label(size), "n_train": len(split.y_train),
+                                        "n_val": len(split.y_val), "n_test": len(split.y_test),
+                                        "n_pool": len(pool[1]), "seed": seed,
+                                        "method": method, "test_error": error, "stages": info,
+                                        "seconds": time.perf_counter() - t1})
+                        say(f"[dim]{task:9s} n={size_label(size):>5s} seed {seed} {method:13s} "
+                            f"test error {100 * error:5.1f}%  ({time.perf_counter() - t1:.1f} s, "
+                            f"{time.perf_counter() - t0:.0f} s so far)[/]")
+    finally:
+        torch.set_num_threads(previous)
+    return TransferResult(settings={**cfg.to_dict(), "threads": threads, "data": names}, pretrain=pre, records=records,
+                          environment=_environment(threads), seconds=time.perf_counter() - t0)

@@ -1,0 +1,85 @@
+"""Parameter-norm penalties: L2 (weight decay), L1, elastic net, Lp, activity penalties.
+
+The loss a learner minimises becomes J~(w) = J(w) + alpha * Omega(w) (Goodfellow,
+Bengio & Courville 2016, *Deep Learning*, sec. 7.1).  Three scalings of the same
+idea are in common use and give different numbers for the same "strength":
+
+=================  ==========================  ===================  ===========
+convention         term added to the loss      gradient             source
+=================  ==========================  ===================  ===========
+``"sum"``          lam * sum w^2               2 * lam * w          cs231n, Keras ``l2``
+``"half"``         lam / 2 * ||w||^2           lam * w              Goodfellow 7.1.1; torch ``SGD(weight_decay=)``
+``n=N``            (lam / N) * sum w^2         2 * lam * w / N      DuocUC: L' = 1/n (sum err + beta * pen)
+=================  ==========================  ===================  ===========
+
+``convention`` only scales squared terms (L1 has no customary 1/2); ``n`` divides
+any penalty, so ``convention="half", n=N`` is also valid.
+
+Which parameters: by default the ``weight`` of every Linear and Conv layer; biases
+and normalisation parameters are never penalised by default ("not used for bias b",
+lecture 003), because a bias does not scale an input and shrinking it only adds
+bias to the fit.  ``modules`` picks module types (``None``: every parameter) and
+``pattern`` (a regex, ``re.search`` on the qualified name from
+``model.named_parameters()``) keeps a subset; see :func:`select_parameters`, the one
+place that chooses parameters for penalties, constraints, decay groups and initializers.
+
+Strength may be a number or a schedule ``f(step) -> float``.  The step is the
+object's own counter ``step_count``, advanced by ``penalty.step()`` once per
+optimizer step (like an LR scheduler) and saved by ``state_dict()``.
+
+Coupled vs decoupled decay.  A penalty in the loss is *coupled*: its gradient
+``lam * w`` enters the optimizer with the data gradient, so momentum accumulates it
+and Adam divides it by sqrt(v): weights with large gradients decay less.  AdamW
+(Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization") instead shrinks
+``w <- w - lr * wd * w`` outside the adaptive scaling; use :func:`decay_param_groups`
+with ``torch.optim.AdamW`` for that, and no L2 penalty.  With plain SGD (no momentum)
+both give w <- (1 - lr * lam) w - lr * grad J.  torch's ``SGD(weight_decay=lam)`` and
+``Adam(weight_decay=lam)`` are coupled: they equal ``L2(lam, convention="half")``.
+
+Rooms: :mod:`~regularkit.penalties.functional` (the kernels),
+:mod:`~regularkit.penalties.weight` (``L2``, ``L1``, ``ElasticNet``, ``Lp``, ``decay_param_groups``),
+:mod:`~regularkit.penalties.activity` (``ActivityPenalty``), :mod:`~regularkit.penalties.schedule`
+(strength schedules) and :mod:`~regularkit.penalties.keras` (Keras' vocabulary: ``l1``, ``l2``,
+``l1_l2`` build a :class:`WeightRegularizer` called on a *tensor*; ``regularize(module,
+kernel_regularizer=...)`` attaches them to a layer and ``regularization_loss(model)`` sums
+everything attached).  The capitalised classes are called on a *model*.  :data:`REGISTRY` names
+every penalty class; :func:`get` builds one from a name or a ``{"class_name", "config"}`` dict.
+"""
+from __future__ import annotations
+
+from regularkit._util.checks import check_choice
+from regularkit._util.params import DEFAULT_MODULES, select_parameters
+from regularkit.errors import RegularkitError
+from regularkit.metrics.sparsity import weight_sparsity
+from regularkit.penalties.activity import ActivityPenalty
+from regularkit.penalties.functional import elastic_net_penalty, lp_penalty
+from regularkit.penalties.keras import WeightRegularizer, l1, l1_l2, l2, regularization_loss, regularize
+from regularkit.penalties.schedule import Scheduled, Strength
+from regularkit.penalties.weight import L1, L2, ElasticNet, Lp, WeightPenalty, decay_param_groups
+
+__all__ = [
+    "DEFAULT_MODULES", "select_parameters", "elastic_net_penalty", "lp_penalty",
+    "L2", "L1", "ElasticNet", "Lp", "ActivityPenalty", "WeightPenalty", "Scheduled", "Strength",
+    "decay_param_groups", "weight_sparsity",
+    "WeightRegularizer", "l1", "l2", "l1_l2", "regularize", "regularization_loss", "REGISTRY", "get",
+]
+
+#: The one registry of penalty names (Keras-style spelling), used by :func:`get`, configs and the conformance suite.
+REGISTRY: dict[str, type] = {
+    "l2": L2, "l1": L1, "elastic_net": ElasticNet, "lp": Lp, "activity": ActivityPenalty,
+}
+
+
+def get(identifier):
+    """A penalty from a name (``"l2"``: default strength), ``{"class_name": ..., "config": {...}}``, or a penalty."""
+    if isinstance(identifier, (WeightPenalty, ActivityPenalty)):
+        return identifier
+    if isinstance(identifier, str):
+        cls = REGISTRY[check_choice("penalty", identifier, REGISTRY)]
+        if cls is ActivityPenalty:
+            raise RegularkitError("penalty 'activity' needs the modules to watch; build ActivityPenalty(modules, ...)")
+        return cls()
+    if isinstance(identifier, dict) and set(identifier) == {"class_name", "config"}:
+        cls = REGISTRY[check_choice("class_name", identifier["class_name"], REGISTRY)]
+        return cls.from_config(identifier["config"])
+    raise RegularkitError(f"cannot build a penalty from {identifier!r}")

@@ -1,0 +1,187 @@
+"""Weight penalties on a model: L2 (weight decay), L1, elastic net, Lp; and decoupled decay groups.
+
+``penalty(model) -> scalar tensor`` over the parameters chosen by
+:func:`regularkit._util.params.select_parameters` (by default the weights of
+Linear and Conv layers, never biases or normalisation parameters).  Each
+class is a thin object over a kernel of :mod:`regularkit.penalties.functional`,
+round-trips through ``get_config()`` / ``from_config()`` (Keras' habit; module
+types are stored by their ``torch.nn`` name), and is registered in
+:data:`REGISTRY` under its Keras-style name.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from regularkit._util.checks import check_choice, check_int, check_non_negative, check_number
+from regularkit._util.params import (
+    DEFAULT_MODULES,
+    check_pattern,
+    check_types,
+    names_to_types,
+    select_parameters,
+    types_to_names,
+)
+from regularkit.errors import RegularkitError
+from regularkit.penalties.functional import CONVENTIONS, elastic_net_penalty, lp_penalty
+from regularkit.penalties.schedule import Scheduled, Strength, check_strength
+
+__all__ = ["WeightPenalty", "L2", "L1", "ElasticNet", "Lp", "decay_param_groups"]
+
+
+def _check_n(n):
+    return None if n is None else check_int("n", n, minimum=1)
+
+
+class WeightPenalty(Scheduled):
+    """Base: ``penalty(model) -> scalar tensor`` over the selected parameters; configs round-trip."""
+
+    #: constructor arguments, in order, that make up the config (besides the selection)
+    _strengths: tuple[str, ...] = ()
+
+    def __init__(self, *, n, modules, pattern):
+        self.n = _check_n(n)
+        self.modules = check_types(modules)
+        check_pattern(pattern)
+        self.pattern = pattern
+        self.step_count = 0
+
+    def parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters this penalty applies to in ``model``."""
+        return [p for _, p in select_parameters(model, self.modules, self.pattern)]
+
+    def __call__(self, model: nn.Module) -> Tensor:
+        return self._value(self.parameters(model))
+
+    def _value(self, params: list[Tensor]) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments; ``modules`` as ``torch.nn`` type names (JSON-ready unless a strength is a callable)."""
+        return {**{k: getattr(self, k) for k in self._strengths}, "n": self.n,
+                "modules": types_to_names(self.modules), "pattern": self.pattern}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "WeightPenalty":
+        config = dict(config)
+        if "modules" in config:
+            config["modules"] = names_to_types(config["modules"])
+        return cls(**config)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.get_config() == self.get_config()
+
+    __hash__ = None  # mutable (the step counter): not hashable, like nn.Module state
+
+    def __repr__(self) -> str:
+        # Strengths first, selection last; the module types print by name.
+        items = {k: v for k, v in self.get_config().items() if k != "modules"}
+        args = ", ".join(f"{k}={v!r}" for k, v in items.items())
+        mods = "None" if self.modules is None else "(" + ", ".join(t.__name__ for t in self.modules) + ")"
+        return f"{type(self).__name__}({args}, modules={mods})"
+
+
+class L2(WeightPenalty):
+    """L2 / weight decay: ``strength * sum w^2`` ("sum") or ``strength / 2 * ||w||^2`` ("half"), over ``n``.
+
+    Gradient: ``2 * strength * w`` ("sum") or ``strength * w`` ("half").  Shrinks every
+    weight in proportion to its size; the MAP estimate under a Gaussian prior.
+    """
+
+    _strengths = ("strength", "convention")
+
+    def __init__(self, strength: Strength = 1e-4, *, convention: str = "sum", n: int | None = None,
+                 modules=DEFAULT_MODULES, pattern: str | None = None):
+        super().__init__(n=n, modules=modules, pattern=pattern)
+        self.strength = check_strength("strength", strength)
+        self.convention = check_choice("convention", convention, CONVENTIONS)
+
+    def _value(self, params):
+        return elastic_net_penalty(params, l2=self.strength_now("strength", self.strength),
+                                   convention=self.convention, n=self.n)
+
+
+class L1(WeightPenalty):
+    """L1 / lasso: ``strength * sum |w|`` over ``n``; gradient ``strength * sign(w)`` (0 at w=0).
+
+    A constant pull towards zero drives small weights exactly to zero (sparsity);
+    the MAP estimate under a Laplace prior.
+    """
+
+    _strengths = ("strength",)
+
+    def __init__(self, strength: Strength = 1e-4, *, n: int | None = None,
+                 modules=DEFAULT_MODULES, pattern: str | None = None):
+        super().__init__(n=n, modules=modules, pattern=pattern)
+        self.strength = check_strength("strength", strength)
+
+    def _value(self, params):
+        return elastic_net_penalty(params, l1=self.strength_now("strength", self.strength), n=self.n)
+
+
+class ElasticNet(WeightPenalty):
+    """Elastic net (Zou & Hastie 2005): ``l1 * sum|w| + c * l2 * sum w^2`` over ``n`` (Keras' l1/l2 pair).
+
+    cs231n writes ``lambda * sum(beta * W^2 + |W|)``: build that with :meth:`from_beta`.
+    """
+
+    _strengths = ("l1", "l2", "convention")
+
+    def __init__(self, l1: Strength = 1e-4, l2: Strength = 1e-4, *, convention: str = "sum",
+                 n: int | None = None, modules=DEFAULT_MODULES, pattern: str | None = None):
+        super().__init__(n=n, modules=modules, pattern=pattern)
+        self.l1 = check_strength("l1", l1)
+        self.l2 = check_strength("l2", l2)
+        self.convention = check_choice("convention", convention, CONVENTIONS)
+
+    @classmethod
+    def from_beta(cls, strength: float, beta: float, **kwargs) -> "ElasticNet":
+        """cs231n's ``strength * sum(beta * w^2 + |w|)``: ``l1 = strength``, ``l2 = strength * beta``."""
+        strength = check_non_negative("strength", strength)
+        return cls(l1=strength, l2=strength * check_non_negative("beta", beta), **kwargs)
+
+    def _value(self, params):
+        return elastic_net_penalty(params, l1=self.strength_now("l1", self.l1), l2=self.strength_now("l2", self.l2),
+                                   convention=self.convention, n=self.n)
+
+
+class Lp(WeightPenalty):
+    """``strength * sum |w|^p`` (``root=True``: ``strength * ||w||_p``), p >= 1, over ``n``.
+
+    Gradient ``strength * p * |w|^(p-1) * sign(w)``: p = 1 and 2 recover L1 and L2 ("sum").
+    """
+
+    _strengths = ("p", "strength", "root")
+
+    def __init__(self, p: float = 2.0, strength: Strength = 1e-4, *, root: bool = False,
+                 n: int | None = None, modules=DEFAULT_MODULES, pattern: str | None = None):
+        super().__init__(n=n, modules=modules, pattern=pattern)
+        self.p = check_number("p", p)
+        if self.p < 1:  # below 1 the "norm" is not convex and its gradient at 0 is infinite
+            raise RegularkitError(f"p must be >= 1, got {p}")
+        self.strength = check_strength("strength", strength)
+        if not isinstance(root, bool):
+            raise RegularkitError(f"root must be True or False, got {root!r}")
+        self.root = root
+
+    def _value(self, params):
+        return lp_penalty(params, self.p, self.strength_now("strength", self.strength), root=self.root, n=self.n)
+
+
+def decay_param_groups(model: nn.Module, weight_decay: float, *, modules=DEFAULT_MODULES,
+                       pattern: str | None = None) -> list[dict]:
+    """``[{"params": decayed, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]`` for AdamW.
+
+    Decoupled decay (Loshchilov & Hutter 2019) shrinks ``w <- w - lr * wd * w`` outside
+    Adam's scaling; the split keeps biases and normalisation parameters out of it
+    (nanoGPT's ``configure_optimizers``), selecting by module type rather than rank.
+    Only parameters with ``requires_grad`` are listed; each appears exactly once.
+    """
+    wd = check_non_negative("weight_decay", weight_decay)
+    chosen = {id(p) for _, p in select_parameters(model, modules, pattern)}
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if id(p) in chosen else no_decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]

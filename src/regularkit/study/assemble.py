@@ -1,0 +1,163 @@
+"""Turn one Recipe into the parts of a run: model, optimizer, schedule and the loop's hook points.
+
+:func:`assemble` is the only place that knows how each recipe field maps onto
+the loop's hook points (loss terms, after-step projections, batch transforms,
+callbacks, the model that is evaluated).  The batch transform's order:
+geometric ops, then photometric, then erasing, then Gaussian input noise, then
+mixing last -- mixing needs the final pixels of both partners -- and label
+smoothing is decided here, in one place: handed to the mixing op when there
+is one (smooth the one-hots, then mix: see :mod:`regularkit.targets`),
+otherwise to the training loss, so targets are never smoothed twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from regularkit import augment as A
+from regularkit.averaging import EMA, SWA, SnapshotEnsemble
+from regularkit.constraints import MaxNorm, Projector
+from regularkit.errors import RegularkitError
+from regularkit.init import class_prior_bias
+from regularkit.losses import cross_entropy
+from regularkit.metrics.sparsity import activation_modules, activation_sparsity, weight_sparsity
+from regularkit.models import build_model
+from regularkit.penalties import L1, L2, ActivityPenalty
+from regularkit.train.callbacks import Callback, EarlyStopping
+from regularkit.train.config import Recipe
+from regularkit.train.loop import default_loss
+from regularkit.train.optim import make_optimizer, make_scheduler
+
+__all__ = ["RunParts", "assemble", "build_batch_transform", "smoothing_site"]
+
+
+def _pixels(fraction: float, side: int) -> int:
+    return max(1, round(fraction * side))
+
+
+def smoothing_site(recipe: Recipe) -> str | None:
+    """Where label smoothing happens, decided once: ``"mix"`` (the mixing op encodes smoothed
+    one-hots), ``"loss"`` (the training loss smooths), or ``None`` (no smoothing)."""
+    a = recipe.augment
+    if recipe.reg.label_smoothing == 0:
+        return None
+    return "mix" if a.mixup_alpha or a.cutmix_alpha else "loss"
+
+
+def build_batch_transform(recipe: Recipe, splits) -> Callable | None:
+    """The recipe's batch transform (``None`` when it has no augmentation and no input noise)."""
+    a, reg = recipe.augment, recipe.reg
+    if not a.active() and reg.input_noise == 0:
+        return None
+    shape = tuple(splits.input_shape)
+    if a.active() and len(shape) != 3:
+        raise RegularkitError(f"augmentation needs images C x H x W, got input shape {shape}")
+    ops: list[Any] = []
+    if a.active():
+        side = min(shape[1:])
+        if a.hflip:
+            ops.append(A.HorizontalFlip())
+        if a.crop_padding:
+            ops.append(A.RandomCrop(padding=_pixels(a.crop_padding, side), padding_mode=a.padding_mode))
+        if a.rotation or a.translate or a.shear or a.zoom:
+            ops.append(A.RandomAffine(degrees=a.rotation, translate=a.translate, shear=a.shear,
+                                      scale=(1 - a.zoom, 1 + a.zoom), fill_mode="nearest"))
+        if a.pca_colour:
+            ops.append(A.PCAColor(std=a.pca_colour).fit(splits.x_train, split="train"))
+        if a.cutout:
+            ops.append(A.Cutout(_pixels(a.cutout, side)))
+        if a.erasing:
+            ops.append(A.RandomErasing(p=a.erasing))
+    if reg.input_noise:
+        ops.append(A.RandomGaussianNoise(std=reg.input_noise))
+    k = splits.num_classes
+    ls = reg.label_smoothing if smoothing_site(recipe) == "mix" else 0.0
+    if a.mixup_alpha and a.cutmix_alpha:
+        ops.append(A.MixUpCutMix(a.mixup_alpha, a.cutmix_alpha, num_classes=k, label_smoothing=ls))
+    elif a.mixup_alpha:
+        ops.append(A.MixUp(a.mixup_alpha, num_classes=k, label_smoothing=ls))
+    elif a.cutmix_alpha:
+        ops.append(A.CutMix(a.cutmix_alpha, num_classes=k, label_smoothing=ls))
+    return A.Compose(ops)
+
+
+@dataclass
+class RunParts:
+    """Everything ``fit`` needs for one recipe, built but not run."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    epochs: int
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss
+    loss_terms: list = field(default_factory=list)
+    after_step: list = field(default_factory=list)
+    callbacks: list[Callback] = field(default_factory=list)
+    batch_transform: Any = None
+    eval_model: Callable[[], nn.Module] | None = None       # evaluated each epoch (EMA's average)
+    final_model: Callable[[], nn.Module] | None = None      # evaluated at the end (SWA, snapshots)
+    probes: dict[str, Callable[[nn.Module], float]] = field(default_factory=dict)
+
+
+def _add_averaging(parts: RunParts, recipe: Recipe, splits) -> None:
+    reg, model = recipe.reg, parts.model
+    if reg.ema_decay is not None:
+        ema = EMA(model, decay=reg.ema_decay, buffers="copy")
+        parts.after_step.append(ema.update)
+        parts.eval_model = lambda: ema.module
+    if reg.swa_start is not None:
+        start_epoch = int(reg.swa_start * parts.epochs) + 1  # 1-based: the first averaged epoch
+        swa = SWA(model, start_epoch=start_epoch, lr=reg.swa_lr or recipe.optim.lr / 2)
+        parts.scheduler = swa.scheduler(parts.optimizer, parts.scheduler)
+        parts.callbacks.append(swa)
+        x_train = splits.train[0]
+        parts.final_model = lambda: swa.finalize(x_train.split(256))  # BN statistics recomputed on train data
+    if reg.snapshot_cycles is not None:
+        m = reg.snapshot_cycles
+        if parts.epochs < m:
+            raise RegularkitError(f"snapshot_cycles must be <= epochs ({parts.epochs}), got {m}")
+        parts.epochs = (parts.epochs // m) * m  # whole cycles only: each snapshot sits at a cycle minimum
+        snap = SnapshotEnsemble(model, cycles=m, epochs_per_cycle=parts.epochs // m, lr_max=recipe.optim.lr)
+        parts.scheduler = snap.scheduler(parts.optimizer)
+        parts.callbacks.append(snap)
+        parts.final_model = lambda: snap.ensemble(log=True)  # log of mean probabilities works as logits
+
+
+def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
+    """The model, optimizer, schedule and hook points of one run of ``recipe`` with ``seed``."""
+    reg = recipe.reg
+    model = build_model(recipe.model, splits.input_shape, splits.num_classes, seed=seed)
+    if recipe.model.output_bias == "prior":
+        counts = torch.bincount(splits.y_train, minlength=splits.num_classes)
+        class_prior_bias(model.head, counts.double())
+    optimizer = make_optimizer(model, recipe.optim)
+    parts = RunParts(model=model, optimizer=optimizer, scheduler=make_scheduler(optimizer, recipe.optim),
+                     epochs=recipe.optim.epochs)
+    parts.batch_transform = build_batch_transform(recipe, splits)
+    if smoothing_site(recipe) == "loss":
+        alpha = reg.label_smoothing
+        parts.loss_fn = lambda logits, y: cross_entropy(logits, y, label_smoothing=alpha)
+    if reg.l2 > 0:
+        # (lambda/2) * sum(w^2): gradient lambda * w, the same number as SGD's weight_decay.
+        parts.loss_terms.append(L2(reg.l2, convention="half"))
+    if reg.l1 > 0:
+        parts.loss_terms.append(L1(reg.l1))
+    if reg.activity_l1 > 0:
+        # "mean" divides by the batch size, so the strength does not depend on it.
+        parts.loss_terms.append(ActivityPenalty(activation_modules(model), l1=reg.activity_l1, reduction="mean"))
+    if reg.max_norm is not None:
+        parts.after_step.append(Projector(MaxNorm(reg.max_norm)))
+    es = reg.early_stopping
+    if es is not None:
+        parts.callbacks.append(EarlyStopping(
+            monitor=es.monitor, mode=es.mode, patience=es.patience, min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights, start_from_epoch=es.start_from_epoch,
+            baseline=es.baseline))
+    _add_averaging(parts, recipe, splits)
+    parts.probes["weight_sparsity"] = weight_sparsity
+    x_val = splits.val[0]
+    parts.probes["activation_sparsity"] = lambda m: activation_sparsity(m, x_val)
+    return parts

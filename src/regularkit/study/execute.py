@@ -1,0 +1,82 @@
+"""Train one assembled recipe with one seed and measure it: the run record.
+
+Every split is measured by :func:`regularkit.train.loop.evaluate` (plain
+cross-entropy on hard labels, whatever the training loss).  The test split is
+only recorded, never used for a choice; ``with_test=False`` (a search trial)
+does not touch it at all.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from regularkit.augment.tta import TTA
+from regularkit.config import to_dict
+from regularkit.metrics.calibration import expected_calibration_error
+from regularkit.metrics.summary import gap
+from regularkit.study.assemble import assemble
+from regularkit.train.callbacks import EarlyStopping
+from regularkit.train.config import Recipe
+from regularkit.train.loop import evaluate, fit
+
+__all__ = ["CURVE_TRAIN_EXAMPLES", "predict_proba", "run_recipe"]
+
+# Per-epoch train curves are measured on at most this many training examples
+# (the final train error uses all of them).
+CURVE_TRAIN_EXAMPLES = 10_000
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    try:
+        return torch.cat([F.softmax(model(x[i:i + batch_size]), dim=1) for i in range(0, x.shape[0], batch_size)])
+    finally:
+        model.train(was)
+
+
+def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=(),
+               with_test: bool = True) -> dict[str, Any]:
+    """Train ``recipe`` with ``seed`` and return its record (JSON-ready) plus ``test_probs`` (a tensor).
+
+    ``with_test=False`` (a search trial) never touches the test split: no test curve, no test metrics.
+    ``callbacks`` are added to the recipe's own (a search's pruner).
+    """
+    parts = assemble(recipe, splits, seed)
+    x_tr, y_tr = splits.train
+    n_curve = min(CURVE_TRAIN_EXAMPLES, x_tr.shape[0])
+    eval_sets = {"train": (x_tr[:n_curve], y_tr[:n_curve]), "val": splits.val}
+    final_sets = {"train": (x_tr, y_tr), "val": splits.val}
+    if with_test:
+        eval_sets["test"] = final_sets["test"] = splits.test
+    history = fit(parts.model, (x_tr, y_tr), optimizer=parts.optimizer, scheduler=parts.scheduler,
+                  epochs=parts.epochs, batch_size=recipe.optim.batch_size, eval_sets=eval_sets,
+                  loss_fn=parts.loss_fn, batch_transform=parts.batch_transform, loss_terms=parts.loss_terms,
+                  after_step=parts.after_step, callbacks=[*parts.callbacks, *callbacks],
+                  eval_model=parts.eval_model, seed=seed, on_epoch=on_epoch)
+    final_model = (parts.final_model or parts.eval_model or (lambda: parts.model))()
+    final: dict[str, float] = {}
+    for name, (x, y) in final_sets.items():
+        final[f"{name}_loss"], final[f"{name}_error"] = evaluate(final_model, x, y)
+    extra: dict[str, float] = {"epochs_run": len(history.epochs)}
+    for name, probe in parts.probes.items():
+        extra[name] = float(probe(parts.model))
+    record = {"recipe": recipe.name, "description": recipe.description, "seed": seed, "final": final,
+              "extra": extra, "history": history.epochs, "stop_reason": history.stop_reason,
+              "seconds": history.seconds, "recipe_config": to_dict(recipe)}
+    if not with_test:
+        return record
+    final["gap"] = gap(final["train_error"], final["test_error"])
+    test_probs = predict_proba(final_model, splits.test[0])
+    extra["ece"] = expected_calibration_error(test_probs, splits.test[1])
+    if recipe.augment.tta is not None:
+        tta_model = TTA(final_model, transforms=recipe.augment.tta, average="logits")
+        extra["tta_test_error"] = evaluate(tta_model, *splits.test)[1]
+    record["restored_epoch"] = next(
+        (cb.restored_epoch for cb in parts.callbacks if isinstance(cb, EarlyStopping)), None)
+    record["test_probs"] = test_probs
+    return record
