@@ -1,5 +1,4 @@
 """`regularkit search`: a recipe's fields searched on validation; the test set looked at once."""
-import json
 
 import pytest
 
@@ -46,6 +45,7 @@ class NoTest:
 
 def test_objective_pickles_and_never_touches_the_test_split():
     import pickle
+
     from regularkit.config import to_dict
     from regularkit.study import StudyConfig
     obj = RecipeObjective(to_dict(StudyConfig(epochs=2, train_size=60)), recipe="dropout")

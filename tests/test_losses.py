@@ -9,12 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regularkit import losses
-from regularkit.metrics import calibration
 from regularkit.errors import RegularkitError
 from regularkit.losses import (
-    CrossEntropy, MultiClassHinge, binary_cross_entropy_with_logits, cross_entropy, kl_divergence, mae, mse,
-    multiclass_hinge, smooth_targets,
+    CrossEntropy,
+    MultiClassHinge,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    kl_divergence,
+    mae,
+    mse,
+    multiclass_hinge,
+    smooth_targets,
 )
+from regularkit.metrics import calibration
 
 # deck 003 "Hinge Loss - Calculation Example": one row per example (true class cat, car, frog),
 # columns are the scores for cat, car, frog.

@@ -6,8 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regularkit.data.datasets import (DATASETS, FASHION_MNIST_CLASSES, FASHION_MNIST_FILES, Dataset,
-                                      load_dataset, load_npz)
+from regularkit.data.datasets import (
+    DATASETS,
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_FILES,
+    Dataset,
+    load_dataset,
+    load_npz,
+)
 from regularkit.errors import RegularkitError
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -8,7 +8,7 @@ from torch import nn
 
 from regularkit.errors import RegularkitError
 from regularkit.models.resnet import BasicBlock, ResNet, build_resnet
-from regularkit.noise import DropPath, Dropout
+from regularkit.noise import Dropout, DropPath
 
 
 def leaf_call_order(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:

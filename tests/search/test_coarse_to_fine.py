@@ -4,11 +4,20 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from search_objectives import bowl
 
 from regularkit.errors import RegularkitError
-from regularkit.search import (Categorical, Int, LogUniform, SearchSpace, TrialRecord, Uniform, coarse_to_fine,
-                               narrow_space, search_report)
-from search_objectives import bowl
+from regularkit.search import (
+    Categorical,
+    Int,
+    LogUniform,
+    SearchSpace,
+    TrialRecord,
+    Uniform,
+    coarse_to_fine,
+    narrow_space,
+    search_report,
+)
 
 
 def test_lecture_example_reg_from_ten_decades_to_four():

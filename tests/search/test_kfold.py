@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from regularkit.errors import RegularkitError
-from regularkit.search import (LogUniform, SearchSpace, final_test, final_test_record, kfold_evaluate,
-                               run_search)
+from regularkit.search import LogUniform, SearchSpace, final_test, final_test_record, kfold_evaluate, run_search
 
 N, K = 60, 5
 X = np.arange(N, dtype=float).reshape(-1, 1)        # row i holds i: every fit tells which rows it saw
@@ -148,8 +147,9 @@ def test_a_crashed_final_test_still_counts_as_a_look(tmp_path):
     with pytest.raises(RuntimeError, match="GPU fell over"):
         final_test(result, broken)
     # Another process opening the same stored study is refused too.
-    from regularkit.search import open_storage
     import optuna
+
+    from regularkit.search import open_storage
 
     study = optuna.load_study(study_name="search", storage=open_storage(tmp_path / "j"))
     with pytest.raises(RegularkitError, match=r"it did not finish"):

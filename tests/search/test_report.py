@@ -5,11 +5,10 @@ import math
 import optuna
 import pytest
 from PIL import Image
-
-from regularkit.search import (Categorical, LogUniform, SearchSpace, Uniform, border_warnings, run_search,
-                               search_report)
-from regularkit.search.report import best_so_far
 from search_objectives import bowl
+
+from regularkit.search import Categorical, LogUniform, SearchSpace, Uniform, border_warnings, run_search, search_report
+from regularkit.search.report import best_so_far
 
 SPACE = SearchSpace(lr=LogUniform(1e-6, 1e-3), dropout=Uniform(0.0, 0.5), act=Categorical(["relu", "gelu"]))
 

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from optuna.trial import TrialState
+from search_objectives import CountingObjective, KillOnceObjective, read_runs
 
 from regularkit.search import LogUniform, SearchSpace, Uniform, open_storage, recover_dead_trials, run_search
 from regularkit.search.storage import WORKER_ATTR, is_alive, worker_identity
 from regularkit.search.workers import split
-from search_objectives import CountingObjective, KillOnceObjective, read_runs
 
 SPACE = SearchSpace(lr=LogUniform(1e-6, 1e-1), dropout=Uniform(0.0, 0.5))
 

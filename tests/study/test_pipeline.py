@@ -6,15 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from regularkit.errors import RegularkitError
-from regularkit.study import StudyConfig, resolve
-from regularkit.study.recipes import RECIPES, load_recipe_file
-from regularkit.study.pipeline import run_study
 from regularkit.metrics.summary import gap, mean_std
+from regularkit.study import StudyConfig, resolve
+from regularkit.study.pipeline import run_study
+from regularkit.study.recipes import RECIPES, load_recipe_file
 from regularkit.study.summary import summarize
 from regularkit.train import Recipe
 
@@ -131,6 +130,7 @@ def test_resume_after_sigkill_gives_the_same_table(tmp_path):
     assert read_csv(killed_dir / "results.csv") == read_csv(tmp_path / "clean" / "results.csv")
     # The ledger counts each run once, however many times it was started.
     import optuna
+
     from regularkit.study.ledger import open_study
     study = open_study(killed_dir, "regularkit-study")
     keys = [t.user_attrs["key"] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]

@@ -10,8 +10,14 @@ from torch.nn.utils import parametrize
 
 from regularkit.errors import RegularkitError
 from regularkit.noise import (
-    DropConnect, DropConnectConv2d, DropConnectLinear, drop_connect, drop_connect_conv2d, drop_connect_linear,
-    drop_connect_moment_matching, dropout_mask,
+    DropConnect,
+    DropConnectConv2d,
+    DropConnectLinear,
+    drop_connect,
+    drop_connect_conv2d,
+    drop_connect_linear,
+    drop_connect_moment_matching,
+    dropout_mask,
 )
 
 

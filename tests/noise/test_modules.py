@@ -7,8 +7,16 @@ import torch
 from torch import nn
 
 from regularkit.noise import (
-    DropConnect, DropConnectConv2d, DropConnectLinear, DropPath, Dropout, GaussianDropout, GaussianNoise,
-    Stochastic, is_noise_layer, use_generator,
+    DropConnect,
+    DropConnectConv2d,
+    DropConnectLinear,
+    Dropout,
+    DropPath,
+    GaussianDropout,
+    GaussianNoise,
+    Stochastic,
+    is_noise_layer,
+    use_generator,
 )
 
 # name -> (factory(seed=..., generator=...), input); every module here draws noise in train mode

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regularkit.metrics.calibration import calibration_bins, expected_calibration_error, reliability_diagram
 from regularkit.errors import RegularkitError
+from regularkit.metrics.calibration import calibration_bins, expected_calibration_error, reliability_diagram
 
 # Four predictions, 5 bins (0, .2], (.2, .4], ..., (.8, 1]:
 #   conf .9  correct  -> bin 4;  conf .7 wrong, conf .7 correct -> bin 3;  conf .55 wrong -> bin 2

@@ -7,7 +7,13 @@ from torch import nn
 
 from regularkit.errors import RegularkitError
 from regularkit.noise import (
-    Dropout, DropConnectLinear, GaussianNoise, apply_dropout, compare_mc_to_weight_scaling, mc_mode, mc_predict,
+    DropConnectLinear,
+    Dropout,
+    GaussianNoise,
+    apply_dropout,
+    compare_mc_to_weight_scaling,
+    mc_mode,
+    mc_predict,
     weight_scaling_predict,
 )
 

@@ -3,10 +3,10 @@ import math
 import re
 
 import pytest
+from search_objectives import bowl
 
 from regularkit.errors import RegularkitError
 from regularkit.search import Categorical, Int, LogUniform, SearchSpace, Uniform, run_search
-from search_objectives import bowl
 
 SPACE = SearchSpace(lr=LogUniform(1e-6, 1e-1), dropout=Uniform(0.0, 0.5))
 

@@ -1,7 +1,6 @@
 """`regularkit demo mc-dropout`: Monte Carlo vs weight scaling, reproducible, files written."""
 import json
 
-
 from regularkit.demos.mc_dropout import mc_dropout_demo, mc_dropout_table
 
 
