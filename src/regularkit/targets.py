@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from regularkit._util.checks import check_choice, check_in_range, check_int
 from regularkit.errors import RegularkitError
 
-__all__ = ["FORMULAS", "check_class_indices", "smooth", "smooth_targets", "to_soft_targets", "soft_targets_for"]
+__all__ = ["FORMULAS", "hard_labels", "check_class_indices", "smooth", "smooth_targets", "to_soft_targets", "soft_targets_for"]
 
 FORMULAS = ("uniform", "others")
 
@@ -40,6 +40,11 @@ def smooth(targets: torch.Tensor, alpha: float, formula: str = "uniform") -> tor
     if formula == "uniform":
         return targets * (1.0 - alpha) + alpha / k
     return targets * (1.0 - alpha) + (1.0 - targets) * (alpha / (k - 1))
+
+
+def hard_labels(y):
+    """Class indices: ``y`` itself, or the argmax of soft targets N x K (a tensor or a NumPy array)."""
+    return y.argmax(1) if y.ndim == 2 else y
 
 
 def check_class_indices(y: torch.Tensor, k: int, *, everywhere: bool = True) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from regularkit.errors import RegularkitError
 
 
@@ -16,12 +18,21 @@ def _fmt(value: Any) -> str:
 
 
 def check_number(name: str, value: Any) -> float:
-    """Return ``value`` as a finite float, or raise naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # numpy scalars, 0-d tensors
-        except (TypeError, ValueError):
-            raise RegularkitError(f"{name} must be a number, got {_fmt(value)}") from None
+    """Return ``value`` as a finite float, or raise naming it.
+
+    Numbers only: Python ints and floats, NumPy scalars and 0-d tensors.  A bool or
+    a string is refused even when it would convert (``"0.1"``, ``True``): a quoted
+    number in a config file is a mistake to report, not to guess around.
+    """
+    if isinstance(value, (bool, str, bytes)) or isinstance(value, np.bool_):
+        raise RegularkitError(f"{name} must be a number, got {_fmt(value)}")
+    if not isinstance(value, (int, float)):
+        if not (isinstance(value, np.number) or (hasattr(value, "ndim") and getattr(value, "ndim", 1) == 0
+                                                 and hasattr(value, "item"))):
+            raise RegularkitError(f"{name} must be a number, got {_fmt(value)}")
+        value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RegularkitError(f"{name} must be a number, got {_fmt(value)}")
     value = float(value)
     if not math.isfinite(value):
         raise RegularkitError(f"{name} must be finite, got {value}")

@@ -12,7 +12,7 @@ import importlib
 # Eager, and stdlib-only: the function must shadow its submodule's name, which the
 # import system would otherwise bind here once ``regularkit.data.download`` loads.
 # (The module itself stays reachable as ``sys.modules["regularkit.data.download"]``.)
-from regularkit.data.download import download
+from regularkit.data.download import download  # noqa: F401 - public, eager (see above)
 
 # public name -> submodule that defines it
 _EXPORTS = {

@@ -22,6 +22,7 @@ import torch
 from regularkit._util.checks import check_int
 from regularkit._util.io import atomic_savefig, figure
 from regularkit.errors import RegularkitError
+from regularkit.targets import hard_labels
 
 # Rows of a probability matrix must sum to 1 within this; float32 softmax is well inside it.
 _SUM_TOL = 1e-3
@@ -58,8 +59,7 @@ def _probabilities(probs: torch.Tensor, from_logits: bool) -> torch.Tensor:
 def _labels(y: torch.Tensor, n: int) -> torch.Tensor:
     if not isinstance(y, torch.Tensor):
         raise RegularkitError(f"y must be a torch.Tensor, got {type(y).__name__}")
-    if y.ndim == 2:  # soft targets (mixup, smoothing): the hard label is the argmax
-        y = y.argmax(dim=1)
+    y = hard_labels(y)  # soft targets (mixup, smoothing): the hard label is the argmax
     if y.ndim != 1 or y.shape[0] != n:
         raise RegularkitError(f"y must be class indices of shape ({n},) or N x K soft targets, "
                               f"got shape {tuple(y.shape)}")

@@ -26,6 +26,7 @@ from regularkit._util.checks import check_int
 from regularkit.data.sampling import kfold_indices
 from regularkit.errors import RegularkitError
 from regularkit.metrics.summary import mean_std
+from regularkit.targets import hard_labels
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,6 @@ class KFoldResult:
 
     def __str__(self) -> str:
         return f"{self.mean:.6f} ± {self.std:.6f} ({len(self.scores)} folds)"
-
-
-def _labels(y: Any) -> np.ndarray:
-    """Class labels for stratification: indices, or the argmax of soft targets (N x K)."""
-    if hasattr(y, "detach"):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y)
-    return y.argmax(axis=1) if y.ndim == 2 else y
 
 
 def _take(data: Any, idx: np.ndarray) -> Any:
@@ -67,7 +60,7 @@ def kfold_evaluate(fit_and_score: Callable[[Any, Any, Any, Any], float], x: Any,
     it is fitted on ``x_train`` only and transforms both parts.
     """
     k = check_int("k", k, minimum=2)
-    labels = _labels(y)
+    labels = hard_labels(np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y))
     if len(x) != len(labels):
         raise RegularkitError(f"x and y must have the same length, got {len(x)} and {len(labels)}")
     scores, folds = [], []

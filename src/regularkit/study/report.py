@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import matplotlib
 import torch
+from rich.console import Console
+from rich.table import Table
 
 from regularkit._util.fmt import pct, pct_pm
 from regularkit._util.io import atomic_savefig, atomic_write_text, figure
@@ -60,8 +62,6 @@ def table_rows(summaries: Sequence[RecipeSummary]) -> tuple[list[str], list[list
 
 
 def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
     console = console or Console()
     header, rows = table_rows(summaries)
     n = {len(s.seeds) for s in summaries}

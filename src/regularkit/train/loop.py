@@ -31,6 +31,7 @@ from torch import nn
 
 from regularkit._util.checks import check_int
 from regularkit.errors import RegularkitError
+from regularkit.targets import hard_labels
 from regularkit.train.callbacks import Callback, TrainState
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -41,11 +42,6 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def default_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The default *training* loss: cross-entropy on class indices (N,) or soft targets (N x K)."""
     return F.cross_entropy(logits, y)
-
-
-def hard_labels(y: torch.Tensor) -> torch.Tensor:
-    """Class indices: ``y`` itself, or the argmax of soft targets N x K."""
-    return y if y.ndim == 1 else y.argmax(1)
 
 
 @dataclass

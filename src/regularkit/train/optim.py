@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_int
+from regularkit.penalties import decay_param_groups
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """``[{"params": weights, "weight_decay": wd}, {"params": biases and norms, "weight_decay": 0}]``."""
-    from regularkit.penalties import decay_param_groups
     groups = decay_param_groups(model, weight_decay)
     return [g for g in groups if g["params"]]
 

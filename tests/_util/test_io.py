@@ -1,0 +1,34 @@
+"""Atomic writes and the figure helper: a failed write leaves the old file and no temp file."""
+import matplotlib.pyplot as plt
+import pytest
+
+from regularkit._util.io import atomic_savefig, atomic_write, atomic_write_json, atomic_write_text, figure
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    path = atomic_write_text(tmp_path / "a.txt", "old")
+
+    def boom(f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, boom)
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_json_is_sorted_and_handles_arrays_paths_sets(tmp_path):
+    import numpy as np
+    path = atomic_write_json(tmp_path / "d.json", {"b": np.arange(2), "a": tmp_path, "c": {2, 1}})
+    assert path.read_text() == '{\n  "a": "%s",\n  "b": [\n    0,\n    1\n  ],\n  "c": [\n    1,\n    2\n  ]\n}\n' % tmp_path
+
+
+def test_figure_is_off_pyplot_and_saves_png(tmp_path):
+    before = plt.get_fignums()
+    fig = figure(3, 2)
+    fig.add_subplot().plot([0, 1], [1, 0])
+    path = atomic_savefig(fig, tmp_path / "f.png", dpi=50)
+    assert plt.get_fignums() == before  # never registered with pyplot: nothing to close, nothing leaks
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert tuple(fig.get_size_inches()) == (3, 2)
