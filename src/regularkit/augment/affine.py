@@ -91,6 +91,11 @@ def affine(x: torch.Tensor, matrix: torch.Tensor, *, fill_mode: str = "constant"
 class _Warp(Augmentation):
     """Shared checks and ``apply`` of the ops that reduce to :func:`affine`."""
 
+    def _init_scale(self, scale) -> None:
+        self._scale = check_range("scale", scale)
+        if self._scale[0] <= 0:
+            raise RegularkitError(f"scale must be > 0, got {scale!r}")
+
     def _init_fill(self, fill_mode: str, cval: float, interpolation: str) -> None:
         self.fill_mode = check_choice("fill_mode", fill_mode, FILL_MODES)
         self.cval = check_number("cval", cval)
@@ -134,9 +139,7 @@ class RandomAffine(_Warp):
         if min(self._tr) < 0:
             raise RegularkitError(f"translate fractions must be >= 0, got {translate!r}")
         self._shear = _shear_ranges(shear)
-        self._scale = check_range("scale", scale)
-        if self._scale[0] <= 0:
-            raise RegularkitError(f"scale must be > 0, got {scale!r}")
+        self._init_scale(scale)
         self._init_fill(fill_mode, cval, interpolation)
 
     def make_params(self, x, generator=None) -> Params:
@@ -167,9 +170,7 @@ class RandomScaleCrop(_Warp):
     def __init__(self, scale=(1.0, 1.25), *, fill_mode: str = "nearest", cval: float = 0.0,
                  interpolation: str = "bilinear"):
         self.scale = scale
-        self._scale = check_range("scale", scale)
-        if self._scale[0] <= 0:
-            raise RegularkitError(f"scale must be > 0, got {scale!r}")
+        self._init_scale(scale)
         self._init_fill(fill_mode, cval, interpolation)
 
     def make_params(self, x, generator=None) -> Params:

@@ -20,6 +20,7 @@ from regularkit._util.checks import check_choice, check_int
 from regularkit._util.environment import environment
 from regularkit.data import load_dataset
 from regularkit.data.sampling import stratified_subset, train_val_split
+from regularkit.data.splits import Splits
 from regularkit.demos.transfer.result import TransferResult, size_label
 from regularkit.demos.transfer.settings import METHODS, Arrays, TransferSettings
 from regularkit.errors import RegularkitError
@@ -76,17 +77,15 @@ def load_tasks(data_dir=None) -> tuple[Arrays, tuple, Any]:
 
 
 @dataclass(frozen=True, eq=False)
-class Split:
-    """One transfer training set (seeded, stratified), its validation part, and the test set."""
+class Split(Splits):
+    """One transfer training set (seeded, stratified), its validation part and the test set, plus the
+    cache of frozen bottoms' outputs computed on them."""
 
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    num_classes: int
     cache: "_FeatureCache" = field(default_factory=lambda: _FeatureCache(), repr=False)
+
+
+def _split(x_tr, y_tr, x_va, y_va, x_te, y_te, k: int) -> Split:
+    return Split(x_tr, y_tr, x_va, y_va, x_te, y_te, num_classes=k, input_shape=tuple(x_tr.shape[1:]))
 
 
 def make_split(pool: Arrays, test: Arrays, size: int | None, seed: int, cfg: TransferSettings) -> Split:
@@ -97,7 +96,7 @@ def make_split(pool: Arrays, test: Arrays, size: int | None, seed: int, cfg: Tra
     tr, va = train_val_split(y.numpy(), val_size=n_val, seed=seed)
     tr, va = torch.from_numpy(tr), torch.from_numpy(va)
     k = int(torch.cat([pool[1], test[1]]).max()) + 1
-    return Split(x[tr], y[tr], x[va], y[va], *test, num_classes=k)
+    return _split(x[tr], y[tr], x[va], y[va], *test, k)
 
 
 # ------------------------------------------------------------------------------------- frozen bottoms
@@ -215,7 +214,7 @@ def pretrain(source: Arrays, cfg: TransferSettings) -> tuple[CNN, dict[str, Any]
     tr, va = (torch.from_numpy(i) for i in train_val_split(y.numpy(), 0.1, seed=cfg.pretrain_seed))
     k = int(y.max()) + 1
     model = _new_cnn(tuple(x.shape[1:]), k, cfg, cfg.pretrain_seed)
-    split = Split(x[tr], y[tr], x[va], y[va], x[:0], y[:0], num_classes=k)
+    split = _split(x[tr], y[tr], x[va], y[va], x[:0], y[:0], k)
     info = _train(model, [{"params": list(model.parameters()), "lr": cfg.lr, "name": "all"}], split, cfg,
                   cfg.pretrain_seed, epochs=cfg.pretrain_epochs, patience=2)
     info.update(n_train=len(tr), n_val=len(va), val_error=evaluate(model, x[va], y[va])[1])
