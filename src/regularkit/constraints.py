@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from regularkit._util.checks import check_choice, check_in_range, check_non_negative, check_positive
 from regularkit._util.params import DEFAULT_MODULES
+from regularkit._util.registry import build
 from regularkit.errors import RegularkitError
 
 __all__ = [
@@ -192,14 +193,7 @@ REGISTRY: dict[str, type[Constraint]] = {
 
 def get(identifier) -> Constraint:
     """A constraint from a name (``"max_norm"``), ``{"class_name": ..., "config": {...}}``, or a constraint."""
-    if isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        return REGISTRY[check_choice("constraint", identifier, REGISTRY)]()
-    if isinstance(identifier, dict) and set(identifier) == {"class_name", "config"}:
-        cls = REGISTRY[check_choice("class_name", identifier["class_name"], REGISTRY)]
-        return cls.from_config(identifier["config"])
-    raise RegularkitError(f"cannot build a constraint from {identifier!r}")
+    return build(REGISTRY, identifier, family="constraint", base=Constraint)
 
 
 def _resolve(model: nn.Module, spec) -> list[tuple[str, nn.Parameter, nn.Module, Callable]]:

@@ -13,7 +13,14 @@ Ops: geometric (:class:`HorizontalFlip`, :class:`VerticalFlip`, :class:`RandomCr
 (:class:`RandomGaussianNoise`), pipelines (:class:`Compose`, :class:`OneOf`) and
 Keras' :class:`ImageDataGenerator`.  Each has a pure kernel beside it
 (``hflip``, ``crop``, ``affine``, ``color_jitter``, ``erase``, ``mixup``, ``cutmix``).
+
+:data:`REGISTRY` names every op by the Keras-style snake case of its class name
+(``"horizontal_flip"``, ``"mix_up"``, ``"image_data_generator"``); :func:`get`
+builds one from a name or a ``{"class_name", "config"}`` dict.  :class:`TTA` is
+a test-time model wrapper, not an augmentation, and is not registered.
 """
+
+from regularkit._util.registry import build
 from regularkit.augment.affine import RandomAffine, RandomScaleCrop, affine, affine_matrix, identity_matrix
 from regularkit.augment.base import Augmentation, check_images, check_targets
 from regularkit.augment.compose import Compose, OneOf
@@ -32,5 +39,22 @@ __all__ = [
     "RandomGaussianNoise", "RandomScaleCrop", "TTA", "tta_views", "VerticalFlip", "affine", "affine_matrix",
     "box_mask", "check_images", "check_targets",
     "color_jitter", "crop", "cutmix", "cutmix_box", "erase", "hflip", "identity_matrix", "mix_targets", "mixup",
-    "partner_index", "to_soft_targets", "vflip",
+    "partner_index", "to_soft_targets", "vflip", "REGISTRY", "get",
 ]
+
+#: The one registry of augmentations (Keras-style names), used by :func:`get`, configs and the conformance suite.
+REGISTRY: dict[str, type[Augmentation]] = {
+    "horizontal_flip": HorizontalFlip, "vertical_flip": VerticalFlip, "random_crop": RandomCrop,
+    "random_affine": RandomAffine, "random_scale_crop": RandomScaleCrop, "color_jitter": ColorJitter,
+    "pca_color": PCAColor, "cutout": Cutout, "random_erasing": RandomErasing, "mix_up": MixUp, "cut_mix": CutMix,
+    "mix_up_cut_mix": MixUpCutMix, "random_gaussian_noise": RandomGaussianNoise, "compose": Compose,
+    "one_of": OneOf, "image_data_generator": ImageDataGenerator,
+}
+
+
+def get(identifier) -> Augmentation:
+    """An augmentation from a name (``"horizontal_flip"``: default arguments), ``{"class_name": ...,
+    "config": {...}}``, or an augmentation (returned as is)."""
+    return build(REGISTRY, identifier, family="augmentation", base=Augmentation)
+
+

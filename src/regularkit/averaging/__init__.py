@@ -11,6 +11,10 @@ Where each hooks into a training loop:
 * :class:`SnapshotEnsemble` -- ``sched = snap.scheduler(optimizer)``; after
   each step ``sched.step(); snap.step(model)``; ``snap.ensemble()`` at the end.
 * :class:`Ensemble` -- ``Ensemble(models)`` or ``Ensemble.from_state_dicts(factory, sds)``.
+
+Each round-trips its settings through ``get_config()`` and
+``from_config(config, model)``: the model is an argument, never config.
+:data:`REGISTRY` names the four (there is no ``get(name)``: every one needs a model).
 """
 from regularkit.averaging.ema import EMA, ema_decay, ema_update_
 from regularkit.averaging.ensemble import Ensemble, average_outputs
@@ -20,5 +24,8 @@ from regularkit.averaging.swa import SWA, SWAScheduler, recalibrate_bn, swa_anne
 __all__ = [
     "EMA", "SWA", "SnapshotEnsemble", "Ensemble",
     "ema_decay", "ema_update_", "recalibrate_bn", "swa_anneal_lr", "SWAScheduler",
-    "snapshot_lr", "CyclicCosineLR", "average_outputs",
+    "snapshot_lr", "CyclicCosineLR", "average_outputs", "REGISTRY",
 ]
+
+#: The one registry of averagers (Keras-style names), used by configs and the conformance suite.
+REGISTRY: dict[str, type] = {"ema": EMA, "swa": SWA, "snapshot_ensemble": SnapshotEnsemble, "ensemble": Ensemble}

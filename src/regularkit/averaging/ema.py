@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_choice, check_in_range, check_int
+from regularkit.averaging._config import AveragerConfig
 from regularkit.errors import RegularkitError
 
 BUFFER_MODES = ("copy", "average")
@@ -75,13 +76,14 @@ def ema_update_(averaged: nn.Module, model: nn.Module, decay: float, *, buffers:
             avg.copy_(live)
 
 
-class EMA:
+class EMA(AveragerConfig):
     """Keep ``module``, an exponential moving average of ``model``'s weights; call ``update(model)`` per step.
 
     ``EMA(model, decay=0.995)`` is the slide's ``w_test = 0.995 w_test + 0.005 w``.
     ``module`` is a deep copy in eval mode with ``requires_grad=False``;
     evaluate it (``ema.module(x)``), never train it.  ``device`` keeps the
-    copy elsewhere (e.g. ``"cpu"`` to save accelerator memory).
+    copy elsewhere (e.g. ``"cpu"`` to save accelerator memory).  ``get_config()``
+    holds the settings, not the model: ``EMA.from_config(config, model)``.
     """
 
     def __init__(self, model: nn.Module, decay: float = 0.995, *, warmup: bool = False, buffers: str = "copy",
@@ -93,6 +95,7 @@ class EMA:
             raise RegularkitError(f"warmup must be True or False, got {warmup!r}")
         self.warmup = warmup
         self.buffers = check_choice("buffers", buffers, BUFFER_MODES)
+        self.device = device
         self.module = copy.deepcopy(model)
         if device is not None:
             self.module.to(device)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_choice
+from regularkit.averaging._config import AveragerConfig
 from regularkit.errors import RegularkitError
 
 AVERAGES = ("probs", "logits")
@@ -42,11 +43,13 @@ def average_outputs(outputs: Sequence[torch.Tensor], average: str = "probs", *, 
     return stacked.softmax(dim=dim + 1 if dim >= 0 else dim).mean(dim=0)
 
 
-class Ensemble(nn.Module):
+class Ensemble(AveragerConfig, nn.Module):
     """``forward(x)`` = the average over ``models`` of their outputs (see :func:`average_outputs`).
 
     Outputs are N x K (class dimension 1).  Members follow the ensemble's
     train/eval mode like any submodule; put it in ``.eval()`` to predict.
+    ``get_config()`` holds ``average`` and ``log``, not the members:
+    ``Ensemble.from_config(config, models)``.
     """
 
     def __init__(self, models: Iterable[nn.Module], average: str = "probs", *, log: bool = False):

@@ -25,6 +25,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
 from regularkit._util.checks import check_int, check_positive
+from regularkit.averaging._config import AveragerConfig
 from regularkit.averaging.ensemble import Ensemble
 from regularkit.errors import RegularkitError
 
@@ -55,7 +56,7 @@ class CyclicCosineLR(LRScheduler):
         return [lr * float(b) / top for b in self.base_lrs]
 
 
-class SnapshotEnsemble:
+class SnapshotEnsemble(AveragerConfig):
     """Cyclic cosine schedule plus a snapshot at the end of each of ``cycles`` cycles.
 
     ``scheduler(optimizer)`` gives the lr schedule; call its ``step()`` and
@@ -63,6 +64,7 @@ class SnapshotEnsemble:
     With ``steps_per_epoch=1``, :meth:`on_epoch_end` does the latter as a
     training-loop callback.  ``ensemble()`` returns the :class:`Ensemble`.
     Snapshots are copies of ``model.state_dict()`` (on ``device`` if given).
+    ``get_config()`` holds the settings, not the model: ``SnapshotEnsemble.from_config(config, model)``.
     """
 
     def __init__(self, model: nn.Module, cycles: int, epochs_per_cycle: int, lr_max: float, *,

@@ -28,6 +28,7 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.optim.swa_utils import AveragedModel
 
 from regularkit._util.checks import check_choice, check_int, check_positive
+from regularkit.averaging._config import AveragerConfig
 from regularkit.errors import RegularkitError
 from regularkit.transfer import bn_frozen
 
@@ -94,14 +95,15 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[Any] | torch.Tensor, *,
     return model
 
 
-class SWA:
+class SWA(AveragerConfig):
     """Equal-weight average of ``model`` at the end of each epoch ``>= start_epoch`` (1-based).
 
     ``update(model)`` adds the current weights; :meth:`on_epoch_end` does it
     when ``state.epoch >= start_epoch`` (the training loop's callback
     contract), ``finalize(batches)`` recalibrates BatchNorm, and ``module``
     is the averaged network to evaluate.  ``lr`` (with ``anneal_epochs``,
-    ``anneal_strategy``) drives :meth:`scheduler`.
+    ``anneal_strategy``) drives :meth:`scheduler`.  ``get_config()`` holds the
+    settings, not the model: ``SWA.from_config(config, model)``.
     """
 
     def __init__(self, model: nn.Module, start_epoch: int, *, lr: float | None = None, anneal_epochs: int = 0,
@@ -115,6 +117,7 @@ class SWA:
             raise RegularkitError(f"anneal_epochs must be <= start_epoch - 1 = {self.start_epoch - 1} "
                                   f"(the anneal ends when averaging starts), got {anneal_epochs}")
         self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy, ANNEAL)
+        self.device = device
         # use_buffers=False: BN statistics are recomputed by finalize, not averaged
         self.averaged = AveragedModel(model, device=device, use_buffers=False)
         self.averaged.eval().requires_grad_(False)

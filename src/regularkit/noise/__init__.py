@@ -15,9 +15,15 @@ function                   module                                      paper
 ``gaussian_dropout``       ``GaussianDropout``                         Srivastava et al. 2014
 ``mc_predict``             (works on any model)                        Gal & Ghahramani 2016
 =========================  ==========================================  ======================
+
+Every module round-trips through ``get_config()`` / ``from_config()`` (see
+:mod:`~regularkit.noise.stochastic`: ``seed`` is config, a generator object is
+not).  :data:`REGISTRY` names every module (Keras-style snake case of the
+class name); :func:`get` builds one from a name or a ``{"class_name", "config"}`` dict.
 """
 from __future__ import annotations
 
+from regularkit._util.registry import build
 from regularkit.noise.dropconnect import (
     DropConnect,
     DropConnectConv2d,
@@ -44,5 +50,20 @@ __all__ = [
     "GaussianNoise", "Stochastic", "apply_dropout", "compare_mc_to_weight_scaling", "drop_connect",
     "drop_connect_conv2d", "drop_connect_linear", "drop_connect_moment_matching", "drop_path", "dropout",
     "dropout_mask", "gaussian_dropout", "gaussian_noise", "is_noise_layer", "linear_drop_path_rates", "mc_mode",
-    "mc_predict", "resolve_noise_shape", "use_generator", "weight_scaling_predict",
+    "mc_predict", "resolve_noise_shape", "use_generator", "weight_scaling_predict", "REGISTRY", "get",
 ]
+
+#: The one registry of noise modules (Keras-style names), used by :func:`get`, configs and the conformance suite.
+REGISTRY: dict[str, type[Stochastic]] = {
+    "dropout": Dropout, "drop_connect": DropConnect, "drop_connect_linear": DropConnectLinear,
+    "drop_connect_conv2d": DropConnectConv2d, "drop_path": DropPath, "gaussian_noise": GaussianNoise,
+    "gaussian_dropout": GaussianDropout,
+}
+
+
+def get(identifier) -> Stochastic:
+    """A noise module from a name (``"dropout"``: default arguments), ``{"class_name": ..., "config": {...}}``,
+    or a module (returned as is)."""
+    return build(REGISTRY, identifier, family="noise layer", base=Stochastic)
+
+

@@ -9,11 +9,22 @@ happen in float32 on the generator's device and are moved to the data).
 a lazily created generator (so copies and pickles carry their own state, the
 Optuna habit), and :func:`use_generator`, which Monte Carlo prediction uses to
 drive every noise layer of a model from one generator.
+
+Configs (Keras' ``get_config`` / ``from_config``): the constructor arguments,
+read once here for every layer from the constructor's signature.  ``seed`` is
+config, a ``generator`` object is not: a layer built with ``generator=``
+gives ``seed=None`` and its rebuild draws from torch's global RNG (pass a
+generator again, or build with ``seed=`` to make configs reproducible).
+``device`` and ``dtype`` (the DropConnect layers' weights) are placement, not
+config: move the rebuilt layer with ``.to()`` and load its ``state_dict()``,
+as for any module.  ``from_config(get_config())`` then behaves as the
+original: same seed, same masks.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import inspect
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -69,6 +80,32 @@ class Stochastic(nn.Module):
     def __setstate__(self, state):
         state.setdefault("_override", None)
         super().__setstate__(state)
+
+    #: constructor arguments that are not config: a generator object, and where/in what precision weights live
+    _not_config = ("generator", "device", "dtype")
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments by name, from the attributes of the same name (see the module docstring).
+
+        A bool argument that torch keeps as a parameter (``nn.Linear``'s ``bias=True``
+        becomes the ``bias`` tensor, or ``None``) is saved as whether it exists.
+        """
+        config = {}
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or name in self._not_config or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            value = getattr(self, name)
+            if isinstance(param.default, bool) and not isinstance(value, bool):
+                value = value is not None
+            config[name] = value
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Stochastic":
+        """A new layer from :meth:`get_config`'s dict (fresh weights: load the ``state_dict`` to copy them)."""
+        if not isinstance(config, dict):
+            raise RegularkitError(f"config must be a dict of constructor arguments, got {config!r}")
+        return cls(**config)
 
 
 @contextlib.contextmanager

@@ -47,9 +47,8 @@ every penalty class; :func:`get` builds one from a name or a ``{"class_name", "c
 """
 from __future__ import annotations
 
-from regularkit._util.checks import check_choice
 from regularkit._util.params import DEFAULT_MODULES, select_parameters
-from regularkit.errors import RegularkitError
+from regularkit._util.registry import build
 from regularkit.metrics.sparsity import weight_sparsity
 from regularkit.penalties.activity import ActivityPenalty
 from regularkit.penalties.functional import elastic_net_penalty, lp_penalty
@@ -72,14 +71,6 @@ REGISTRY: dict[str, type] = {
 
 def get(identifier):
     """A penalty from a name (``"l2"``: default strength), ``{"class_name": ..., "config": {...}}``, or a penalty."""
-    if isinstance(identifier, (WeightPenalty, ActivityPenalty)):
-        return identifier
-    if isinstance(identifier, str):
-        cls = REGISTRY[check_choice("penalty", identifier, REGISTRY)]
-        if cls is ActivityPenalty:
-            raise RegularkitError("penalty 'activity' needs the modules to watch; build ActivityPenalty(modules, ...)")
-        return cls()
-    if isinstance(identifier, dict) and set(identifier) == {"class_name", "config"}:
-        cls = REGISTRY[check_choice("class_name", identifier["class_name"], REGISTRY)]
-        return cls.from_config(identifier["config"])
-    raise RegularkitError(f"cannot build a penalty from {identifier!r}")
+    return build(REGISTRY, identifier, family="penalty", base=(WeightPenalty, ActivityPenalty))
+
+

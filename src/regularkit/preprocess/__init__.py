@@ -10,7 +10,7 @@ from regularkit.preprocess.splitguard import as_fit_tensor, check_fit_split, mar
 from regularkit.preprocess.transforms import MinMax, PCAWhiten, Rescale, Standardize, ZCAWhiten
 
 __all__ = ["Standardize", "MinMax", "Rescale", "PCAWhiten", "ZCAWhiten", "mark_split", "split_of",
-           "check_fit_split", "as_fit_tensor"]
+           "check_fit_split", "as_fit_tensor", "REGISTRY"]
 
 #: The one registry of preprocessors (used by the conformance suite and configs).
 REGISTRY = {"standardize": Standardize, "min_max": MinMax, "rescale": Rescale,

@@ -8,10 +8,17 @@ Contract (Lightning's shape, without integer orders or hidden control flow):
 * ``on_train_end(state)``: runs however training ends (a stop decision, the
   last epoch, an exception, Ctrl-C), because ``fit`` calls it in ``finally``.
 * ``state_dict()`` / ``load_state_dict()``: a resumed run continues exactly.
+* ``get_config()`` / ``from_config()``: the constructor arguments (Keras' habit),
+  read from the attributes of the same name; the state reached while training
+  is in ``state_dict()``, not in the config.
+
+:data:`REGISTRY` names every callback; :func:`get` builds one from a name or a
+``{"class_name", "config"}`` dict.
 """
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +27,7 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_choice, check_int, check_non_negative
+from regularkit._util.registry import build
 from regularkit.errors import RegularkitError
 
 
@@ -51,6 +59,17 @@ class Callback:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments by name, read from the attributes of the same name."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {k: getattr(self, k) for k in names}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Callback":
+        if not isinstance(config, dict):
+            raise RegularkitError(f"config must be a dict of constructor arguments, got {config!r}")
+        return cls(**config)
 
 
 class EarlyStopping(Callback):
@@ -147,3 +166,15 @@ class EarlyStopping(Callback):
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
         self._best_state = copy.deepcopy(state["best_state"])
+
+
+#: The one registry of callbacks (Keras-style names), used by :func:`get`, configs and the conformance suite.
+REGISTRY: dict[str, type[Callback]] = {"early_stopping": EarlyStopping}
+
+
+def get(identifier) -> Callback:
+    """A callback from a name (``"early_stopping"``: default arguments), ``{"class_name": ..., "config": {...}}``,
+    or a callback (returned as is)."""
+    return build(REGISTRY, identifier, family="callback", base=Callback)
+
+

@@ -1,0 +1,274 @@
+"""Conformance of every registered augmentation (``regularkit.augment.REGISTRY``): the contract of augment.base.
+
+For each op: shape and dtype preserved (float32, float64, bfloat16; the sampled
+parameters do not depend on the dtype) and device, any batch size (1 and odd
+included), same seed same output and another seed another, fixed params give
+identical outputs and ``make_params`` then ``apply`` is the call, params read
+only the shape, different samples get different parameters, targets passed
+through or made soft (rows summing to 1), no mutation of the inputs, pickling
+and config round trip (same output), bad inputs rejected with a message naming
+the value.
+"""
+import inspect
+import pickle
+
+import pytest
+import torch
+from _helpers.conformance_cases import AUGMENT_CASES as CASES
+from _helpers.conformance_cases import DEVICES, K, gen, params, require
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import regularkit.augment as A
+from regularkit.errors import RegularkitError
+
+PARAMS = params(A.REGISTRY, CASES)
+
+
+@pytest.fixture(params=PARAMS)
+def entry(request):
+    return require(request.param)
+
+
+def same_config(a, b) -> bool:
+    """``a == b``, with nested augmentations (a pipeline's ``ops``) compared by type and config, not identity."""
+    if isinstance(a, A.Augmentation) or isinstance(b, A.Augmentation):
+        return type(a) is type(b) and same_config(a.get_config(), b.get_config())
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_config(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_config(u, v) for u, v in zip(a, b))
+    return a == b
+
+
+def batch(n=6, c=3, h=9, w=7, seed=0):
+    g = gen(seed)
+    return torch.rand(n, c, h, w, generator=g), torch.randint(0, K, (n,), generator=g)
+
+
+@pytest.mark.parametrize("param", PARAMS)
+@settings(max_examples=6, deadline=None)
+@given(n=st.integers(1, 7), c=st.sampled_from([1, 3]), h=st.integers(4, 11), w=st.integers(4, 11),
+       seed=st.integers(0, 2**31 - 1))
+def test_shape_dtype_and_targets(param, n, c, h, w, seed):
+    name, case = require(param)
+    op = case.build()
+    if name == "pca_color":  # fitted on RGB pixels
+        c = 3
+    x, y = batch(n, c, h, w, seed)
+    out, y_out = op(x, y, generator=gen(seed))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.isfinite(out).all()
+    if op.mixes_targets:
+        assert y_out.shape == (n, K) and y_out.dtype == torch.float32
+        assert (y_out >= 0).all()
+        torch.testing.assert_close(y_out.sum(1), torch.ones(n))
+    else:
+        assert y_out is y
+
+
+def test_same_seed_same_output_other_seed_other_output(entry):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=8)
+    a = op(x, y, generator=gen(1))
+    b = op(x, y, generator=gen(1))
+    c = op(x, y, generator=gen(2))
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)
+    torch.testing.assert_close(a[1], b[1], rtol=0, atol=0)
+    assert not torch.equal(a[0], c[0])
+
+
+def test_fixed_params_give_identical_outputs_and_sampling_then_applying_is_the_call(entry):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=5)
+    params_ = op.make_params(x, gen(3))
+    first = op.apply(x, y, params_)
+    again = op.apply(x.clone(), y.clone(), params_)
+    torch.testing.assert_close(first[0], again[0], rtol=0, atol=0)
+    torch.testing.assert_close(first[1], again[1], rtol=0, atol=0)
+    called = op(x, y, generator=gen(3))
+    assert torch.equal(called[0], first[0]) and torch.equal(called[1], first[1])
+
+
+def test_make_params_reads_only_the_shape(entry):
+    """Params drawn from a stride-0 proxy equal those drawn from the real batch (Compose relies on it)."""
+    _, case = entry
+    op = case.build()
+    x, _ = batch(n=4)
+    proxy = torch.empty((), dtype=x.dtype).expand(*x.shape)
+    a, b = op.make_params(x, gen(5)), op.make_params(proxy, gen(5))
+    assert repr(a) == repr(b)
+
+
+def test_samples_get_different_parameters(entry):
+    """Independent parameters per sample: a batch of identical images comes out as different images."""
+    name, case = entry
+    op = case.build()
+    x = torch.rand(1, 3, 9, 7, generator=gen(0)).expand(12, 3, 9, 7).contiguous()
+    if case.pipeline:  # built from other ops, whose own cases check this
+        return
+    if case.coarse:  # a flip is a coin per sample: between 10 and 54 heads in 64 (p < 1e-6 outside)
+        flags = op.make_params(x[:1].expand(64, 3, 9, 7), gen(0))["flip"]
+        assert 10 < int(flags.sum()) < 54
+        return
+    if op.mixes_targets:  # mixing identical images gives identical images: look at the label weights
+        distinct = set(op.make_params(x, gen(4))["lam"].tolist())
+        assert len(distinct) >= 6, f"{name}: only {len(distinct)} distinct lambdas for 12 samples"
+        return
+    out, _ = op(x, torch.arange(12) % K, generator=gen(4))
+    distinct = {tuple(o.flatten().tolist()) for o in out}
+    assert len(distinct) >= 6, f"{name}: only {len(distinct)} distinct outputs for 12 samples"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_small_and_odd_batches(entry, n):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=n)
+    out, y_out = op(x, y, generator=gen(n))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    if op.mixes_targets:
+        torch.testing.assert_close(y_out.sum(1), torch.ones(n))
+        assert (y_out >= 0).all()
+    again = op(x, y, generator=gen(n))  # same seed, same output, at every batch size
+    assert torch.equal(again[0], out) and torch.equal(again[1], y_out)
+    applied = op.apply(x, y, op.make_params(x, gen(n)))  # sampling then applying is the call
+    assert torch.equal(applied[0], out) and torch.equal(applied[1], y_out)
+
+
+def test_inputs_are_not_mutated(entry):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=6)
+    soft = torch.softmax(torch.randn(6, K, generator=gen(1)), 1)
+    for targets in (y, soft):
+        x_before, y_before = x.clone(), targets.clone()
+        op(x, targets, generator=gen(2))
+        op.apply(x, targets, op.make_params(x, gen(2)))
+        assert torch.equal(x, x_before) and torch.equal(targets, y_before)
+
+
+def test_pickle_and_config_round_trip(entry):
+    name, case = entry
+    op = case.build()
+    x, y = batch(n=4)
+    expected = op(x, y, gen(0))
+    clone = pickle.loads(pickle.dumps(op))
+    torch.testing.assert_close(clone(x, y, gen(0))[0], expected[0], rtol=0, atol=0)
+    assert same_config(clone.get_config(), op.get_config())
+    config = op.get_config()
+    for rebuilt in (type(op).from_config(config), A.get({"class_name": name, "config": config})):
+        assert type(rebuilt) is type(op) and repr(rebuilt) == repr(op)
+        assert same_config(rebuilt.get_config(), config)
+        if hasattr(op, "state_dict"):  # fitted statistics are state, not config
+            rebuilt.load_state_dict(op.state_dict())
+        out = rebuilt(x, y, gen(0))
+        torch.testing.assert_close(out[0], expected[0], rtol=0, atol=0)
+        torch.testing.assert_close(out[1], expected[1], rtol=0, atol=0)
+    assert A.get(op) is op
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-5), (torch.bfloat16, 0.1)])
+def test_dtype_preserved_and_parameters_independent_of_it(entry, dtype, tol):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=6)
+    reference = op(x, y, generator=gen(7))
+    out, y_out = op(x.to(dtype), y, generator=gen(7))
+    assert out.dtype == dtype and torch.isfinite(out.float()).all()
+    # parameters are drawn in float32 whatever the images' dtype: the same transform, up to rounding
+    torch.testing.assert_close(out.float(), reference[0], rtol=tol, atol=tol)
+    torch.testing.assert_close(y_out, reference[1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_preserved(entry, device):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=4)
+    out, y_out = op(x.to(device), y.to(device), generator=gen(8))  # a CPU generator drives any device
+    assert out.device.type == device and y_out.device.type == device
+    reference = op(x, y, generator=gen(8))
+    torch.testing.assert_close(out.cpu(), reference[0], rtol=1e-5, atol=1e-5)
+
+
+def test_accepts_soft_targets(entry):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=4)
+    soft = torch.softmax(torch.randn(4, K, generator=gen(0)), 1)
+    _, y_out = op(x, soft, generator=gen(0))
+    assert y_out.shape == (4, K)
+    torch.testing.assert_close(y_out.sum(1), torch.ones(4))
+
+
+def test_non_mixing_ops_work_without_targets_and_mixing_ops_ask_for_them(entry):
+    _, case = entry
+    op = case.build()
+    x, _ = batch(n=3)
+    if op.mixes_targets:
+        with pytest.raises(RegularkitError, match="mixes labels: pass targets y"):
+            op(x, generator=gen(0))
+        return
+    out, y_out = op(x, generator=gen(0))
+    assert y_out is None and out.shape == x.shape
+
+
+def test_get_by_name_builds_defaults_or_names_the_missing_arguments(entry):
+    name, _ = entry
+    cls = A.REGISTRY[name]
+    required = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+                if n != "self" and p.default is p.empty]
+    if required:
+        with pytest.raises(RegularkitError, match=f"augmentation '{name}' needs {', '.join(required)}"):
+            A.get(name)
+    else:
+        op = A.get(name)
+        assert type(op) is cls and same_config(op.get_config(), cls().get_config())
+
+
+def test_get_rejects_unknown_names_and_objects():
+    with pytest.raises(RegularkitError, match="augmentation must be one of .*; got 'hflip'"):
+        A.get("hflip")
+    with pytest.raises(RegularkitError, match="cannot build an augmentation from 3"):
+        A.get(3)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.rand(3, 4, 4), r"4-D batch N x C x H x W, got shape \(3, 4, 4\)"),
+    ([[1.0]], "must be a torch.Tensor N x C x H x W, got list"),
+    (torch.rand(0, 1, 4, 4), r"at least one image .* got shape \(0, 1, 4, 4\)"),
+])
+def test_bad_images_rejected(bad, match):
+    with pytest.raises(RegularkitError, match=match):
+        A.HorizontalFlip()(bad)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.zeros(3, dtype=torch.long), r"one row per image \(4\), got 3"),
+    (torch.zeros(4), r"class indices .* got shape \(4,\) and dtype torch.float32"),
+    (torch.zeros(4, 2, dtype=torch.long), r"got shape \(4, 2\) and dtype torch.int64"),
+])
+def test_bad_targets_rejected(bad, match):
+    with pytest.raises(RegularkitError, match=match):
+        A.HorizontalFlip()(torch.rand(4, 1, 3, 3), bad)
+
+
+def test_integer_images_supported_where_no_interpolation_happens():
+    x = torch.randint(0, 255, (4, 3, 6, 6), dtype=torch.uint8)
+    for op in (A.HorizontalFlip(), A.RandomCrop(padding=2), A.Cutout(3)):
+        out, _ = op(x, generator=gen(0))
+        assert out.dtype == torch.uint8
+    with pytest.raises(RegularkitError, match="floating point, got torch.uint8"):
+        A.RandomAffine(10)(x)
+    with pytest.raises(RegularkitError, match="floating-point images, got torch.uint8"):
+        A.MixUp(num_classes=3)(x, torch.zeros(4, dtype=torch.long))
+
+
+def test_same_config_compares_nested_ops_by_config():
+    assert same_config(A.Compose([A.HorizontalFlip()]).get_config(), A.Compose([A.HorizontalFlip()]).get_config())
+    assert not same_config(A.Compose([A.HorizontalFlip()]).get_config(),
+                           A.Compose([A.HorizontalFlip(p=0.3)]).get_config())
+    assert not same_config(A.Compose([A.HorizontalFlip()]).get_config(), A.Compose([A.VerticalFlip()]).get_config())
