@@ -21,7 +21,7 @@ def model():
     (lambda: ModelConfig(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
     (lambda: ModelConfig(dropout=-0.1), r"dropout must be in \[0, 1\), got -0.1"),
     (lambda: ModelConfig(widths=(8, 8), dropout=(0.1,)), "dropout has 1 rates but the model has 2 hidden layers"),
-    (lambda: ModelConfig(kind="transformer"), "model.kind must be one of 'mlp', 'cnn', 'resnet'; got 'transformer'"),
+    (lambda: ModelConfig(kind="transformer"), "model.kind must be one of 'mlp', 'cnn', 'resnet', 'factory'; got 'transformer'"),
     (lambda: RegConfig(l2=-0.5), "l2 must be >= 0, got -0.5"),
     (lambda: RegConfig(max_norm=0.0), "max_norm must be > 0, got 0.0"),
     (lambda: RegConfig(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\), got 1.0"),

@@ -129,3 +129,75 @@ def test_bad_loop_arguments(kw, msg):
     args = {"epochs": 1, "batch_size": 8, **kw}
     with pytest.raises(RegularkitError, match=msg):
         fit(m, (x, y), optimizer=torch.optim.SGD(m.parameters(), lr=0.1), **args)
+
+
+def test_per_epoch_metrics_measure_plain_cross_entropy_not_the_training_loss():
+    """One measuring function: with a smoothed training loss the recorded val loss is still plain CE."""
+    x, y = data()
+    model = net()
+    smoothed = lambda logits, t: F.cross_entropy(logits, t, label_smoothing=0.4)  # noqa: E731
+    h = fit(model, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=32,
+            loss_fn=smoothed, eval_sets={"val": (x, y)})
+    assert h.last()["val_loss"] == pytest.approx(evaluate(model, x, y)[0], rel=1e-6)
+    model.eval()
+    with torch.no_grad():
+        assert h.last()["val_loss"] != pytest.approx(smoothed(model(x), y).item(), rel=1e-3)
+
+
+class Scheduled:
+    """A loss term with a schedule: records the step count at each call."""
+
+    def __init__(self, unit):
+        self.schedule_unit, self.step_count, self.seen = unit, 0, []
+
+    def step(self):
+        self.step_count += 1
+
+    def __call__(self, model):
+        self.seen.append(self.step_count)
+        return torch.zeros(())
+
+
+@pytest.mark.parametrize("unit, expected", [("step", list(range(9))), ("epoch", [0, 0, 0, 1, 1, 1, 2, 2, 2])])
+def test_fit_advances_schedules_per_step_or_per_epoch(unit, expected):
+    x, y = data(n=96)
+    term = Scheduled(unit)
+    model = net()
+    fit(model, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=3, batch_size=32,
+        loss_terms=[term])
+    assert term.seen == expected and term.step_count == (9 if unit == "step" else 3)
+
+
+@pytest.mark.parametrize("lr, bound, what", [(1e6, 1e4, "nan"), (0.1, 0.5, "bound")])
+def test_divergence_stops_within_one_step_before_the_update(lr, bound, what):
+    x, y = data()
+    x = x * 1e3 if what == "nan" else x
+    model = net()
+    calls = []
+
+    def record(m):
+        calls.append(1)
+
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    h = fit(model, (x, y), optimizer=opt, epochs=5, batch_size=32, after_step=[record], max_loss=bound,
+            eval_sets={"val": (x, y)})
+    d = h.diverged
+    assert d is not None and h.stopped_epoch == d["epoch"]
+    assert "diverged" in h.stop_reason and f"step {d['step']}" in h.stop_reason
+    # the bad step was never applied: the number of completed steps is the one before it
+    assert len(calls) == (d["epoch"] - 1) * 3 + d["step"] - 1
+    assert not (d["value"] <= bound)  # NaN, inf or above the bound
+    if what == "bound":  # nothing non-finite was ever applied
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_bf16_autocast_on_cpu_trains_and_measures_in_float32():
+    x, y = data()
+    model = net()
+    h = fit(model, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=32,
+            precision="bf16", eval_sets={"train": (x, y)})
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
+    assert h.diverged is None and h.last()["train_error"] < 0.8
+    with pytest.raises(RegularkitError, match=r"precision must be one of 'fp32', 'bf16', 'fp16'; got 'fp8'"):
+        fit(model, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=32,
+            precision="fp8")

@@ -22,13 +22,15 @@ from regularkit._util.checks import (
 from regularkit.errors import RegularkitError
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
+MODEL_KINDS = ("mlp", "cnn", "resnet", "factory")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture. ``dropout`` is one rate for every hidden layer or one rate per hidden layer."""
 
-    kind: str = "mlp"                      # mlp | cnn | resnet
+    kind: str = "mlp"                      # mlp | cnn | resnet | factory (the user's build function)
+    factory: str | None = None             # kind "factory": "module:function" or "file.py:function"
     widths: tuple[int, ...] = (256, 256)   # MLP hidden widths; CNN/resnet: its dense head width(s)
     channels: tuple[int, ...] = (32, 64)   # CNN / resnet conv channels per stage
     activation: str = "relu"
@@ -43,7 +45,10 @@ class ModelConfig:
     output_bias: str = "zero"              # zero | prior (softmax(b) = p(y))
 
     def __post_init__(self):
-        check_choice("model.kind", self.kind, ("mlp", "cnn", "resnet"))
+        check_choice("model.kind", self.kind, MODEL_KINDS)
+        if (self.kind == "factory") != (self.factory is not None):
+            raise RegularkitError(f"model.factory names the build function exactly when model.kind is 'factory', "
+                                  f"got kind={self.kind!r}, factory={self.factory!r}")
         check_choice("model.activation", self.activation, ACTIVATIONS)
         check_choice("model.dropout_kind", self.dropout_kind, ("inverted", "classic"))
         check_choice("model.output_bias", self.output_bias, ("zero", "prior"))

@@ -18,9 +18,23 @@ so early stopping restores its best weights however training ends.
 Determinism: the shuffling order comes from a ``torch.Generator`` seeded with
 ``seed``; the global RNG is forked and seeded too, so modules that draw from
 it are reproducible and the caller's RNG state is left untouched.
+
+Schedules: a loss term with a ``step()`` method (a penalty whose strength is a
+schedule) is advanced by ``fit`` itself, after every optimizer step, or after
+every epoch when it declares ``schedule_unit = "epoch"``; the user never calls it.
+
+Divergence: a loss that is not finite, or larger than ``max_loss`` (default
+1e4: the cross-entropy of a uniform guess is ln K, 2.3 for ten classes, so 1e4
+means logits wrong by thousands), stops training at that step, before the
+optimizer applies it.  ``History.diverged`` then holds the epoch, the step and
+the value, and ``stop_reason`` says so; callbacks' ``on_train_end`` still runs.
+
+Device and precision: see :mod:`regularkit.train.device`.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
@@ -33,10 +47,14 @@ from regularkit._util.checks import check_int
 from regularkit.errors import RegularkitError
 from regularkit.targets import hard_labels
 from regularkit.train.callbacks import Callback, TrainState
+from regularkit.train.device import Precision, fits_on_device
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], Batch]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: A training loss above this (or not finite) is divergence: the run stops at that step.
+MAX_LOSS = 1e4
 
 
 def default_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -52,26 +70,35 @@ class History:
     stop_reason: str = ""
     stopped_epoch: int | None = None
     seconds: float = 0.0
+    diverged: dict[str, float] | None = None   # {"epoch", "step", "value"} of the first bad loss
 
     def last(self) -> dict[str, float]:
         return self.epochs[-1] if self.epochs else {}
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024,
+             device: torch.device | str | None = None, precision: Precision | None = None) -> tuple[float, float]:
     """Mean cross-entropy and error rate (fraction misclassified) of ``model`` in eval mode.
 
     The one measuring function: every split, every epoch, the final numbers.
     ``y`` may be class indices or soft targets; both the loss and the error use
     hard labels (the argmax of soft targets), never a smoothed or mixed target.
+    ``device``: where batches go (default: where ``x`` is); ``precision``: autocast
+    for the forward pass, the loss on float32 logits.
     """
     was_training = model.training
     model.eval()
     total_loss, wrong, n = 0.0, 0, int(x.shape[0])
+    autocast = precision.autocast() if precision is not None else contextlib.nullcontext()
     try:
         for i in range(0, n, batch_size):
             xb, labels = x[i:i + batch_size], hard_labels(y[i:i + batch_size])
-            logits = model(xb)
+            if device is not None:
+                xb, labels = xb.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with autocast:
+                logits = model(xb)
+            logits = logits.float()
             total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
             wrong += int((logits.argmax(1) != labels).sum())
     finally:
@@ -88,6 +115,11 @@ def _check_data(name: str, data: Batch) -> Batch:
     return x, y
 
 
+def _scheduled(terms, unit: str) -> list:
+    """Loss terms whose strength follows a schedule advanced per ``unit`` ("step" or "epoch")."""
+    return [t for t in terms if callable(getattr(t, "step", None)) and getattr(t, "schedule_unit", "step") == unit]
+
+
 def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epochs: int,
         batch_size: int, scheduler=None, eval_sets: Mapping[str, Batch] | None = None,
         loss_fn: LossFn = default_loss, batch_transform: BatchTransform | None = None,
@@ -95,25 +127,38 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
         after_step: Sequence[Callable[[nn.Module], None]] = (),
         callbacks: Iterable[Callback] = (), eval_model: Callable[[], nn.Module] | None = None,
         seed: int = 0, on_epoch: Callable[[dict[str, float]], None] | None = None,
-        drop_last: bool = False) -> History:
+        drop_last: bool = False, device: torch.device | str | None = None, precision: str = "fp32",
+        channels_last: bool = False, max_loss: float = MAX_LOSS) -> History:
     """Train ``model`` on ``train = (x, y)`` and evaluate each epoch on ``eval_sets``.
 
     ``eval_sets`` maps a split name (``"train"``, ``"val"``, ``"test"``) to
     ``(x, y)``; metrics are recorded as ``{name}_loss`` and ``{name}_error``.
     ``eval_model`` (e.g. an EMA's averaged copy) is what gets evaluated, if given.
     The test split, when passed, is only recorded: no callback should monitor it.
+    ``device`` (default: where ``model``'s parameters are) receives the model and the
+    data; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast, loss scaling
+    for fp16); ``channels_last`` stores image batches and the model NHWC (faster
+    convolutions on CUDA).
     """
     epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     x, y = _check_data("train", train)
     eval_sets = {k: _check_data(k, v) for k, v in (eval_sets or {}).items()}
+    device = torch.device(device) if device is not None else next(model.parameters(), x).device
+    amp = Precision(precision, device.type)
+    scaler = amp.scaler()
+    model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+    if fits_on_device(x, y, *(t for pair in eval_sets.values() for t in pair), device=device):
+        x, y = x.to(device), y.to(device)
+        eval_sets = {k: (ex.to(device), ey.to(device)) for k, (ex, ey) in eval_sets.items()}
     callbacks = list(callbacks)
+    per_step, per_epoch = _scheduled(loss_terms, "step"), _scheduled(loss_terms, "epoch")
     history = History()
     state = TrainState(model=model, history=history.epochs)
     generator = torch.Generator().manual_seed(seed)
     n = int(x.shape[0])
     t_start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for cb in callbacks:
             cb.on_train_begin(state)
@@ -121,23 +166,45 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
             for epoch in range(1, epochs + 1):
                 t0 = time.perf_counter()
                 model.train()
-                order = torch.randperm(n, generator=generator)
+                order = torch.randperm(n, generator=generator).to(x.device)
                 stop = n - n % batch_size if drop_last and n >= batch_size else n
-                running = torch.zeros(())
-                for i in range(0, stop, batch_size):
+                running = torch.zeros((), device=device)
+                for step, i in enumerate(range(0, stop, batch_size), start=1):
                     idx = order[i:i + batch_size]
-                    xb, yb = x[idx], y[idx]
+                    xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
                     if batch_transform is not None:
                         xb, yb = batch_transform(xb, yb, generator)
-                    loss = loss_fn(model(xb), yb)
-                    for term in loss_terms:
-                        loss = loss + term(model)
+                    if channels_last and xb.dim() == 4:
+                        xb = xb.contiguous(memory_format=torch.channels_last)
+                    with amp.autocast():
+                        loss = loss_fn(model(xb), yb)
+                        for term in loss_terms:
+                            loss = loss + term(model)
+                    value = float(loss.detach())  # one host sync per step: the divergence check needs it
+                    if not math.isfinite(value) or value > max_loss:
+                        history.diverged = {"epoch": epoch, "step": step, "value": value}
+                        break
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    if scaler is None:
+                        loss.backward()
+                        optimizer.step()
+                    else:
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
                     for fn in after_step:
                         fn(model)
+                    for term in per_step:
+                        term.step()
                     running += loss.detach() * idx.shape[0]
+                if history.diverged is not None:
+                    d = history.diverged
+                    history.stop_reason = (f"diverged: training loss {d['value']:.4g} at epoch {d['epoch']}, "
+                                           f"step {d['step']} (not finite or above {max_loss:g})")
+                    history.stopped_epoch = epoch
+                    break
+                for term in per_epoch:
+                    term.step()
                 lr = optimizer.param_groups[0]["lr"]
                 if scheduler is not None:
                     scheduler.step()
@@ -145,7 +212,8 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
                            "train_seconds": time.perf_counter() - t0}
                 target = eval_model() if eval_model is not None else model
                 for name, (ex, ey) in eval_sets.items():
-                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = evaluate(target, ex, ey)
+                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = evaluate(target, ex, ey, device=device,
+                                                                                  precision=amp)
                 history.epochs.append(metrics)
                 state.epoch, state.metrics = epoch, metrics
                 if on_epoch is not None:

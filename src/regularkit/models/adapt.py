@@ -1,0 +1,116 @@
+"""Regularization knobs on a model someone else built: the documented rules, and when they cannot apply.
+
+A built-in model reads its knobs from the :class:`~regularkit.train.config.ModelConfig`
+when it is constructed.  A user's model (``--model file.py:build``) is built
+by the user's code, so the study applies the knobs afterwards, by these rules:
+
+=====================  ==========================================================================
+knob                   rule on the user's model
+=====================  ==========================================================================
+``dropout``            sets ``p`` of every dropout layer in it (``nn.Dropout``, ``nn.Dropout1d/2d/3d``,
+                       regularkit's ``Dropout``), in module order; one rate for all, or one per
+                       layer; a model without a dropout layer cannot take it (add ``nn.Dropout``
+                       where you want it: where dropout goes is an architecture decision)
+``dropout_kind``       ``"classic"`` replaces each of those layers by regularkit's ``Dropout(p,
+                       classic=True)`` (no scaling in training, ``x keep`` at test)
+``input_dropout``      wraps the model: ``Sequential(Dropout(p), model)``
+``dropconnect``        replaces every ``nn.Linear`` but the head (the classifier: see
+                       :func:`regularkit.transfer.find_head`) by ``DropConnectLinear`` sharing its
+                       parameters; needs at least one hidden Linear
+``init``, ``bias_init``  applied to every Linear and Conv layer (:func:`regularkit.init.initialize`)
+``output_bias``        ``"prior"`` needs a head to set (done by the study on ``find_head``)
+``batchnorm``,         cannot apply: where normalisation or stochastic depth go is the model's
+``drop_path``          architecture; put ``nn.BatchNorm*`` / ``DropPath`` in your factory
+``kind``, ``widths``,  cannot apply: a recipe that changes them asks for another architecture
+``channels``,
+``activation``
+=====================  ==========================================================================
+
+:func:`inapplicable` says, before any training, why a config cannot be applied to
+a model (or ``None``); :func:`adapt` applies it.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from regularkit.errors import RegularkitError
+from regularkit.noise import DropConnectLinear, Dropout
+from regularkit.train.config import ModelConfig
+from regularkit.transfer import find_head
+
+__all__ = ["DROPOUT_TYPES", "dropout_layers", "hidden_linears", "inapplicable", "adapt"]
+
+DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, Dropout)
+
+#: Fields whose change from the base config asks for another architecture.
+_ARCHITECTURE = ("kind", "widths", "channels", "activation")
+
+
+def dropout_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(qualified name, layer)`` of every dropout layer, in module order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, DROPOUT_TYPES)]
+
+
+def _head(model: nn.Module) -> nn.Linear | None:
+    try:
+        return find_head(model)[1]
+    except RegularkitError:
+        return None
+
+
+def hidden_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """Every ``nn.Linear`` of ``model`` but its head, in module order."""
+    head = _head(model)
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear) and m is not head and n]
+
+
+def inapplicable(cfg: ModelConfig, base: ModelConfig, model: nn.Module) -> str | None:
+    """Why ``cfg`` cannot be applied to ``model`` (built by a user's factory from ``base``), or None."""
+    changed = [f for f in _ARCHITECTURE if getattr(cfg, f) != getattr(base, f)]
+    if changed:
+        return f"it changes the architecture ({', '.join(f'model.{f}' for f in changed)}), which your factory decides"
+    if cfg.batchnorm:
+        return "it adds batch norm, which has to be placed inside your model: put nn.BatchNorm* in your factory"
+    if cfg.drop_path:
+        return "it needs residual blocks with stochastic depth: put regularkit.noise.DropPath in your factory"
+    rates = cfg.dropout if isinstance(cfg.dropout, tuple) else (cfg.dropout,)
+    layers = dropout_layers(model)
+    if (any(rates) or cfg.dropout_kind == "classic") and not layers:
+        return "it sets the rate of the model's dropout layers and your model has none: add nn.Dropout to it"
+    if isinstance(cfg.dropout, tuple) and len(cfg.dropout) != len(layers):
+        return f"it gives {len(cfg.dropout)} dropout rates but your model has {len(layers)} dropout layers"
+    if cfg.dropconnect and not hidden_linears(model):
+        return "it applies DropConnect to hidden nn.Linear layers and your model has none besides its head"
+    if cfg.output_bias == "prior" and _head(model) is None:
+        return "it sets the output bias of the classifier and your model has no nn.Linear head"
+    return None
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, new)
+
+
+def adapt(model: nn.Module, cfg: ModelConfig) -> nn.Module:
+    """Apply ``cfg``'s knobs to ``model`` by the rules above; returns the (possibly wrapped) model.
+
+    Architecture fields (``kind``, ``widths``, ...) are the factory's business and are not read
+    here; the study refuses a recipe that changes them (:func:`inapplicable`) before any training.
+    """
+    reason = inapplicable(cfg, cfg, model)
+    if reason is not None:
+        raise RegularkitError(f"cannot apply this recipe to the model: {reason}")
+    layers = dropout_layers(model)
+    rates = cfg.dropout if isinstance(cfg.dropout, tuple) else (float(cfg.dropout),) * len(layers)
+    if any(rates) or cfg.dropout_kind == "classic":
+        for (name, layer), p in zip(layers, rates):
+            if cfg.dropout_kind == "classic":
+                _replace(model, name, Dropout(p, classic=True))
+            else:
+                layer.p = p
+    if cfg.dropconnect:
+        for name, linear in hidden_linears(model):
+            _replace(model, name, DropConnectLinear.from_linear(linear, p=cfg.dropconnect))
+    if cfg.input_dropout:
+        model = nn.Sequential(Dropout(cfg.input_dropout, classic=cfg.dropout_kind == "classic"), model)
+    return model

@@ -1,0 +1,146 @@
+"""The user's own model: a factory ``build(input_shape, num_classes) -> nn.Module`` named on the command line.
+
+``--model my_package.my_module:build`` imports a module from the Python path;
+``--model path/to/file.py:build`` loads a file (relative to the working
+directory).  The function is called once per run with the shape of one sample
+and the number of classes, and must return an ``nn.Module`` mapping
+``N x input_shape`` floats to ``N x num_classes`` logits: :func:`check_model`
+tries it on a batch of two zeros before any training, so a wrong shape is a
+one-line error, never a crash after an hour.
+
+A file factory's module is registered in ``sys.modules`` under a name derived
+from the file's absolute path, so models built from it pickle, and worker
+processes load it again from the same spec.  :func:`factory_digest` hashes the
+file (or the function's source) so that an edited factory makes a new run,
+never a reused one.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from regularkit.errors import RegularkitError
+
+__all__ = ["BUILTIN_MODELS", "is_factory_spec", "load_factory", "call_factory", "check_model", "factory_digest", "factory_name"]
+
+#: The names the study accepts besides a factory spec (the MODELS registry's keys).
+BUILTIN_MODELS = ("mlp", "cnn", "resnet")
+
+_SPEC = re.compile(r"^(?P<where>.+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+
+Factory = Callable[[tuple, int], nn.Module]
+
+
+def is_factory_spec(spec: str) -> bool:
+    """Whether ``spec`` looks like ``module:function`` or ``file.py:function``."""
+    return isinstance(spec, str) and _SPEC.match(spec) is not None
+
+
+def _parse(spec) -> tuple[str, str]:
+    match = _SPEC.match(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise RegularkitError(f"model must be one of {', '.join(BUILTIN_MODELS)}, or MODULE:FUNCTION or "
+                              f"FILE.py:FUNCTION naming a factory build(input_shape, num_classes), got {spec!r}")
+    return match["where"], match["function"]
+
+
+def _module_from_file(path: Path, spec: str):
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise RegularkitError(f"model factory file not found: {str(path)!r} (from {spec!r})")
+    name = "regularkit_user_model_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[name] = module  # before exec: dataclasses and pickling look the module up by name
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: any error is theirs, reported on one line
+        del sys.modules[name]
+        raise RegularkitError(f"cannot load {str(path)!r} for model {spec!r}: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def load_factory(spec: str) -> Factory:
+    """The callable a ``module:function`` or ``file.py:function`` spec names."""
+    where, function = _parse(spec)
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        module = _module_from_file(Path(where), spec)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise RegularkitError(f"cannot import module {where!r} for model {spec!r}: {exc}") from None
+        except Exception as exc:
+            raise RegularkitError(f"importing {where!r} for model {spec!r} failed: {type(exc).__name__}: {exc}") \
+                from None
+    factory = getattr(module, function, None)
+    if factory is None:
+        raise RegularkitError(f"{where!r} has no function {function!r} (model {spec!r})")
+    if not callable(factory):
+        raise RegularkitError(f"{where}:{function} must be callable build(input_shape, num_classes), "
+                              f"got {type(factory).__name__}")
+    return factory
+
+
+def factory_name(factory: Factory) -> str:
+    """A printable ``module:qualname`` for a factory passed from Python."""
+    return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+
+
+def factory_digest(factory: Factory | str) -> str:
+    """A hash of what the factory builds: the file's bytes for a file spec, else the function's source."""
+    if isinstance(factory, str):
+        where, _ = _parse(factory)
+        if where.endswith(".py"):
+            return hashlib.sha256(Path(where).expanduser().resolve().read_bytes()).hexdigest()[:16]
+        factory = load_factory(factory)
+    try:
+        source = inspect.getsource(factory)
+    except (OSError, TypeError):  # built in C, or made at run time: its name is all we can hash
+        source = factory_name(factory)
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def call_factory(factory: Factory, input_shape: Sequence[int], num_classes: int, name: str) -> nn.Module:
+    """``factory(input_shape, num_classes)``, checked by :func:`check_model`; its errors in one line."""
+    try:
+        model = factory(tuple(int(s) for s in input_shape), int(num_classes))
+    except Exception as exc:  # the user's code: any error is theirs, reported on one line
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        raise RegularkitError(f"{name}({tuple(input_shape)}, {num_classes}) raised {type(exc).__name__}: {message}") \
+            from None
+    return check_model(model, input_shape, num_classes, name)
+
+
+def check_model(model, input_shape: Sequence[int], num_classes: int, name: str) -> nn.Module:
+    """``model`` must be an ``nn.Module`` mapping a batch of two zeros to ``2 x num_classes`` finite logits."""
+    call = f"{name}({tuple(input_shape)}, {num_classes})"
+    if not isinstance(model, nn.Module):
+        raise RegularkitError(f"{call} must return a torch.nn.Module, got {type(model).__name__}")
+    x = torch.zeros((2, *input_shape))
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as exc:  # the user's forward: any error is theirs
+        raise RegularkitError(f"the model from {call} fails on a batch of shape {tuple(x.shape)}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    finally:
+        model.train(was)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise RegularkitError(f"the model from {call} maps a batch of shape {tuple(x.shape)} to {got}; "
+                              f"expected logits of shape (2, {num_classes})")
+    return model

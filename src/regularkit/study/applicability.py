@@ -1,0 +1,96 @@
+"""Which recipes can run on this data and this model, decided before any training.
+
+A recipe is refused, with its reason, when it cannot mean anything here:
+
+* image-only augmentations (flips, crops, affine warps, Cutout, random erasing,
+  CutMix, PCA colour, flip/crop test-time augmentation) on vectors or sequences
+  (Gaussian input noise and MixUp work on any shape);
+* the built-in CNN and ResNet on anything but images;
+* on the user's model, knobs that have to be placed inside it (batch norm,
+  stochastic depth, dropout rates when it has no dropout layer, ...): the rules
+  are :func:`regularkit.models.adapt.inapplicable`;
+* an activity penalty on a model with no activation modules to watch;
+* a snapshot ensemble with more cycles than epochs.
+
+A recipe that flips images against the data's declaration (``Dataset.flips``:
+digits declares that no flip preserves a class, Fashion-MNIST only the
+horizontal one) is not refused -- seeing it hurt is a lesson -- but warned
+about in the table and the report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from regularkit.metrics.sparsity import activation_modules
+from regularkit.models.adapt import inapplicable
+from regularkit.train.config import AugmentConfig, Recipe
+
+__all__ = ["IMAGE_ONLY", "Applicability", "check_recipes", "describe_data"]
+
+#: AugmentConfig fields that only make sense on images (N x C x H x W).
+IMAGE_ONLY = ("hflip", "crop_padding", "rotation", "translate", "shear", "zoom", "cutout", "erasing",
+              "pca_colour", "cutmix_alpha", "tta")
+_IMAGE_MODELS = ("cnn", "resnet")
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """Per recipe name: why it cannot run (``refused``) and what to watch (``warnings``)."""
+
+    refused: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+
+def describe_data(kind: str, input_shape: tuple[int, ...]) -> str:
+    """``"images 1 x 8 x 8"``, ``"vectors of 64 features"``, ``"sequences 3 x 100"``."""
+    if kind == "vectors":
+        return f"vectors of {input_shape[0]} features" if len(input_shape) == 1 else f"vectors {input_shape}"
+    return f"{kind} {' x '.join(str(s) for s in input_shape)}"
+
+
+def _image_fields(a: AugmentConfig) -> list[str]:
+    return [f for f in IMAGE_ONLY if getattr(a, f)]
+
+
+def _reason(recipe: Recipe, base: Recipe, kind: str, data: str, probe: nn.Module | None) -> str | None:
+    fields = _image_fields(recipe.augment)
+    if fields and kind != "images":
+        return f"it augments images ({', '.join('augment.' + f for f in fields)}) and the data are {data}"
+    if recipe.model.kind in _IMAGE_MODELS and kind != "images":
+        return f"it uses the built-in {recipe.model.kind}, which needs images, and the data are {data}"
+    if recipe.model.kind == "factory" and probe is not None:
+        why = inapplicable(recipe.model, base.model, probe)
+        if why is not None:
+            return why
+    if recipe.reg.activity_l1 and probe is not None and not activation_modules(probe):
+        return "it penalizes hidden activations and the model has no activation modules (nn.ReLU, ...) to watch"
+    if recipe.reg.snapshot_cycles is not None and recipe.reg.snapshot_cycles > recipe.optim.epochs:
+        return f"it needs {recipe.reg.snapshot_cycles} cosine cycles and the study trains {recipe.optim.epochs} epochs"
+    return None
+
+
+def _flip_warnings(recipe: Recipe, flips: tuple[str, ...] | None, name: str) -> list[str]:
+    if flips is None:
+        return []
+    a, out = recipe.augment, []
+    if (a.hflip or a.tta in ("flips", "ten_crop")) and "horizontal" not in flips:
+        allowed = "no flip" if not flips else " and ".join(flips) + " flips only"
+        out.append(f"horizontal flips may change the class: {name} declares {allowed} preserve its classes")
+    return out
+
+
+def check_recipes(recipes: list[Recipe], base: Recipe, *, kind: str, input_shape: tuple[int, ...],
+                  probe: nn.Module | None, flips: tuple[str, ...] | None, data_name: str) -> Applicability:
+    """Refusals and warnings for each recipe on data of ``kind`` and the probe model (see the module doc)."""
+    data = describe_data(kind, tuple(input_shape))
+    refused, warnings = {}, {}
+    for r in recipes:
+        why = _reason(r, base, kind, data, probe)
+        if why is not None:
+            refused[r.name] = why
+        notes = _flip_warnings(r, flips, data_name)
+        if notes:
+            warnings[r.name] = notes
+    return Applicability(refused=refused, warnings=warnings)
