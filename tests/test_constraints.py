@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from _helpers.penalties import LSTM_WEIGHTS, VIT_MODULE_WEIGHTS, SkippingViT, TinyViT, lstm_model, timm_decayed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from regularkit import constraints as C
 from regularkit.errors import RegularkitError
+from regularkit.penalties import DEFAULT_MODULES
 
 EPS = 1e-7
 
@@ -113,7 +115,8 @@ def test_non_neg_bias_sign_and_min_max_norm():
     assert norms.min() >= 0.5 - 1e-6 and norms.max() <= 0.8 + 1e-6
     # a bias is 1-D: one number per unit, its per-unit norm is |b_i|
     b = torch.tensor([-3.0, 0.5, 2.0], dtype=torch.float64)
-    torch.testing.assert_close(C.MaxNorm(1.0)(b), torch.tensor([-1.0, 0.5, 1.0], dtype=torch.float64), rtol=1e-6, atol=0)
+    expected = torch.tensor([-1.0, 0.5, 1.0], dtype=torch.float64)
+    torch.testing.assert_close(C.MaxNorm(1.0)(b), expected, rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize("shape", [(4, 4), (3, 7), (7, 3), (6, 2, 3, 3)])
@@ -186,6 +189,48 @@ def test_tied_weight_projected_once():
     a, b = nn.Linear(3, 3), nn.Linear(3, 3)
     b.weight = a.weight
     assert C.project(nn.Sequential(a, b), C.MaxNorm(1.0)) == ["0.weight"]
+
+
+@pytest.mark.parametrize("build", [TinyViT, lambda: SkippingViT({"class_token"}), lstm_model],
+                         ids=["vit", "skip", "lstm"])
+def test_default_target_is_every_weight_the_penalties_select(build):
+    model = build()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(50.0)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    names = C.project(model, C.MaxNorm(1.0))
+    assert set(names) == timm_decayed(model) and len(names) == len(set(names))
+    for n, p in model.named_parameters():
+        if n in names:  # per output unit (row), over every other dim
+            assert unit_norms(p.detach()).max() <= 1.0 + 1e-5, n
+        else:  # biases, norms, no_weight_decay() names: untouched
+            assert torch.equal(p.detach(), before[n]), n
+
+
+def test_old_default_and_frozen_weights():
+    model = TinyViT()
+    assert set(C.project(model, {DEFAULT_MODULES: C.MaxNorm(1.0)})) == VIT_MODULE_WEIGHTS
+    lm = lstm_model()
+    lm["embed"].requires_grad_(False)  # frozen: the default leaves it where it was frozen
+    assert set(C.project(lm, C.MaxNorm(1.0))) == LSTM_WEIGHTS - {"embed.weight"}
+    assert C.project(lm, {lm["embed"]: C.MaxNorm(1.0)}) == ["embed.weight"]  # named explicitly: projected
+    with pytest.raises(RegularkitError, match=r"spec MaxNorm\(max_value=1.0\) applies to every trainable weight "
+                                              r"\(ndim >= 2\), but Sequential has none"):
+        C.project(nn.Sequential(nn.LayerNorm(3)), C.MaxNorm(1.0))
+
+
+def test_max_norm_on_an_embedding_is_torchs_embedding_max_norm():
+    # torch's nn.Embedding(max_norm=m) renormalises each looked-up row with norm > m to m (embedding_renorm_:
+    # scale m / (norm + 1e-7)); MaxNorm after the step does the same to every row (short rows: only the guard).
+    emb = nn.Embedding(6, 4)
+    with torch.no_grad():
+        emb.weight.mul_(torch.tensor([0.1, 2.0, 5.0, 0.3, 9.0, 1.0]).unsqueeze(1))
+    ref = nn.Embedding(6, 4, max_norm=1.0)
+    ref.weight.data.copy_(emb.weight.data)
+    ref(torch.arange(6))  # the lookup renormalises the rows in place
+    C.project(emb, C.MaxNorm(1.0))
+    torch.testing.assert_close(emb.weight.detach(), ref.weight.detach(), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("spec, match", [

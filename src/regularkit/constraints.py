@@ -19,7 +19,12 @@ assumed that (in, out) layout too; on a torch (out, in) weight ``axis=0`` would
 constrain per *input*, which is why there is no ``axis`` argument here.  A 1-D
 tensor (a bias) has one number per unit, so its per-unit norm is ``|b_i|``.
 
-:func:`project` applies constraints in place after ``optimizer.step()``; for
+:func:`project` applies constraints in place after ``optimizer.step()``, by default
+to every weight the penalties select (``ndim >= 2``: see :mod:`regularkit._util.params`).
+Dim 0 is the output unit for those too: a row of ``MultiheadAttention.in_proj_weight``
+(3E, E) or of an LSTM's ``weight_ih_l0`` (4H, in) is one unit's (one gate's) incoming
+weights, a row of ``Embedding.weight`` is one token's vector (``MaxNorm`` there is
+``nn.Embedding(max_norm=)``, applied after the step instead of at lookup).  For
 ``ConvTranspose`` layers, whose weight is (in, out/groups, *k), it swaps dims 0 and 1
 first so that dim 0 is again the output units.
 """
@@ -33,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from regularkit._util.checks import check_choice, check_in_range, check_non_negative, check_positive
-from regularkit._util.params import DEFAULT_MODULES
+from regularkit._util.params import select_parameters
 from regularkit._util.registry import build
 from regularkit.errors import RegularkitError
 
@@ -69,8 +74,9 @@ def non_neg(w: Tensor) -> Tensor:
 
 
 def min_max_norm(w: Tensor, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0) -> Tensor:
-    """Keras ``MinMaxNorm``: desired = rate * clip(norms, min, max) + (1 - rate) * norms; ``w * desired / (1e-7 + norms)``.
+    """Keras ``MinMaxNorm``: ``w * desired / (1e-7 + norms)``.
 
+    ``desired = rate * clip(norms, min_value, max_value) + (1 - rate) * norms``;
     ``rate < 1`` moves the norms only part of the way each step (a softer projection).
     """
     norms = unit_norms(w)
@@ -196,38 +202,55 @@ def get(identifier) -> Constraint:
     return build(REGISTRY, identifier, family="constraint", base=Constraint)
 
 
-def _resolve(model: nn.Module, spec) -> list[tuple[str, nn.Parameter, nn.Module, Callable]]:
-    """``(name, parameter, owning module, constraint)`` for every entry of ``spec``, in order."""
-    if callable(spec) and not isinstance(spec, (dict, type)):
-        spec = {DEFAULT_MODULES: spec}
-    if not isinstance(spec, dict) or not spec:
-        raise RegularkitError(f"spec must be a constraint or a non-empty dict {{selector: constraint}}, got {spec!r}")
-    owners = {}  # id(param) -> (qualified name, owning module); the first name wins for tied weights
+def _owners(model: nn.Module) -> dict[int, tuple[str, nn.Module]]:
+    """id(param) -> (qualified name, owning module); the first name wins for tied weights."""
+    owners = {}
     for prefix, mod in model.named_modules():
         for attr, p in mod.named_parameters(recurse=False):
             owners.setdefault(id(p), (f"{prefix}.{attr}" if prefix else attr, mod))
-    out = []
-    for key, constraint in spec.items():
-        if not callable(constraint):
-            raise RegularkitError(f"constraint for {key!r} must be callable (weight -> weight), got {constraint!r}")
-        if isinstance(key, nn.Parameter):
-            params = [key] if id(key) in owners else []
-        elif isinstance(key, nn.Module):
-            params = [key.weight] if isinstance(getattr(key, "weight", None), nn.Parameter) else []
-        elif isinstance(key, str):
-            try:
-                regex = re.compile(key)
-            except re.error as exc:
-                raise RegularkitError(f"pattern is not a valid regular expression: {key!r} ({exc})") from None
-            params = [p for n, p in model.named_parameters() if regex.search(n)]
-        elif isinstance(key, type) or (isinstance(key, tuple) and all(isinstance(t, type) for t in key)):
-            params = [m.weight for m in model.modules()
-                      if isinstance(m, key) and isinstance(getattr(m, "weight", None), nn.Parameter)]
-        else:
-            raise RegularkitError(f"spec key must be a module type, a name pattern, a module or a parameter, got {key!r}")
-        params = [p for p in params if id(p) in owners]
+    return owners
+
+
+def _selected(model: nn.Module, key) -> list[nn.Parameter]:
+    """The parameters one spec key names (a type selects module weights, a regex any parameter)."""
+    if isinstance(key, nn.Parameter):
+        return [key]
+    if isinstance(key, nn.Module):
+        return [key.weight] if isinstance(getattr(key, "weight", None), nn.Parameter) else []
+    if isinstance(key, str):
+        try:
+            regex = re.compile(key)
+        except re.error as exc:
+            raise RegularkitError(f"pattern is not a valid regular expression: {key!r} ({exc})") from None
+        return [p for n, p in model.named_parameters() if regex.search(n)]
+    if isinstance(key, type) or (isinstance(key, tuple) and all(isinstance(t, type) for t in key)):
+        return [m.weight for m in model.modules()
+                if isinstance(m, key) and isinstance(getattr(m, "weight", None), nn.Parameter)]
+    raise RegularkitError(f"spec key must be a module type, a name pattern, a module or a parameter, got {key!r}")
+
+
+def _resolve(model: nn.Module, spec) -> list[tuple[str, nn.Parameter, nn.Module, Callable]]:
+    """``(name, parameter, owning module, constraint)`` for every entry of ``spec``, in order."""
+    owners = _owners(model)
+    if callable(spec) and not isinstance(spec, (dict, type)):
+        params = [p for _, p in select_parameters(model)]
         if not params:
-            raise RegularkitError(f"spec key {key!r} selects no parameter of the model")
+            raise RegularkitError(f"spec {spec!r} applies to every trainable weight (ndim >= 2), "
+                                  f"but {type(model).__name__} has none")
+        entries = [(params, spec)]
+    elif isinstance(spec, dict) and spec:
+        entries = []
+        for key, constraint in spec.items():
+            if not callable(constraint):
+                raise RegularkitError(f"constraint for {key!r} must be callable (weight -> weight), got {constraint!r}")
+            params = [p for p in _selected(model, key) if id(p) in owners]
+            if not params:
+                raise RegularkitError(f"spec key {key!r} selects no parameter of the model")
+            entries.append((params, constraint))
+    else:
+        raise RegularkitError(f"spec must be a constraint or a non-empty dict {{selector: constraint}}, got {spec!r}")
+    out = []
+    for params, constraint in entries:
         seen = set()
         for p in params:
             if id(p) not in seen:
@@ -240,12 +263,15 @@ def _resolve(model: nn.Module, spec) -> list[tuple[str, nn.Parameter, nn.Module,
 def project(model: nn.Module, spec) -> list[str]:
     """Apply constraints in place under ``torch.no_grad()``; call right after ``optimizer.step()``.
 
-    ``spec`` is a constraint (applied to the ``weight`` of every Linear/Conv layer) or a
-    dict ``{selector: constraint}`` applied in order, where a selector is a module type
-    or tuple of types (their ``weight``), a regex on qualified parameter names
-    (``r"bias$"``, any parameter), a module instance (its ``weight``) or a parameter.
-    A selector that matches nothing is an error (a typo would otherwise do nothing).
-    Returns the qualified names projected, in order.
+    ``spec`` is a constraint, applied to every trainable weight of the penalties' rule
+    (:func:`regularkit._util.params.select_parameters`: ``ndim >= 2``, not ``*.bias``, not
+    named by ``no_weight_decay()``; frozen weights stay as they are), or a dict
+    ``{selector: constraint}`` applied in order, where a selector is a module type or
+    tuple of types (their ``weight``: ``{penalties.DEFAULT_MODULES: c}`` is the old
+    Linear/Conv-only default), a regex on qualified parameter names (``r"bias$"``, any parameter), a module
+    instance (its ``weight``) or a parameter; an explicit selector takes what it names,
+    frozen or not.  A selector that matches nothing is an error (a typo would otherwise
+    do nothing).  Returns the qualified names projected, in order.
     """
     names = []
     with torch.no_grad():

@@ -1,9 +1,7 @@
-"""Penalties: NumPy formulas, worked examples, analytic gradients, selection, schedules, Keras parity."""
-
-
-
+"""Weight sparsity: the fraction of selected weights near zero (the penalties' selection, frozen weights counted)."""
 import pytest
 import torch
+from _helpers.penalties import LSTM_WEIGHTS, lstm_model
 from torch import nn
 
 from regularkit import penalties as P
@@ -23,3 +21,20 @@ def test_weight_sparsity():
         P.weight_sparsity(lin, threshold=-1)
     with pytest.raises(RegularkitError, match=r"weight_sparsity: no parameter selected"):
         P.weight_sparsity(nn.BatchNorm1d(3))
+
+
+def test_weight_sparsity_counts_every_weight_frozen_ones_too():
+    model = lstm_model()
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        params["embed.weight"].zero_()  # 66 zeros among the weights; biases zeroed too but not counted
+        params["lstm.bias_ih_l0"].zero_()
+    total = sum(params[n].numel() for n in LSTM_WEIGHTS)
+    expected = sum(int((params[n].abs() < 1e-3).sum()) for n in LSTM_WEIGHTS) / total
+    assert expected >= 66 / total
+    assert P.weight_sparsity(model) == pytest.approx(expected)
+    model.requires_grad_(False)  # an EMA copy is frozen: still measured
+    assert P.weight_sparsity(model) == pytest.approx(expected)
+    head = model["head"].weight
+    old = int((head.abs() < 1e-3).sum()) / head.numel()  # the module-type rule: Linear/Conv weights only
+    assert P.weight_sparsity(model, modules=P.DEFAULT_MODULES) == pytest.approx(old)

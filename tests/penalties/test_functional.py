@@ -48,3 +48,10 @@ def test_kernels_on_any_shape(shape, seed):
     assert P.elastic_net_penalty([w], l1=0.3, l2=0.7).item() == pytest.approx(
         0.3 * np.abs(x).sum() + 0.7 * (x ** 2).sum())
     assert P.lp_penalty([w], 2.5, 0.2).item() == pytest.approx(0.2 * (np.abs(x) ** 2.5).sum())
+
+
+def test_per_example_is_keras3_batch_scaling():
+    term = torch.tensor(6.0)
+    assert P.functional.per_example(term, torch.ones(3, 5)).item() == 2.0  # divided by dim 0
+    assert P.functional.per_example(term, torch.tensor(1.0)).item() == 6.0  # a 0-d output is not divided
+    assert P.functional.per_example(torch.tensor(0.0), torch.ones(0, 5)).item() == 0.0  # empty: 0, not NaN

@@ -35,14 +35,16 @@ def test_regularize_and_regularization_loss_match_keras_dense():
     x = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
     out0 = nn.functional.linear(x, model[0].weight, model[0].bias).detach().numpy()  # not via the hook
     model(x)
-    # Keras stores a Dense kernel as (in, out) = W^T: the penalties are sums, so equal.
+    # Keras stores a Dense kernel as (in, out) = W^T: the penalties are sums, so equal.  Keras 3 (>= 3.14,
+    # keras/src/layers/layer.py Layer.__call__) divides the activity term by the batch size, here 6.
     k0, k2 = model[0].weight.detach().numpy().T, model[2].weight.detach().numpy().T
+    activity = keras_l1_l2(out0, 0.05, 0.0) / 6
     expected = (keras_l1_l2(k0, 0.0, 0.01) + keras_l1_l2(model[0].bias.detach().numpy(), 0.1, 0.0)
-                + keras_l1_l2(out0, 0.05, 0.0) + keras_l1_l2(k2, 0.02, 0.03))
+                + activity + keras_l1_l2(k2, 0.02, 0.03))
     total = P.regularization_loss(model)
     assert total.item() == pytest.approx(expected, rel=1e-5)
     # activity terms were consumed; kernel and bias terms remain
-    assert P.regularization_loss(model).item() == pytest.approx(expected - keras_l1_l2(out0, 0.05, 0.0), rel=1e-5)
+    assert P.regularization_loss(model).item() == pytest.approx(expected - activity, rel=1e-5)
     total = P.regularization_loss(model)
     total.backward()
     torch.testing.assert_close(model[0].weight.grad, 2 * 0.01 * model[0].weight.detach())

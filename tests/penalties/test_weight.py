@@ -1,11 +1,26 @@
 """Penalties: NumPy formulas, worked examples, analytic gradients, selection, schedules, Keras parity."""
 
 import copy
+import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
-from _helpers.penalties import grads, make_model, negative_after_two, schedule, selected_weights
+from _helpers.penalties import (
+    LSTM_WEIGHTS,
+    VIT_MODULE_WEIGHTS,
+    VIT_WEIGHTS,
+    SkippingViT,
+    TinyViT,
+    grads,
+    lstm_model,
+    make_model,
+    negative_after_two,
+    schedule,
+    selected_weights,
+    timm_decayed,
+)
 from torch import nn
 
 from regularkit import penalties as P
@@ -104,6 +119,7 @@ def test_schedule_returning_a_negative_strength_is_an_error():
     (lambda: P.ElasticNet.from_beta(0.1, -1.0), r"beta must be >= 0, got -1.0"),
     (lambda: P.Lp(0.5, 0.1), r"p must be >= 1, got 0.5"),
     (lambda: P.elastic_net_penalty([], convention="x"), r"convention must be one of 'sum', 'half'; got 'x'"),
+    (lambda: P.L2(0.1, schedule_unit="batch"), r"schedule_unit must be one of 'step', 'epoch'; got 'batch'"),
 ])
 def test_constructor_errors(build, match):
     with pytest.raises(RegularkitError, match=match):
@@ -140,3 +156,75 @@ def test_decay_param_groups_partition_and_adamw_decay():
         torch.testing.assert_close(p, q * factor, msg=name)
     with pytest.raises(RegularkitError, match=r"weight_decay must be >= 0, got -0.1"):
         P.decay_param_groups(model, -0.1)
+
+
+@pytest.mark.parametrize("build, expected", [(TinyViT, VIT_WEIGHTS), (lstm_model, LSTM_WEIGHTS)], ids=["vit", "lstm"])
+def test_every_penalty_covers_attention_embedding_and_recurrent_weights(build, expected):
+    model = build()
+    arrays = {n: p.detach().double().numpy() for n, p in model.named_parameters()}
+    chosen = [arrays[n] for n in sorted(timm_decayed(model))]
+    assert set(timm_decayed(model)) == expected
+    sq, ab = sum(np.sum(w ** 2) for w in chosen), sum(np.sum(np.abs(w)) for w in chosen)
+    assert P.L2(0.3)(model).item() == pytest.approx(0.3 * sq, rel=1e-5)
+    assert P.L1(0.3)(model).item() == pytest.approx(0.3 * ab, rel=1e-5)
+    assert P.ElasticNet(0.1, 0.2)(model).item() == pytest.approx(0.1 * ab + 0.2 * sq, rel=1e-5)
+    assert P.Lp(3, 0.5)(model).item() == pytest.approx(0.5 * sum(np.sum(np.abs(w) ** 3) for w in chosen), rel=1e-5)
+    grads(P.L2(0.3), model)
+    for n, p in model.named_parameters():  # exactly the weights get a gradient, 2 * lam * w
+        if n in expected:
+            torch.testing.assert_close(p.grad, 0.6 * p.detach())
+        else:
+            assert p.grad is None, n
+
+
+def test_old_module_type_rule_and_no_weight_decay_on_penalties():
+    model = SkippingViT({"class_token"})
+    params = dict(model.named_parameters())
+    old = P.L2(1.0, modules=P.DEFAULT_MODULES)(model).item()
+    assert old == pytest.approx(sum(params[n].square().sum().item() for n in VIT_MODULE_WEIGHTS), rel=1e-6)
+    new = P.L2(1.0)(model).item()
+    assert new == pytest.approx(sum(params[n].square().sum().item() for n in VIT_WEIGHTS - {"class_token"}), rel=1e-6)
+    everything = P.L2(1.0, modules="all")(model).item()
+    assert everything == pytest.approx(sum(p.square().sum().item() for p in params.values()), rel=1e-6)
+
+
+def test_frozen_weights_are_not_penalized():
+    model = make_model()
+    model[0].requires_grad_(False)  # a frozen conv: a penalty on it would be a constant
+    expected = sum(w.square().sum().item() for w in selected_weights(model)[1:])
+    assert P.L2(1.0)(model).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("modules", [None, "all", P.DEFAULT_MODULES, (nn.Embedding, nn.LSTM)])
+def test_config_json_round_trip_of_every_selection(modules):
+    pen = P.L2(0.1, convention="half", modules=modules, pattern="^(embed|lstm|head)", schedule_unit="epoch")
+    config = json.loads(json.dumps(pen.get_config()))
+    assert config["modules"] == (modules if modules is None or modules == "all" else [t.__name__ for t in modules])
+    assert config["schedule_unit"] == "epoch"
+    clone = P.L2.from_config(config)
+    assert clone == pen and repr(clone) == repr(pen) and clone.schedule_unit == "epoch"
+    model = lstm_model()
+    assert clone(model).item() == pen(model).item()
+    assert P.get({"class_name": "l2", "config": config}) == pen
+
+
+def test_a_config_saved_with_the_old_default_keeps_the_old_rule():
+    # Configs written before the rank rule list the module types: they still select Linear/Conv weights only.
+    old = {"strength": 1.0, "convention": "sum", "n": None, "pattern": None,
+           "modules": ["Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]}
+    pen = P.L2.from_config(old)
+    assert pen.modules == P.DEFAULT_MODULES and pen.schedule_unit == "step"
+    model = lstm_model()
+    assert pen(model).item() == pytest.approx(model["head"].weight.square().sum().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("build", [TinyViT, lstm_model], ids=["vit", "lstm"])
+def test_decay_groups_are_timms_groups(build):
+    model = build()
+    groups = P.decay_param_groups(model, 0.05)
+    named = {id(p): n for n, p in model.named_parameters()}
+    decay, no_decay = ({named[id(p)] for p in g["params"]} for g in groups)
+    assert decay == timm_decayed(model)
+    assert no_decay == {n for n in named.values()} - decay
+    old = {named[id(p)] for p in P.decay_param_groups(model, 0.05, modules=P.DEFAULT_MODULES)[0]["params"]}
+    assert old < decay  # the module-type split decays a strict subset

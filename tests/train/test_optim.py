@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from _helpers.penalties import lstm_model, timm_decayed
 from torch import nn
 
 from regularkit.train import (
@@ -25,6 +26,19 @@ def test_param_groups_exclude_biases_and_norm_parameters():
     assert {id(p) for p in decay["params"]} == {id(m[0].weight), id(m[3].weight)}
     assert {id(p) for p in no_decay["params"]} == {id(m[0].bias), id(m[1].weight), id(m[1].bias), id(m[3].bias)}
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+
+
+def test_param_groups_decay_embeddings_and_recurrent_weights():
+    m = lstm_model()
+    m["head"].requires_grad_(False)
+    decay, no_decay = param_groups(m, 0.1)
+    names = {id(p): n for n, p in m.named_parameters()}
+    assert {names[id(p)] for p in decay["params"]} == timm_decayed(m)  # embed, LSTM and GRU matrices
+    assert "embed.weight" in timm_decayed(m) and "head.weight" not in timm_decayed(m)  # frozen: in no group
+    assert {names[id(p)] for p in no_decay["params"]} == {n for n, p in m.named_parameters()
+                                                          if p.requires_grad and p.ndim == 1}
+    (only,) = param_groups(nn.LayerNorm(3), 0.1)  # no weight at all: one group, without decay
+    assert only["weight_decay"] == 0.0 and len(only["params"]) == 2
 
 
 @pytest.mark.parametrize("name", ["sgd", "adamw"])

@@ -15,17 +15,21 @@ convention         term added to the loss      gradient             source
 ``convention`` only scales squared terms (L1 has no customary 1/2); ``n`` divides
 any penalty, so ``convention="half", n=N`` is also valid.
 
-Which parameters: by default the ``weight`` of every Linear and Conv layer; biases
-and normalisation parameters are never penalised by default ("not used for bias b",
-lecture 003), because a bias does not scale an input and shrinking it only adds
-bias to the fit.  ``modules`` picks module types (``None``: every parameter) and
-``pattern`` (a regex, ``re.search`` on the qualified name from
+Which parameters: by default every trainable parameter with ``ndim >= 2`` -- Linear
+and Conv kernels, ``MultiheadAttention.in_proj_weight``, ``Embedding.weight``, LSTM/GRU
+matrices -- except names ending in ``.bias`` and names a ``no_weight_decay()`` method
+returns (timm's ``param_groups_weight_decay`` and nanoGPT's ``configure_optimizers``).
+Biases and normalisation parameters (1-D) are never penalised by default ("not used
+for bias b", lecture 003), because a bias does not scale an input and shrinking it only
+adds bias to the fit.  ``modules`` picks the rule (``None``: the rank rule;
+``DEFAULT_MODULES`` or any types: their ``weight``, the rule before; ``"all"``: every
+parameter) and ``pattern`` (a regex, ``re.search`` on the qualified name from
 ``model.named_parameters()``) keeps a subset; see :func:`select_parameters`, the one
-place that chooses parameters for penalties, constraints, decay groups and initializers.
+place that chooses parameters for penalties, constraints, decay groups and sparsity.
 
 Strength may be a number or a schedule ``f(step) -> float``.  The step is the
-object's own counter ``step_count``, advanced by ``penalty.step()`` once per
-optimizer step (like an LR scheduler) and saved by ``state_dict()``.
+object's own counter ``step_count``, saved by ``state_dict()``, counting optimizer
+steps or, with ``schedule_unit="epoch"``, epochs; ``train.fit`` advances it.
 
 Coupled vs decoupled decay.  A penalty in the loss is *coupled*: its gradient
 ``lam * w`` enters the optimizer with the data gradient, so momentum accumulates it
@@ -47,7 +51,7 @@ every penalty class; :func:`get` builds one from a name or a ``{"class_name", "c
 """
 from __future__ import annotations
 
-from regularkit._util.params import DEFAULT_MODULES, select_parameters
+from regularkit._util.params import ALL, DEFAULT_MODULES, select_parameters
 from regularkit._util.registry import build
 from regularkit.metrics.sparsity import weight_sparsity
 from regularkit.penalties.activity import ActivityPenalty
@@ -57,7 +61,7 @@ from regularkit.penalties.schedule import Scheduled, Strength
 from regularkit.penalties.weight import L1, L2, ElasticNet, Lp, WeightPenalty, decay_param_groups
 
 __all__ = [
-    "DEFAULT_MODULES", "select_parameters", "elastic_net_penalty", "lp_penalty",
+    "DEFAULT_MODULES", "ALL", "select_parameters", "elastic_net_penalty", "lp_penalty",
     "L2", "L1", "ElasticNet", "Lp", "ActivityPenalty", "WeightPenalty", "Scheduled", "Strength",
     "decay_param_groups", "weight_sparsity",
     "WeightRegularizer", "l1", "l2", "l1_l2", "regularize", "regularization_loss", "REGISTRY", "get",

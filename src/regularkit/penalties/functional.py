@@ -2,7 +2,8 @@
 
 ``elastic_net_penalty`` is L2 (weight decay, Krogh & Hertz 1992), L1 (the
 lasso, Tibshirani 1996) or both (the elastic net, Zou & Hastie 2005);
-``lp_penalty`` is the lecture's general ``||theta||_p^p`` (or the p-norm itself).
+``lp_penalty`` is the lecture's general ``||theta||_p^p`` (or the p-norm itself);
+``per_example`` is Keras 3's scaling of an activity term by the batch size.
 The model-level classes (:mod:`~regularkit.penalties.weight`), the activity
 penalty and the Keras regularizers all compute their value here, so each
 formula is written once.
@@ -16,7 +17,7 @@ from torch import Tensor
 
 from regularkit._util.checks import check_choice
 
-__all__ = ["elastic_net_penalty", "lp_penalty", "CONVENTIONS"]
+__all__ = ["elastic_net_penalty", "lp_penalty", "per_example", "CONVENTIONS"]
 
 #: How a squared term is scaled: ``"sum"`` lam * sum w^2 (cs231n, Keras), ``"half"`` lam / 2 * ||w||^2 (torch's SGD).
 CONVENTIONS = ("sum", "half")
@@ -63,3 +64,13 @@ def lp_penalty(tensors: Iterable[Tensor], p: float, strength: float = 1.0, *,
         total = total.pow(1.0 / p)
     total = strength * total
     return total / n if n is not None else total
+
+
+def per_example(term: Tensor, output: Tensor) -> Tensor:
+    """``term / B`` with ``B = output.shape[0]`` (the batch); a 0-d ``output`` is not divided.
+
+    Keras 3's scaling of an activity term (keras/src/layers/layer.py, ``Layer.__call__``,
+    since Keras 3.14): ``ops.divide_no_nan(loss, batch_size)`` when ``output.ndim > 0``,
+    so an empty batch gives 0, not NaN (its term is a sum over nothing: 0 / 1 here).
+    """
+    return term / max(output.shape[0], 1) if output.dim() else term

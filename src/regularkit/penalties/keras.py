@@ -5,6 +5,10 @@ Keras (and deck 000's "Ejemplo en Keras") attach regularizers to layers:
 Here ``regularize(module, kernel_regularizer=..., bias_regularizer=..., activity_regularizer=...)``
 attaches them to any torch module and ``regularization_loss(model)`` sums everything attached,
 to be added to the loss.  Formulas are Keras': ``l1 * sum|x| + l2 * sum x^2`` (no 1/2).
+An activity term is divided by the batch size (dim 0 of the output), as Keras 3's
+``Layer.__call__`` does since 3.14 (keras/src/layers/layer.py; see
+:func:`~regularkit.penalties.functional.per_example`): ``regularize(dense,
+activity_regularizer=l1(0.01))`` adds ``0.01 * sum|h| / B``.
 The model-level penalties (``L1``, ``L2``, ...) are in :mod:`regularkit.penalties.weight`;
 :mod:`regularkit.penalties` exports both vocabularies.
 """
@@ -17,7 +21,7 @@ from torch import Tensor, nn
 
 from regularkit._util.checks import check_non_negative
 from regularkit.errors import RegularkitError
-from regularkit.penalties.functional import elastic_net_penalty
+from regularkit.penalties.functional import elastic_net_penalty, per_example
 
 __all__ = ["WeightRegularizer", "l1", "l2", "l1_l2", "regularize", "regularization_loss"]
 
@@ -76,7 +80,7 @@ class _Attached:
     def __call__(self, module, inputs, output):
         if module.training:  # as ActivityPenalty: evaluation forwards add nothing
             outs = output if isinstance(output, (tuple, list)) else (output,)
-            self.terms.extend(self.activity(h) for h in outs if isinstance(h, Tensor))
+            self.terms.extend(per_example(self.activity(h), h) for h in outs if isinstance(h, Tensor))
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -93,8 +97,9 @@ def regularize(module: nn.Module, *, kernel_regularizer: Callable[[Tensor], Tens
     """Attach Keras-style regularizers to ``module`` (kernel = ``module.weight``) and return it.
 
     Calling it again replaces what was attached (all ``None`` removes it).  Activity
-    terms are recorded by a forward hook in training mode and consumed, with the kernel
-    and bias terms, by :func:`regularization_loss` -- Keras' ``model.losses``.
+    terms, ``activity_regularizer(h) / B`` as in Keras 3, are recorded by a forward hook in
+    training mode and consumed, with the kernel and bias terms, by :func:`regularization_loss`
+    -- Keras' ``model.losses``.
     """
     if not isinstance(module, nn.Module):
         raise RegularkitError(f"module must be a torch.nn.Module, got {type(module).__name__}")

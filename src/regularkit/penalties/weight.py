@@ -1,12 +1,18 @@
 """Weight penalties on a model: L2 (weight decay), L1, elastic net, Lp; and decoupled decay groups.
 
 ``penalty(model) -> scalar tensor`` over the parameters chosen by
-:func:`regularkit._util.params.select_parameters` (by default the weights of
-Linear and Conv layers, never biases or normalisation parameters).  Each
-class is a thin object over a kernel of :mod:`regularkit.penalties.functional`,
-round-trips through ``get_config()`` / ``from_config()`` (Keras' habit; module
-types are stored by their ``torch.nn`` name), and is registered in
-:data:`REGISTRY` under its Keras-style name.
+:func:`regularkit._util.params.select_parameters`: by default every trainable
+weight with ``ndim >= 2`` (Linear/Conv kernels, attention projections,
+embeddings, LSTM/GRU matrices, a ViT's tokens) except names ending in ``.bias``
+and those a ``no_weight_decay()`` method names -- timm's and nanoGPT's rule;
+never biases or normalisation parameters.  ``modules=DEFAULT_MODULES`` gives
+the older module-type rule (Linear/Conv ``weight`` only), ``modules="all"``
+every parameter.  Each class is a thin object over a kernel of
+:mod:`regularkit.penalties.functional`, round-trips through ``get_config()`` /
+``from_config()`` (Keras' habit; module types are stored by their ``torch.nn``
+name), and is registered in :data:`REGISTRY` under its Keras-style name.
+``schedule_unit`` says whether ``fit`` advances a scheduled strength per step or
+per epoch (:mod:`regularkit.penalties.schedule`).
 """
 from __future__ import annotations
 
@@ -16,9 +22,9 @@ from torch import Tensor, nn
 
 from regularkit._util.checks import check_choice, check_int, check_non_negative, check_number
 from regularkit._util.params import (
-    DEFAULT_MODULES,
+    ALL,
     check_pattern,
-    check_types,
+    check_selection,
     names_to_types,
     select_parameters,
     types_to_names,
@@ -40,15 +46,15 @@ class WeightPenalty(Scheduled):
     #: constructor arguments, in order, that make up the config (besides the selection)
     _strengths: tuple[str, ...] = ()
 
-    def __init__(self, *, n, modules, pattern):
+    def __init__(self, *, n, modules, pattern, schedule_unit):
         self.n = _check_n(n)
-        self.modules = check_types(modules)
+        self.modules = check_selection(modules)
         check_pattern(pattern)
         self.pattern = pattern
-        self.step_count = 0
+        self.init_schedule(schedule_unit)
 
     def parameters(self, model: nn.Module) -> list[nn.Parameter]:
-        """The parameters this penalty applies to in ``model``."""
+        """The parameters this penalty applies to in ``model`` (read at every call; frozen ones are skipped)."""
         return [p for _, p in select_parameters(model, self.modules, self.pattern)]
 
     def __call__(self, model: nn.Module) -> Tensor:
@@ -58,9 +64,9 @@ class WeightPenalty(Scheduled):
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments; ``modules`` as ``torch.nn`` type names (JSON-ready unless a strength is a callable)."""
+        """Constructor arguments; ``modules`` as ``torch.nn`` type names (JSON unless a strength is a callable)."""
         return {**{k: getattr(self, k) for k in self._strengths}, "n": self.n,
-                "modules": types_to_names(self.modules), "pattern": self.pattern}
+                "modules": types_to_names(self.modules), "pattern": self.pattern, "schedule_unit": self.schedule_unit}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "WeightPenalty":
@@ -78,7 +84,8 @@ class WeightPenalty(Scheduled):
         # Strengths first, selection last; the module types print by name.
         items = {k: v for k, v in self.get_config().items() if k != "modules"}
         args = ", ".join(f"{k}={v!r}" for k, v in items.items())
-        mods = "None" if self.modules is None else "(" + ", ".join(t.__name__ for t in self.modules) + ")"
+        mods = (repr(self.modules) if self.modules is None or self.modules == ALL
+                else "(" + ", ".join(t.__name__ for t in self.modules) + ")")
         return f"{type(self).__name__}({args}, modules={mods})"
 
 
@@ -92,8 +99,8 @@ class L2(WeightPenalty):
     _strengths = ("strength", "convention")
 
     def __init__(self, strength: Strength = 1e-4, *, convention: str = "sum", n: int | None = None,
-                 modules=DEFAULT_MODULES, pattern: str | None = None):
-        super().__init__(n=n, modules=modules, pattern=pattern)
+                 modules=None, pattern: str | None = None, schedule_unit: str = "step"):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
         self.strength = check_strength("strength", strength)
         self.convention = check_choice("convention", convention, CONVENTIONS)
 
@@ -112,8 +119,8 @@ class L1(WeightPenalty):
     _strengths = ("strength",)
 
     def __init__(self, strength: Strength = 1e-4, *, n: int | None = None,
-                 modules=DEFAULT_MODULES, pattern: str | None = None):
-        super().__init__(n=n, modules=modules, pattern=pattern)
+                 modules=None, pattern: str | None = None, schedule_unit: str = "step"):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
         self.strength = check_strength("strength", strength)
 
     def _value(self, params):
@@ -129,8 +136,8 @@ class ElasticNet(WeightPenalty):
     _strengths = ("l1", "l2", "convention")
 
     def __init__(self, l1: Strength = 1e-4, l2: Strength = 1e-4, *, convention: str = "sum",
-                 n: int | None = None, modules=DEFAULT_MODULES, pattern: str | None = None):
-        super().__init__(n=n, modules=modules, pattern=pattern)
+                 n: int | None = None, modules=None, pattern: str | None = None, schedule_unit: str = "step"):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
         self.l1 = check_strength("l1", l1)
         self.l2 = check_strength("l2", l2)
         self.convention = check_choice("convention", convention, CONVENTIONS)
@@ -155,8 +162,8 @@ class Lp(WeightPenalty):
     _strengths = ("p", "strength", "root")
 
     def __init__(self, p: float = 2.0, strength: Strength = 1e-4, *, root: bool = False,
-                 n: int | None = None, modules=DEFAULT_MODULES, pattern: str | None = None):
-        super().__init__(n=n, modules=modules, pattern=pattern)
+                 n: int | None = None, modules=None, pattern: str | None = None, schedule_unit: str = "step"):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
         self.p = check_number("p", p)
         if self.p < 1:  # below 1 the "norm" is not convex and its gradient at 0 is infinite
             raise RegularkitError(f"p must be >= 1, got {p}")
@@ -169,14 +176,18 @@ class Lp(WeightPenalty):
         return lp_penalty(params, self.p, self.strength_now("strength", self.strength), root=self.root, n=self.n)
 
 
-def decay_param_groups(model: nn.Module, weight_decay: float, *, modules=DEFAULT_MODULES,
+def decay_param_groups(model: nn.Module, weight_decay: float, *, modules=None,
                        pattern: str | None = None) -> list[dict]:
     """``[{"params": decayed, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]`` for AdamW.
 
     Decoupled decay (Loshchilov & Hutter 2019) shrinks ``w <- w - lr * wd * w`` outside
-    Adam's scaling; the split keeps biases and normalisation parameters out of it
-    (nanoGPT's ``configure_optimizers``), selecting by module type rather than rank.
-    Only parameters with ``requires_grad`` are listed; each appears exactly once.
+    Adam's scaling; the split keeps biases and normalisation parameters out of it.  The
+    decayed group is :func:`select_parameters` (default: every ``ndim >= 2`` weight not
+    named by ``no_weight_decay()``), the same set as timm's ``param_groups_weight_decay``
+    and nanoGPT's ``configure_optimizers``; ``modules=DEFAULT_MODULES`` restores the
+    Linear/Conv-only split.  timm lists the no-decay group first; the order of groups
+    does not change an optimizer's update.  Only parameters with ``requires_grad`` are
+    listed (frozen ones cannot be optimised); each appears exactly once.
     """
     wd = check_non_negative("weight_decay", weight_decay)
     chosen = {id(p) for _, p in select_parameters(model, modules, pattern)}

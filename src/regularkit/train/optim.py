@@ -1,8 +1,10 @@
 """Optimizers and learning-rate schedules from an :class:`OptimConfig`.
 
 ``optim.weight_decay`` is applied by the optimizer to the *weights only*
-(:func:`regularkit.penalties.decay_param_groups`: Linear/Conv weights decay,
-biases and normalization parameters do not).  What it means depends on the
+(:func:`regularkit.penalties.decay_param_groups`: every trainable parameter with
+``ndim >= 2`` decays -- Linear/Conv kernels, attention projections, embeddings,
+recurrent matrices -- except those a ``no_weight_decay()`` method names; biases
+and normalization parameters do not: timm's and nanoGPT's split).  What it means depends on the
 optimizer: torch's SGD adds ``wd * w`` to the gradient before momentum, which
 is the *coupled* L2 penalty (the same as ``reg.l2`` with the "half"
 convention); AdamW shrinks ``w <- w - lr * wd * w`` outside the adaptive
@@ -20,7 +22,7 @@ from regularkit.penalties import decay_param_groups
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """``[{"params": weights, "weight_decay": wd}, {"params": biases and norms, "weight_decay": 0}]``."""
+    """``[{"params": weights, "weight_decay": wd}, {"params": biases and norms, "weight_decay": 0}]``, if not empty."""
     groups = decay_param_groups(model, weight_decay)
     return [g for g in groups if g["params"]]
 
