@@ -3,9 +3,12 @@
 
 import pytest
 import torch
+from torch import nn
 
 from regularkit.errors import RegularkitError
-from regularkit.models import CNN
+from regularkit.metrics.sparsity import activation_modules
+from regularkit.models import CNN, LowRankLinear
+from regularkit.models.mlp import _ACTIVATIONS
 
 
 def test_cnn_pools_until_one_pixel_and_handles_tiny_inputs():
@@ -18,3 +21,19 @@ def test_cnn_pools_until_one_pixel_and_handles_tiny_inputs():
 def test_cnn_needs_images():
     with pytest.raises(RegularkitError, match=r"C x H x W, got input shape \(64,\)"):
         CNN((64,), 10)
+
+
+@pytest.mark.parametrize("name", ["prelu", "abs_relu", "softplus", "leaky_relu"])
+def test_cnn_uses_the_mlp_activation_registry_in_conv_and_dense_layers(name):
+    m = CNN((1, 8, 8), 10, channels=(4, 8), widths=(12,), activation=name)
+    kinds = [type(a) for a in activation_modules(m)]
+    assert kinds == [_ACTIVATIONS[name]] * 3  # two conv stages, one dense layer
+    assert m(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_cnn_bottleneck_factors_the_dense_layers_not_the_head():
+    m = CNN((1, 8, 8), 10, channels=(4,), widths=(12, 6), bottleneck=3)
+    hidden = [x for x in m.features if isinstance(x, LowRankLinear)]
+    assert [(h.in_features, h.out_features, h.rank) for h in hidden] == [(4 * 4 * 4, 12, 3), (12, 6, 3)]
+    assert type(m.head) is nn.Linear and m.head.in_features == 6
+    assert m(torch.randn(2, 1, 8, 8)).shape == (2, 10)

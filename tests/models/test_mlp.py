@@ -1,12 +1,20 @@
 """MLP and CNN: shapes, per-layer dropout, layer order, seeded construction."""
 
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from regularkit.models import MLP
+from regularkit.errors import RegularkitError
+from regularkit.metrics.sparsity import activation_modules
+from regularkit.models import MLP, LowRankLinear
+from regularkit.models.mlp import _ACTIVATIONS, make_activation
 from regularkit.noise import DropConnectLinear, Dropout
+from regularkit.train import param_groups
+from regularkit.train.config import ACTIVATIONS
+from regularkit.transfer import find_head
 
 
 @pytest.mark.parametrize("shape", [(64,), (1, 8, 8), (3, 5, 7)])
@@ -43,3 +51,67 @@ def test_eval_mode_is_deterministic_and_train_mode_is_not():
     assert torch.equal(m(x), m(x))
     m.train()
     assert not torch.equal(m(x), m(x))
+
+
+# --------------------------------------------------------------------------- hidden units (deck 003)
+def lecture_formula(name, z):
+    """Deck 003 "Generalizations of ReLu", in NumPy, with each module's initial or fixed slope."""
+    return {"relu": np.maximum(0, z), "leaky_relu": np.maximum(0, z) + 0.01 * np.minimum(0, z),
+            "prelu": np.maximum(0, z) + 0.25 * np.minimum(0, z), "abs_relu": np.maximum(0, z) - np.minimum(0, z),
+            "softplus": np.log1p(np.exp(z)), "tanh": np.tanh(z), "sigmoid": 1 / (1 + np.exp(-z))}.get(name)
+
+
+def test_the_config_names_are_the_registry():
+    assert ACTIVATIONS == tuple(_ACTIVATIONS)  # train.config validates against the models' registry
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_every_activation_builds_an_mlp_with_a_linear_head_and_measurable_units(name):
+    z = np.linspace(-6, 6, 25)
+    ref = lecture_formula(name, z)
+    if ref is not None:
+        out = make_activation(name).double()(torch.from_numpy(z)).detach().numpy()
+        np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-12)
+    m = MLP((5,), 3, widths=(8, 4), activation=name)
+    assert find_head(m) == ("head", m.head) and type(m.head) is nn.Linear
+    assert [type(a) for a in activation_modules(m)] == [_ACTIVATIONS[name]] * 2  # the sparsity probes see them
+    assert torch.isfinite(m(torch.randn(3, 5))).all()
+
+
+def test_prelu_slope_is_learned_and_never_decayed():
+    m = MLP((4,), 2, widths=(6,), activation="prelu")
+    slope = m.features[1].weight
+    assert slope.shape == (1,) and slope.item() == 0.25
+    decayed = {id(p) for g in param_groups(m, 0.1) if g["weight_decay"] for p in g["params"]}
+    assert id(slope) not in decayed and id(m.features[0].weight) in decayed  # He et al. 2015: no decay on a
+    F.cross_entropy(m(-torch.rand(16, 4) * 5), torch.randint(0, 2, (16,))).backward()
+    assert slope.grad is not None and slope.grad.item() != 0.0
+
+
+def test_bottleneck_makes_every_hidden_linear_rank_r_and_keeps_the_head():
+    full = MLP((64,), 10, widths=(256, 256))
+    low = MLP((64,), 10, widths=(256, 256), bottleneck=16)
+    hidden = [x for x in low.features if isinstance(x, LowRankLinear)]
+    assert [(h.in_features, h.out_features, h.rank) for h in hidden] == [(64, 256, 16), (256, 256, 16)]
+    assert type(low.head) is nn.Linear and find_head(low) == ("head", low.head)
+    count = sum(p.numel() for p in low.parameters())
+    assert count == 16 * (64 + 256) + 256 + 16 * (256 + 256) + 256 + 256 * 10 + 10
+    assert sum(p.numel() for p in full.parameters()) == 64 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
+    assert low(torch.randn(3, 64)).shape == (3, 10)
+
+
+def test_bottleneck_with_dropconnect_drops_the_factors_connections():
+    m = MLP((4,), 2, widths=(8,), bottleneck=2, dropconnect=0.3)
+    layer = m.features[0]
+    assert isinstance(layer, LowRankLinear)
+    assert isinstance(layer.u, DropConnectLinear) and isinstance(layer.v, DropConnectLinear)
+    assert layer.v.bias is None and layer.u.p == layer.v.p == 0.3 and type(m.head) is nn.Linear
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: MLP((4,), 2, activation="swish"), "activation must be one of 'relu', .*'softplus'; got 'swish'"),
+    (lambda: MLP((4,), 2, bottleneck=0), "bottleneck must be >= 1, got 0"),
+])
+def test_mlp_errors(call, match):
+    with pytest.raises(RegularkitError, match=match):
+        call()

@@ -4,10 +4,12 @@ import pickle
 
 import pytest
 import torch
+from torch import nn
 
 from regularkit.errors import RegularkitError
-from regularkit.models import CNN, MLP, build_model
-from regularkit.train import ModelConfig
+from regularkit.models import CNN, MLP, AbsoluteValueRectification, LowRankLinear, build_model
+from regularkit.study.recipes import DEFAULT_RECIPES, RECIPES, resolve
+from regularkit.train import ModelConfig, Recipe
 
 
 def test_build_model_is_seeded_and_leaves_global_rng_alone():
@@ -41,3 +43,25 @@ def test_models_pickle():
 def test_num_classes_is_checked():
     with pytest.raises(RegularkitError, match="num_classes must be >= 2, got 1"):
         MLP((4,), 1)
+
+
+@pytest.mark.parametrize("name, layer", [
+    ("leaky-relu", nn.LeakyReLU), ("prelu", nn.PReLU), ("abs-relu", AbsoluteValueRectification),
+    ("softplus", nn.Softplus), ("bottleneck", LowRankLinear)])
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_hidden_unit_recipes_build_their_layers_and_are_opt_in(name, layer, kind):
+    base = Recipe(model=ModelConfig(kind=kind, channels=(4,), widths=(32, 16)))
+    (recipe,) = resolve([name], base)
+    assert name in RECIPES and name not in DEFAULT_RECIPES and RECIPES[name][0]
+    m = build_model(recipe.model, (1, 8, 8), 10, seed=0)
+    assert any(type(x) is layer for x in m.modules())
+    assert type(m.head) is nn.Linear and m(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_build_model_with_a_bottleneck_is_seeded_and_initializes_the_factors():
+    cfg = ModelConfig(widths=(64,), bottleneck=8, init="he_normal", bias_init=0.1)
+    a, b = build_model(cfg, (32,), 10, seed=3), build_model(cfg, (32,), 10, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    layer = a.features[0]
+    assert isinstance(layer, LowRankLinear) and layer.rank == 8
+    assert torch.all(layer.u.bias == 0.1)  # initialize() reaches the factors, plain nn.Linear layers

@@ -2,6 +2,7 @@
 
 import io
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -9,9 +10,11 @@ import torch
 from _helpers.preprocess import correlated, data
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.decomposition import PCA
 
 from regularkit.errors import RegularkitError
 from regularkit.preprocess import MinMax, PCAWhiten, Rescale, Standardize, ZCAWhiten, mark_split
+from regularkit.preprocess.transforms import _covariance, _eigh_desc
 
 
 @settings(max_examples=8, deadline=None)
@@ -83,10 +86,13 @@ def test_whitening_applies_train_statistics_to_other_data():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: mark_split(torch.rand(2), "holdout"), "split must be one of 'train', 'val', 'validation', 'test'; got 'holdout'"),
+    (lambda: mark_split(torch.rand(2), "holdout"),
+     "split must be one of 'train', 'val', 'validation', 'test'; got 'holdout'"),
     (lambda: mark_split((1, 2), "test"), "cannot tag an object of type tuple with a split"),
-    (lambda: Standardize().transform(torch.rand(3, 2)), r"Standardize is not fitted: call fit\(x_train\) before transform"),
-    (lambda: ZCAWhiten().fit(torch.rand(5, 4)).transform(torch.rand(5, 3)), r"fitted on samples of shape \(4,\), got \(3,\)"),
+    (lambda: Standardize().transform(torch.rand(3, 2)),
+     r"Standardize is not fitted: call fit\(x_train\) before transform"),
+    (lambda: ZCAWhiten().fit(torch.rand(5, 4)).transform(torch.rand(5, 3)),
+     r"fitted on samples of shape \(4,\), got \(3,\)"),
     (lambda: Standardize(mode="global"), "mode must be one of 'featurewise', 'samplewise'; got 'global'"),
     (lambda: MinMax((1, 0)), r"feature_range must have low < high, got \(1, 0\)"),
     (lambda: PCAWhiten(n_components=5).fit(torch.rand(10, 3)), "n_components must be <= the 3 features, got 5"),
@@ -112,3 +118,104 @@ def test_state_dict_round_trip_through_torch_save_and_pickle(make):
     assert restored.get_config() == fitted.get_config()
     torch.testing.assert_close(restored.transform(x), fitted.transform(x))
     torch.testing.assert_close(pickle.loads(pickle.dumps(fitted)).transform(x), fitted.transform(x))
+
+
+# --------------------------------------------------------------------------- fewer samples than features
+def few(n=20, d=100, seed=0):
+    """N <= D correlated training samples and 500 test points from the same distribution."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    return (torch.from_numpy((rng.normal(size=(m, d)) @ mix).astype(np.float32)) for m in (n, 500))
+
+
+def spanned_basis(train, r):
+    """NumPy's eigenvectors of the training covariance for the r largest eigenvalues, and those eigenvalues."""
+    xc = train.double().numpy() - train.double().numpy().mean(0)
+    vals, vecs = np.linalg.eigh(xc.T @ xc / len(xc))
+    return vecs[:, ::-1][:, :r], vals[::-1][:r]
+
+
+@pytest.mark.parametrize("make", [lambda: ZCAWhiten(), lambda: PCAWhiten(), lambda: PCAWhiten(eps=0.0)])
+def test_whitening_fewer_samples_than_features_warns_and_stays_bounded_off_the_span(make):
+    train, test = few()
+    with pytest.warns(UserWarning, match=r"Whiten.fit: 20 samples of 100 features \(N <= D\): the centred training "
+                                         r"set spans at most 19 directions; whitening keeps the 19 .* other 81 gain 0"):
+        w = make().fit(train)
+    assert w.rank_ == 19
+    u, s = spanned_basis(train, 19)
+    xc = (test - train.mean(0)).double().numpy()
+    out = w.transform(test).double().numpy()
+    # gain 1/sqrt(S_19 + eps) at most, on the 19 spanned directions: |out| <= |x - mean| / sqrt(S_19 + eps)
+    bound = np.linalg.norm(xc, axis=1) / np.sqrt(s[-1] + w.eps)
+    assert (np.linalg.norm(out, axis=1) <= bound * (1 + 1e-4)).all()
+    assert np.abs(out).max() < 10  # every coordinate of 500 test points
+    old = np.linalg.eigh(np.cov(train.double().numpy(), rowvar=False, bias=True))  # every direction, as before
+    old_out = xc @ old[1] / np.sqrt(np.clip(old[0], 0, None) + 1e-6)
+    assert np.abs(old_out).max() > 1e2  # what the gain 1/sqrt(eps) on unspanned directions did
+
+
+def test_whitened_training_data_are_white_on_the_span_and_test_data_stay_in_it():
+    train, test = few()
+    u, _ = spanned_basis(train, 19)
+    with pytest.warns(UserWarning, match="N <= D"):
+        zca, pca = ZCAWhiten(eps=0.0).fit(train), PCAWhiten(eps=0.0).fit(train)
+    z = zca.transform(train).double().numpy()
+    np.testing.assert_allclose(u.T @ np.cov(z, rowvar=False, bias=True) @ u, np.eye(19), atol=1e-4)
+    zt = zca.transform(test).double().numpy()
+    np.testing.assert_allclose(zt - zt @ u @ u.T, 0.0, atol=1e-4)  # the component off the span is projected out
+    assert pca.components_.shape == (100, 19)
+    p = pca.transform(train).double().numpy()
+    np.testing.assert_allclose(np.cov(p, rowvar=False, bias=True), np.eye(19), atol=1e-4)
+
+
+def test_pca_whitening_agrees_with_sklearn_on_the_spanned_components():
+    for n, d, r in ((2000, 6, 6), (20, 100, 19)):
+        train, test = (correlated(n, d), correlated(500, d, seed=1)) if n > d else few(n, d)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore" if n <= d else "error")
+            ours = PCAWhiten(eps=0.0).fit(train)
+        sk = PCA(whiten=True, svd_solver="full").fit(train.double().numpy())
+        for x in (train, test):
+            a = ours.transform(x).double().numpy() * np.sqrt((n - 1) / n)  # sklearn's variance divides by N - 1
+            b = sk.transform(x.double().numpy())
+            np.testing.assert_allclose(np.abs(a), np.abs(b[:, :r]), atol=2e-3)
+        if n <= d:  # sklearn keeps min(N, D) components: its N-th is rounding noise, blown up
+            assert sk.n_components_ == n and np.abs(sk.transform(test.double().numpy())[:, -1]).max() > 1e3
+
+
+def test_whitening_full_rank_data_is_unchanged_exactly():
+    x = correlated(2000, 12).view(2000, 3, 2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # N >> D: no warning
+        zca, pca = ZCAWhiten(eps=1e-6).fit(x), PCAWhiten(eps=1e-5).fit(x)
+    _, cov = _covariance(x.reshape(2000, -1))
+    vals, vecs = _eigh_desc(cov)
+    # the formulas before the rank rule, every direction kept
+    assert torch.equal(zca.whitening_, ((vecs / (vals + 1e-6).sqrt()) @ vecs.T).float())
+    assert torch.equal(pca.components_, vecs.float()) and torch.equal(pca.explained_variance_, vals.float())
+    assert zca.rank_ == pca.rank_ == 12
+
+
+def test_rtol_drops_small_directions_and_pca_warns_when_it_keeps_fewer_than_asked():
+    x = correlated(2000, 6)
+    x[:, 5] = x[:, 0] + 1e-4 * torch.randn(2000, generator=torch.Generator().manual_seed(0))  # variance ~1e-8
+    assert ZCAWhiten().fit(x).rank_ == 6  # real, if small: the default rtol keeps it
+    assert ZCAWhiten(rtol=1e-6).fit(x).rank_ == 5
+    with pytest.warns(UserWarning, match="the training data span 5 directions, fewer than the 6 components asked "
+                                         "for; keeping 5"):
+        pca = PCAWhiten(rtol=1e-6).fit(x)
+    assert pca.transform(x).shape == (2000, 5)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: ZCAWhiten(rtol=1.0), r"rtol must be in \[0.0, 1.0\), got 1.0"),
+    (lambda: PCAWhiten(rtol=-1e-3), r"rtol must be in \[0.0, 1.0\), got -0.001"),
+    (lambda: PCAWhiten().fit(torch.ones(5, 3)),
+     r"PCAWhiten.fit: the 5 training samples are all equal \(zero variance\), nothing to whiten"),
+    (lambda: ZCAWhiten().fit(torch.ones(1, 3)), r"ZCAWhiten.fit: the 1 training samples are all equal"),
+])
+def test_whitening_errors(call, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # N = 1 <= D also warns, before the error
+        with pytest.raises(RegularkitError, match=match):
+            call()

@@ -21,11 +21,17 @@ def model():
     (lambda: ModelConfig(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
     (lambda: ModelConfig(dropout=-0.1), r"dropout must be in \[0, 1\), got -0.1"),
     (lambda: ModelConfig(widths=(8, 8), dropout=(0.1,)), "dropout has 1 rates but the model has 2 hidden layers"),
-    (lambda: ModelConfig(kind="transformer"), "model.kind must be one of 'mlp', 'cnn', 'resnet', 'factory'; got 'transformer'"),
+    (lambda: ModelConfig(kind="transformer"),
+     "model.kind must be one of 'mlp', 'cnn', 'resnet', 'factory'; got 'transformer'"),
     (lambda: RegConfig(l2=-0.5), "l2 must be >= 0, got -0.5"),
     (lambda: RegConfig(max_norm=0.0), "max_norm must be > 0, got 0.0"),
     (lambda: RegConfig(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\), got 1.0"),
     (lambda: OptimConfig(epochs=2.5), "epochs must be an integer, got 2.5"),
+    (lambda: ModelConfig(activation="swish"),
+     "model.activation must be one of 'relu', 'tanh', 'sigmoid', 'gelu', 'leaky_relu', 'prelu', 'abs_relu', "
+     "'softplus'; got 'swish'"),
+    (lambda: ModelConfig(bottleneck=0), "model.bottleneck must be >= 1, got 0"),
+    (lambda: ModelConfig(bottleneck=2.5), "model.bottleneck must be an integer, got 2.5"),
 ])
 def test_invalid_values_name_themselves(build, msg):
     with pytest.raises(RegularkitError, match=msg):
@@ -49,3 +55,11 @@ def test_nested_and_dotted_overrides():
 def test_unknown_field_is_named():
     with pytest.raises(RegularkitError, match="unknown field 'l3' in recipe.reg"):
         replace(Recipe(), {"reg.l3": 1.0}, where="recipe")
+
+
+def test_new_hidden_units_and_bottleneck_round_trip():
+    r = replace(Recipe(), {"model.activation": "abs_relu", "model.bottleneck": 8})
+    assert r.model.activation == "abs_relu" and r.model.bottleneck == 8
+    assert ModelConfig().bottleneck is None  # off by default
+    assert from_dict(Recipe, to_dict(r)) == r and from_toml(Recipe, to_toml(r)) == r
+    assert ModelConfig(kind="cnn", bottleneck=1).bottleneck == 1

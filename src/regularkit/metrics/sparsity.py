@@ -2,10 +2,13 @@
 
 Weight sparsity is what L1 does to the parameters (Tibshirani 1996; deck 003,
 "L1 regularization leads to sparse weights"): the fraction of selected weights
-with ``|w| < threshold``.  Activation sparsity is what an activity penalty does
-to the representation (deck 003 "Representational Sparsity"): the fraction of
-hidden activations with ``|h| <= threshold`` over a batch, in eval mode (the
-representation the model uses at test time).
+with ``|w| < threshold``, over the weights the penalties select (every
+``ndim >= 2`` weight, :mod:`regularkit._util.params`), frozen ones included: a
+measurement describes the model, and an EMA or SWA copy is frozen.
+Activation sparsity is what an activity penalty does to the representation
+(deck 003 "Representational Sparsity"): the fraction of hidden activations with
+``|h| <= threshold`` over a batch, in eval mode (the representation the model
+uses at test time).
 """
 from __future__ import annotations
 
@@ -15,12 +18,12 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_non_negative
-from regularkit._util.params import DEFAULT_MODULES, select_parameters
+from regularkit._util.params import select_parameters
 from regularkit.errors import RegularkitError
 
 __all__ = ["ACTIVATION_TYPES", "activation_modules", "activation_sparsity", "weight_sparsity"]
 
-ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softplus)
+ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softplus, nn.PReLU)
 
 
 def activation_modules(model: nn.Module) -> list[nn.Module]:
@@ -55,11 +58,15 @@ def activation_sparsity(model: nn.Module, x: torch.Tensor, modules: Sequence[nn.
     return float(counts[0] / counts[1]) if counts[1] else float("nan")
 
 
-def weight_sparsity(model: nn.Module, threshold: float = 1e-3, *, modules=DEFAULT_MODULES,
+def weight_sparsity(model: nn.Module, threshold: float = 1e-3, *, modules=None,
                     pattern: str | None = None) -> float:
-    """Fraction of the selected weights with ``|w| < threshold`` (how much L1 has zeroed)."""
+    """Fraction of the selected weights with ``|w| < threshold`` (how much L1 has zeroed).
+
+    ``modules`` / ``pattern`` as for the penalties (default: every ``ndim >= 2`` weight;
+    ``modules=DEFAULT_MODULES``: Linear/Conv weights only), frozen weights counted.
+    """
     threshold = check_non_negative("threshold", threshold)
-    params = [p for _, p in select_parameters(model, modules, pattern)]
+    params = [p for _, p in select_parameters(model, modules, pattern, trainable_only=False)]
     total = sum(p.numel() for p in params)
     if total == 0:
         raise RegularkitError(f"weight_sparsity: no parameter selected by modules={modules!r}, pattern={pattern!r}")

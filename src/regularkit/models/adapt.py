@@ -43,7 +43,7 @@ __all__ = ["DROPOUT_TYPES", "dropout_layers", "hidden_linears", "inapplicable", 
 DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, Dropout)
 
 #: Fields whose change from the base config asks for another architecture.
-_ARCHITECTURE = ("kind", "widths", "channels", "activation")
+_ARCHITECTURE = ("kind", "widths", "channels", "activation", "bottleneck")
 
 
 def dropout_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

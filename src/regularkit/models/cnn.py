@@ -1,7 +1,10 @@
 """A small CNN: conv stages (3x3 conv -> [BN] -> act -> 2x2 max-pool), then a dense head.
 
 Sized for 8x8 digits and 28x28 Fashion-MNIST on a CPU.  Pooling stops when the
-map is already 1 pixel wide, so any input size of at least 1x1 works.
+map is already 1 pixel wide, so any input size of at least 1x1 works.  The
+activations are the MLP's registry (:data:`regularkit.models.mlp._ACTIVATIONS`);
+``bottleneck=r`` makes the hidden Linear layers of the dense head rank-r
+products ``W = U·V`` (:class:`~regularkit.models.layers.LowRankLinear`).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ class CNN(nn.Module):
     def __init__(self, input_shape: Sequence[int], num_classes: int, *, channels: Sequence[int] = (32, 64),
                  widths: Sequence[int] = (128,), activation: str = "relu",
                  dropout: Sequence[float] | float = 0.0, input_dropout: float = 0.0,
-                 dropout_kind: str = "inverted", batchnorm: bool = False, dropconnect: float = 0.0):
+                 dropout_kind: str = "inverted", batchnorm: bool = False, dropconnect: float = 0.0,
+                 bottleneck: int | None = None):
         super().__init__()
         if len(input_shape) != 3:
             raise RegularkitError(f"the CNN needs images C x H x W, got input shape {tuple(input_shape)}")
@@ -41,7 +45,8 @@ class CNN(nn.Module):
         rates = tuple(dropout) if isinstance(dropout, (tuple, list)) else (float(dropout),) * len(widths)
         self.features, n_out = dense_stack(
             c * h * w, widths, activation=activation, dropout=rates, dropout_kind=dropout_kind,
-            batchnorm=batchnorm, dropconnect=dropconnect)
+            batchnorm=batchnorm, dropconnect=dropconnect,
+            bottleneck=None if bottleneck is None else check_int("bottleneck", bottleneck, minimum=1))
         self.head = nn.Linear(n_out, num_classes)
         self.feature_size = math.prod((c, h, w))
 
@@ -58,4 +63,4 @@ def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> CNN:
     """The CNN a :class:`~regularkit.train.config.ModelConfig` describes (``widths``: its dense head)."""
     return CNN(input_shape, num_classes, channels=cfg.channels, widths=cfg.widths, activation=cfg.activation,
                dropout=cfg.hidden_dropout(), input_dropout=cfg.input_dropout, dropout_kind=cfg.dropout_kind,
-               batchnorm=cfg.batchnorm, dropconnect=cfg.dropconnect)
+               batchnorm=cfg.batchnorm, dropconnect=cfg.dropconnect, bottleneck=cfg.bottleneck)

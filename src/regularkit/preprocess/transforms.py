@@ -10,6 +10,24 @@ transformation to test + validation set."  The cookbook's whitening is
 and Keras' ``ImageDataGenerator`` adds ZCA, ``X U diag(1/sqrt(S + eps)) U.T``
 (Bell & Sejnowski 1997; Krizhevsky 2009 for images).
 
+Fewer samples than features: N centred samples span at most N - 1 of the D
+directions, and the other eigenvalues of the covariance are rounding noise.
+The cookbook's formula (and Keras, and scikit-learn's ``PCA(whiten=True)``,
+which floors the scale at machine epsilon) divides by their square root, so a
+test point's component off the training span is multiplied by ``1/sqrt(eps)``
+(1000 for Keras' 1e-6).  We differ on purpose: a direction with eigenvalue
+``S_i <= rtol * S_max`` is not spanned and gets gain 0 (PCA drops the
+component, ZCA projects it out) -- the rule ``numpy.linalg.pinv`` applies to
+small singular values.  ``rtol`` defaults to ``max(N, D) * eps(float64)``, the
+default relative tolerance of ``numpy.linalg.matrix_rank`` (and of ``pinv`` with
+``rtol=None``; MATLAB's ``rank``; Press et al., *Numerical Recipes*, 3rd ed.
+2007, p. 795), applied to the eigenvalues of the covariance (its singular
+values), with N and D of the N x D data the covariance is summed from: that is
+the size of the float64 rounding error of those eigenvalues, so only
+numerically null directions are dropped and full-rank data are whitened
+exactly as before.  Fitting on N <= D samples warns (a ``UserWarning``): the
+estimate is rank deficient whatever the data.
+
 scikit-learn's conventions: the constructor only stores its arguments;
 ``fit(x_train)`` sets attributes ending in ``_``; ``transform(x)`` applies
 them; ``state_dict()`` / ``load_state_dict()`` save them with the model.
@@ -21,11 +39,18 @@ with :func:`~regularkit.preprocess.splitguard.mark_split` (see that module).
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Dict, Tuple
 
 import torch
 
-from regularkit._util.checks import check_choice, check_non_negative, check_number, check_positive
+from regularkit._util.checks import (
+    check_choice,
+    check_in_range,
+    check_non_negative,
+    check_number,
+    check_positive,
+)
 from regularkit.errors import RegularkitError
 from regularkit.preprocess.splitguard import as_fit_tensor, check_fit_split
 
@@ -72,6 +97,27 @@ def _eigh_desc(cov: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return vals.flip(0).clamp_min(0.0), vecs.flip(1)
 
 
+def _check_rtol(rtol: float | None) -> float | None:
+    return None if rtol is None else check_in_range("rtol", rtol, 0.0, 1.0, high_inclusive=False)
+
+
+def _rank(vals: torch.Tensor, n: int, rtol: float | None, who: str) -> int:
+    """How many directions the training set spans: eigenvalues ``S_i > rtol * S_max`` (sorted, so a prefix).
+
+    ``rtol=None``: ``max(N, D) * eps(float64)``, ``numpy.linalg.matrix_rank``'s default tolerance.
+    """
+    d = vals.shape[0]
+    tol = max(n, d) * torch.finfo(torch.float64).eps if rtol is None else rtol
+    rank = int((vals > tol * vals[0]).sum())
+    if rank == 0:
+        raise RegularkitError(f"{who}.fit: the {n} training samples are all equal (zero variance), nothing to whiten")
+    if n <= d:
+        warnings.warn(f"{who}.fit: {n} samples of {d} features (N <= D): the centred training set spans at most "
+                      f"{n - 1} directions; whitening keeps the {rank} with eigenvalue > rtol * largest and gives the "
+                      f"other {d - rank} gain 0 (not 1/sqrt(eps))", UserWarning, stacklevel=4)
+    return rank
+
+
 class _Preprocessor:
     """fit / transform / state_dict shared by every preprocessor."""
 
@@ -83,7 +129,8 @@ class _Preprocessor:
         check_fit_split(x, split, who=type(self).__name__)
         x = as_fit_tensor(x)
         if x.dim() < 2 or x.shape[0] < 1:
-            raise RegularkitError(f"{type(self).__name__}.fit needs a batch N x ... with N >= 1, got shape {tuple(x.shape)}")
+            raise RegularkitError(
+                f"{type(self).__name__}.fit needs a batch N x ... with N >= 1, got shape {tuple(x.shape)}")
         self._fit(x)
         self.feature_shape_ = tuple(x.shape[1:])
         return self
@@ -94,8 +141,8 @@ class _Preprocessor:
             if not hasattr(self, "feature_shape_"):
                 raise RegularkitError(f"{type(self).__name__} is not fitted: call fit(x_train) before transform")
             if tuple(x.shape[1:]) != self.feature_shape_:
-                raise RegularkitError(
-                    f"{type(self).__name__} was fitted on samples of shape {self.feature_shape_}, got {tuple(x.shape[1:])}")
+                raise RegularkitError(f"{type(self).__name__} was fitted on samples of shape {self.feature_shape_}, "
+                                      f"got {tuple(x.shape[1:])}")
         if not x.is_floating_point():
             x = x.float()
         return self._transform(x)
@@ -216,17 +263,27 @@ class PCAWhiten(_Preprocessor):
     """The cookbook's PCA whitening ``(x - mean) U / sqrt(S + eps)`` on flattened features.
 
     Output: N x k (k = ``n_components`` or all D), decorrelated, unit variance
-    on the training set (up to ``eps``, which keeps near-zero directions from
+    on the training set (up to ``eps``, which keeps small directions from
     blowing up).  Components are sorted by decreasing variance.
+
+    Components the training set does not span (``S_i <= rtol * S_max``, see the
+    module docstring) are dropped, so k is at most that rank ``rank_``: with
+    N <= D samples at most N - 1 (a warning says so, and says how many are
+    kept).  scikit-learn keeps ``min(N, D)`` components and only floors the scale
+    at machine epsilon, so its N-th component (rounding noise, variance ~1e-13)
+    blows test points up a million-fold; on the kept components the two agree
+    up to sign and sklearn's ``N - 1`` in the variance (``ours = sklearn *
+    sqrt(N / (N - 1))`` with ``eps=0``).
     """
 
-    _fitted = ("mean_", "components_", "explained_variance_")
+    _fitted = ("mean_", "components_", "explained_variance_", "rank_")
 
-    def __init__(self, n_components: int | None = None, *, eps: float = 1e-5):
+    def __init__(self, n_components: int | None = None, *, eps: float = 1e-5, rtol: float | None = None):
         if n_components is not None:
             n_components = int(check_positive("n_components", n_components))
         self.n_components = n_components
         self.eps = check_non_negative("eps", eps)
+        self.rtol = _check_rtol(rtol)
 
     def _fit(self, x):
         flat = x.reshape(x.shape[0], -1)
@@ -235,6 +292,11 @@ class PCAWhiten(_Preprocessor):
             raise RegularkitError(f"n_components must be <= the {flat.shape[1]} features, got {k}")
         mean, cov = _covariance(flat)
         vals, vecs = _eigh_desc(cov)
+        self.rank_ = _rank(vals, flat.shape[0], self.rtol, "PCAWhiten")
+        if self.rank_ < k and flat.shape[0] > flat.shape[1]:  # N <= D has already warned
+            warnings.warn(f"PCAWhiten.fit: the training data span {self.rank_} directions, fewer than the {k} "
+                          f"components asked for; keeping {self.rank_}", UserWarning, stacklevel=3)
+        k = min(k, self.rank_)
         self.mean_ = mean.float()
         self.components_ = vecs[:, :k].float()
         self.explained_variance_ = vals[:k].float()
@@ -249,18 +311,29 @@ class ZCAWhiten(_Preprocessor):
 
     Unlike PCA whitening it rotates back to pixel space, so whitened images
     still look like (edge-enhanced) images.  ``eps`` is Keras' ``zca_epsilon``.
+
+    Unlike Keras, directions the training set does not span (``S_i <= rtol *
+    S_max``, see the module docstring; ``rank_`` counts the others) get gain 0
+    instead of ``1/sqrt(eps)``: ``W = U_r diag(1 / sqrt(S_r + eps)) U_r^T`` over
+    the r spanned directions, the (eps-regularised) pseudo-inverse square root
+    of the covariance.  A test point's component off the training span is
+    projected out instead of multiplied by ``1/sqrt(eps)`` (1000 for the default
+    eps); on full-rank data nothing changes.
     """
 
-    _fitted = ("mean_", "whitening_")
+    _fitted = ("mean_", "whitening_", "rank_")
 
-    def __init__(self, eps: float = 1e-6):
+    def __init__(self, eps: float = 1e-6, *, rtol: float | None = None):
         self.eps = check_non_negative("eps", eps)
+        self.rtol = _check_rtol(rtol)
 
     def _fit(self, x):
-        mean, cov = _covariance(x.reshape(x.shape[0], -1))
+        flat = x.reshape(x.shape[0], -1)
+        mean, cov = _covariance(flat)
         vals, vecs = _eigh_desc(cov)
+        r = self.rank_ = _rank(vals, flat.shape[0], self.rtol, "ZCAWhiten")
         self.mean_ = mean.float()
-        self.whitening_ = ((vecs / (vals + self.eps).sqrt()) @ vecs.T).float()
+        self.whitening_ = ((vecs[:, :r] / (vals[:r] + self.eps).sqrt()) @ vecs[:, :r].T).float()
 
     def _transform(self, x):
         flat = x.reshape(x.shape[0], -1) - self.mean_.to(x)

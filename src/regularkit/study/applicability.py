@@ -60,6 +60,8 @@ def _reason(recipe: Recipe, base: Recipe, kind: str, data: str, probe: nn.Module
         return f"it augments images ({', '.join('augment.' + f for f in fields)}) and the data are {data}"
     if recipe.model.kind in _IMAGE_MODELS and kind != "images":
         return f"it uses the built-in {recipe.model.kind}, which needs images, and the data are {data}"
+    if recipe.model.kind == "resnet" and recipe.model.bottleneck is not None:
+        return "it factors hidden dense layers and the built-in resnet has none (its head is its only Linear)"
     if recipe.model.kind == "factory" and probe is not None:
         why = inapplicable(recipe.model, base.model, probe)
         if why is not None:

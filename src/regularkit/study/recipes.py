@@ -40,6 +40,15 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "relu-bias": ("He normal, hidden biases 0.1 so ReLU units start active", {"model.init": "he_normal",
                                                                             "model.bias_init": 0.1}),
     "class-prior-bias": ("output bias set to the class prior, softmax(b) = p(y)", {"model.output_bias": "prior"}),
+    # --- hidden units (deck 003 "Generalizations of ReLu"; Goodfellow et al. 2016, 6.3); MLP and CNN
+    "leaky-relu": ("leaky ReLU max(0, z) + 0.01 min(0, z) as the hidden unit", {"model.activation": "leaky_relu"}),
+    "prelu": ("parametric ReLU: the leaky slope learned, one per layer from 0.25 (He et al. 2015)",
+              {"model.activation": "prelu"}),
+    "abs-relu": ("absolute value rectification |z| = max(0, z) - min(0, z) (Jarrett et al. 2009)",
+                 {"model.activation": "abs_relu"}),
+    "softplus": ("softplus log(1 + exp(z)), a smooth ReLU", {"model.activation": "softplus"}),
+    "bottleneck": ("linear bottleneck: each hidden Linear W = U V of rank 16 (Goodfellow et al. 6.3.3)",
+                   {"model.bottleneck": 16}),
     # --- noise (decks 000, 002, 003, 004)
     "dropout": ("inverted dropout 0.3 on hidden units", {"model.dropout": 0.3}),
     "dropout-cookbook": ("inverted dropout: keep 0.8 on inputs, 0.5 on hidden units (deck 003)",

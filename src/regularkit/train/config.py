@@ -21,7 +21,9 @@ from regularkit._util.checks import (
 )
 from regularkit.errors import RegularkitError
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
+#: The hidden units a built-in model offers (deck 003 "Generalizations of ReLu"; the modules are
+#: regularkit.models.mlp._ACTIVATIONS, which the MLP and the CNN share; the ResNet is ReLU only).
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "prelu", "abs_relu", "softplus")
 MODEL_KINDS = ("mlp", "cnn", "resnet", "factory")
 
 
@@ -30,7 +32,7 @@ class ModelConfig:
     """Architecture. ``dropout`` is one rate for every hidden layer or one rate per hidden layer."""
 
     kind: str = "mlp"                      # mlp | cnn | resnet | factory (the user's build function)
-    factory: str | None = None             # kind "factory": "module:function" or "file.py:function"
+    factory: str | None = None             # kind "factory": "module:function" or "file.py:function" (else unused)
     widths: tuple[int, ...] = (256, 256)   # MLP hidden widths; CNN/resnet: its dense head width(s)
     channels: tuple[int, ...] = (32, 64)   # CNN / resnet conv channels per stage
     activation: str = "relu"
@@ -43,12 +45,13 @@ class ModelConfig:
     init: str | None = None                # None: torch default; else a regularkit.init preset
     bias_init: float = 0.0                 # 0.1 keeps ReLU units active at the start
     output_bias: str = "zero"              # zero | prior (softmax(b) = p(y))
+    bottleneck: int | None = None          # rank r: every hidden Linear becomes W = U·V (r*(in+out) parameters)
 
     def __post_init__(self):
         check_choice("model.kind", self.kind, MODEL_KINDS)
-        if (self.kind == "factory") != (self.factory is not None):
-            raise RegularkitError(f"model.factory names the build function exactly when model.kind is 'factory', "
-                                  f"got kind={self.kind!r}, factory={self.factory!r}")
+        if self.kind == "factory" and self.factory is None:
+            raise RegularkitError("model.kind 'factory' needs model.factory, the build function's "
+                                  "'module:function' or 'file.py:function'; got none")
         check_choice("model.activation", self.activation, ACTIVATIONS)
         check_choice("model.dropout_kind", self.dropout_kind, ("inverted", "classic"))
         check_choice("model.output_bias", self.output_bias, ("zero", "prior"))
@@ -67,6 +70,10 @@ class ModelConfig:
         check_rate("drop_path", self.drop_path)
         check_rate("dropconnect", self.dropconnect)
         check_number("bias_init", self.bias_init)
+        if self.bottleneck is not None:
+            # Read by the MLP and the CNN's dense layers; the study refuses it for the ResNet and for a
+            # factory model (regularkit.study.applicability) rather than failing the whole study here.
+            check_int("model.bottleneck", self.bottleneck, minimum=1)
 
     def hidden_dropout(self) -> tuple[float, ...]:
         """One drop rate per hidden layer."""
