@@ -90,13 +90,15 @@ class PenaltyCase:
 
 PENALTY_CASES = {
     "l2": {"": PenaltyCase(lambda m: P.L2(0.1)), "half": PenaltyCase(lambda m: P.L2(0.1, convention="half")),
-           "n": PenaltyCase(lambda m: P.L2(0.1, n=7))},
+           "n": PenaltyCase(lambda m: P.L2(0.1, n=7)),
+           "module_types": PenaltyCase(lambda m: P.L2(0.1, modules=P.DEFAULT_MODULES)),
+           "epoch": PenaltyCase(lambda m: P.L2(0.1, schedule_unit="epoch"))},
     "l1": {"": PenaltyCase(lambda m: P.L1(0.1))},
     "elastic_net": {"": PenaltyCase(lambda m: P.ElasticNet(0.1, 0.2))},
     "lp": {"": PenaltyCase(lambda m: P.Lp(3.0, 0.1)), "root": PenaltyCase(lambda m: P.Lp(3.0, 0.1, root=True))},
     "activity": {"": PenaltyCase(lambda m: P.ActivityPenalty([m[0], m[3]], l1=0.1, l2=0.01), weights_only=False),
-                 "mean": PenaltyCase(lambda m: P.ActivityPenalty(m[0], l2=0.1, reduction="mean"),
-                                     weights_only=False)},
+                 "sum": PenaltyCase(lambda m: P.ActivityPenalty(m[0], l2=0.1, reduction="sum", schedule_unit="epoch"),
+                                    weights_only=False)},
 }
 
 # --------------------------------------------------------------------------- constraints
@@ -147,7 +149,10 @@ NOISE_CASES = {
     "drop_connect_linear": {
         "": NoiseCase(lambda **kw: N.DropConnectLinear(6, 4, p=0.5, **kw), _randn(8, 6), _linear_eval),
         "per_sample": NoiseCase(lambda **kw: N.DropConnectLinear(6, 4, p=0.5, per_sample=True, **kw), _randn(8, 6),
-                                _linear_eval)},
+                                _linear_eval),
+        "weights_only_relu": NoiseCase(
+            lambda **kw: N.DropConnectLinear(6, 4, p=0.5, mask_bias=False, activation="relu", **kw), _randn(8, 6),
+            lambda layer, x: _linear_eval(layer, x).relu())},
     "drop_connect_conv2d": {"": NoiseCase(lambda **kw: N.DropConnectConv2d(2, 3, 3, p=0.5, **kw), _randn(2, 2, 5, 5),
                                           _conv_eval),
                             "per_sample_reflect": NoiseCase(
@@ -155,8 +160,9 @@ NOISE_CASES = {
                                                                  bias=False, p=0.5, per_sample=True, **kw),
                                 _randn(3, 2, 5, 5), _conv_eval)},
     "drop_path": {"": NoiseCase(lambda **kw: N.DropPath(0.5, **kw), _randn(32, 3)),
-                  "unscaled": NoiseCase(lambda **kw: N.DropPath(0.5, scale_by_keep=False, **kw), _randn(32, 3),
-                                        lambda layer, x: x * 0.5)},
+                  "classic": NoiseCase(lambda **kw: N.DropPath(0.5, classic=True, **kw), _randn(32, 3),
+                                       lambda layer, x: x * 0.5),
+                  "timm_unscaled": NoiseCase(lambda **kw: N.DropPath(0.5, scale_by_keep=False, **kw), _randn(32, 3))},
     "gaussian_noise": {"": NoiseCase(lambda **kw: N.GaussianNoise(0.5, **kw), _randn(8, 6))},
     "gaussian_dropout": {"": NoiseCase(lambda **kw: N.GaussianDropout(0.5, **kw), _randn(8, 6))},
 }
@@ -229,7 +235,9 @@ PREPROCESS_CASES = {
     "min_max": {"": PreprocessCase(lambda: PP.MinMax((-1.0, 1.0)))},
     "rescale": {"": PreprocessCase(lambda: PP.Rescale(1 / 255), fits=False)},
     "pca_whiten": {"": PreprocessCase(lambda: PP.PCAWhiten(n_components=5), _correlated)},
-    "zca_whiten": {"": PreprocessCase(lambda: PP.ZCAWhiten(eps=1e-2))},
+    # more samples (64) than features (48): a full-rank fit, without the N <= D warning
+    "zca_whiten": {"": PreprocessCase(lambda: PP.ZCAWhiten(eps=1e-2),
+                                      data=lambda: torch.rand(64, 3, 4, 4, generator=gen(5)) * 3 + 1)},
 }
 
 
@@ -264,7 +272,9 @@ class AveragingCase:
 AVERAGING_CASES = {
     "ema": {"": AveragingCase(lambda m: AV.EMA(m, decay=0.7), lambda a, m: a.update(m), lambda a: a.module),
             "warmup_average": AveragingCase(lambda m: AV.EMA(m, decay=0.9, warmup=True, buffers="average"),
-                                            lambda a, m: a.update(m), lambda a: a.module)},
+                                            lambda a, m: a.update(m), lambda a: a.module),
+            # EMA is an nn.Module whose forward is the average's: evaluated as itself, as an owner would
+            "as_module": AveragingCase(lambda m: AV.EMA(m, decay=0.7), lambda a, m: a.update(m), lambda a: a)},
     "swa": {"": AveragingCase(lambda m: AV.SWA(m, start_epoch=2, lr=0.05, anneal_epochs=1),
                               lambda a, m: a.update(m), lambda a: a.module)},
     "snapshot_ensemble": {"": AveragingCase(lambda m: AV.SnapshotEnsemble(m, cycles=4, epochs_per_cycle=1, lr_max=0.1),

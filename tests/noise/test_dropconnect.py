@@ -1,4 +1,7 @@
-"""DropConnect: weight masks per batch and per sample, inference rules, layers that stay nn.Linear/Conv2d."""
+"""DropConnect: weight and bias masks per batch and per sample, inference rules (mean, moment matching),
+layers that stay nn.Linear/Conv2d."""
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -47,9 +50,12 @@ def test_layer_is_an_nn_linear_with_the_usual_names():
     plain.load_state_dict(layer.state_dict())
     x = torch.randn(4, 5)
     assert torch.equal(layer.eval()(x), plain(x))  # inverted: test time uses W itself
-    classic = DropConnectLinear(5, 3, p=0.5, classic=True)
+    classic = DropConnectLinear(5, 3, p=0.5, classic=True)  # masks the bias too: test time scales both
     classic.load_state_dict(plain.state_dict())
-    assert torch.allclose(classic.eval()(x), F.linear(x, plain.weight * 0.5, plain.bias))
+    assert torch.allclose(classic.eval()(x), F.linear(x, plain.weight * 0.5, plain.bias * 0.5))
+    weights_only = DropConnectLinear(5, 3, p=0.5, classic=True, mask_bias=False)
+    weights_only.load_state_dict(plain.state_dict())
+    assert torch.allclose(weights_only.eval()(x), F.linear(x, plain.weight * 0.5, plain.bias))
 
 
 def test_from_linear_shares_parameters():
@@ -73,16 +79,44 @@ def test_per_sample_masks_differ_between_examples():
     assert len({tuple(row.tolist()) for row in out}) == 6
 
 
-def test_per_sample_matches_a_numpy_loop_over_examples():
+@pytest.mark.parametrize("mask_bias", [True, False])
+def test_per_sample_matches_a_numpy_loop_over_examples(mask_bias):
     n, d_in, d_out, p = 7, 5, 4, 0.3
     x = torch.randn(n, d_in, dtype=torch.float64, generator=gen(2))
     w = torch.randn(d_out, d_in, dtype=torch.float64, generator=gen(3))
     b = torch.randn(d_out, dtype=torch.float64, generator=gen(4))
-    out = drop_connect_linear(x, w, b, p, per_sample=True, generator=gen(5))
-    masks = dropout_mask((n, d_out, d_in), p, generator=gen(5)).numpy()  # the same draw
+    out = drop_connect_linear(x, w, b, p, per_sample=True, mask_bias=mask_bias, generator=gen(5))
+    g = gen(5)  # the same draws: the weight masks, then the bias masks
+    masks = dropout_mask((n, d_out, d_in), p, generator=g).numpy()
+    bias_masks = dropout_mask((n, d_out), p, generator=g).numpy() if mask_bias else np.ones((n, d_out))
     wn, xn, bn = w.numpy(), x.numpy(), b.numpy()
-    ref = np.stack([(wn * masks[i] / (1 - p)) @ xn[i] + bn for i in range(n)])
+    bias_scale = 1 / (1 - p) if mask_bias else 1.0
+    ref = np.stack([(wn * masks[i] / (1 - p)) @ xn[i] + bn * bias_masks[i] * bias_scale for i in range(n)])
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+@pytest.mark.parametrize("classic", [False, True])
+def test_bias_mask_drops_the_stated_fraction(per_sample, classic):
+    # Zero input: the output is the masked bias alone, b * m / keep (or b * m if classic).
+    n, d_out, p = 200, 1000, 0.3
+    b = torch.rand(d_out, generator=gen(20)) + 1
+    out = drop_connect_linear(torch.zeros(n, 4), torch.ones(d_out, 4), b, p, per_sample=per_sample,
+                              classic=classic, generator=gen(21))
+    kept = out != 0
+    if per_sample:
+        # 200,000 independent bias entries: std of the kept fraction is 0.001; 0.005 is 5 sigma.
+        assert abs(float(kept.double().mean()) - 0.7) < 0.005
+        assert not torch.equal(kept[0], kept[1])  # one mask per example
+    else:
+        # one mask per batch: 1,000 entries (std 0.0145, 0.06 is > 4 sigma), shared by every example
+        assert abs(float(kept[0].double().mean()) - 0.7) < 0.06
+        assert torch.equal(kept, kept[:1].expand_as(kept))
+    expected = b if classic else b / 0.7
+    assert torch.equal(out[kept], expected.expand_as(out)[kept])
+    unmasked = drop_connect_linear(torch.zeros(n, 4), torch.ones(d_out, 4), b, p, per_sample=per_sample,
+                                   mask_bias=False, generator=gen(21))
+    assert torch.equal(unmasked, b.expand_as(unmasked))
 
 
 def test_per_sample_handles_extra_leading_dims_one_mask_per_example():
@@ -93,18 +127,36 @@ def test_per_sample_handles_extra_leading_dims_one_mask_per_example():
 
 
 @pytest.mark.parametrize("per_sample", [False, True])
-def test_expectation_equals_the_plain_linear_layer(per_sample):
-    # 20,000 masked passes of one input; we allow 5 empirical standard errors per output.
-    k = 20_000
+@pytest.mark.parametrize("classic", [False, True])
+def test_expectation_equals_the_eval_output_bias_included(per_sample, classic):
+    # k masked passes of one input, weights and bias masked; we allow 5 empirical standard errors per output.
+    k = 20_000 if per_sample else 4_000  # per batch is a Python loop of k passes
     w = torch.randn(3, 8, dtype=torch.float64, generator=gen(7))
+    b = torch.randn(3, dtype=torch.float64, generator=gen(22)) + 2
     x = torch.randn(8, dtype=torch.float64, generator=gen(8))
     if per_sample:
-        outs = drop_connect_linear(x.expand(k, 8), w, None, 0.5, per_sample=True, generator=gen(9))
+        outs = drop_connect_linear(x.expand(k, 8), w, b, 0.5, per_sample=True, classic=classic, generator=gen(9))
     else:
         g = gen(9)
-        outs = torch.stack([drop_connect_linear(x, w, None, 0.5, generator=g) for _ in range(k)])
+        outs = torch.stack([drop_connect_linear(x, w, b, 0.5, classic=classic, generator=g) for _ in range(k)])
+    evaluated = drop_connect_linear(x, w, b, 0.5, training=False, classic=classic)
+    torch.testing.assert_close(evaluated, F.linear(x, w, b) * (0.5 if classic else 1.0), rtol=1e-15, atol=0)
     stderr = outs.std(0) / k ** 0.5
-    assert torch.all((outs.mean(0) - F.linear(x, w)).abs() <= 5 * stderr)
+    assert torch.all((outs.mean(0) - evaluated).abs() <= 5 * stderr)
+
+
+def test_conv_bias_mask_is_one_entry_per_channel_map():
+    x = torch.zeros(40, 2, 4, 4)
+    layer = DropConnectConv2d(2, 50, 3, padding=1, p=0.5, per_sample=True, seed=0)
+    out = layer(x)  # zero input: each (example, channel) map is its bias, kept (b / keep) or dropped
+    flat = out.flatten(2)
+    assert torch.equal(flat, flat[..., :1].expand_as(flat))  # constant over the map
+    kept = flat[..., 0] != 0
+    torch.testing.assert_close(flat[..., 0][kept], (layer.bias / 0.5).expand(40, 50)[kept])
+    # 2,000 (example, channel) entries: std of the kept fraction is 0.011; 0.05 is > 4 sigma
+    assert abs(float(kept.double().mean()) - 0.5) < 0.05
+    per_batch = DropConnectConv2d(2, 50, 3, padding=1, p=0.5, seed=0)(x).flatten(2)[..., 0]
+    assert torch.equal(per_batch, per_batch[:1].expand_as(per_batch))
 
 
 def test_gradient_reaches_only_the_kept_weights():
@@ -120,8 +172,11 @@ def test_conv_per_sample_matches_a_loop_of_single_convolutions(groups, stride, p
                               dtype=torch.float64, generator=gen(11))
     x = torch.randn(5, 4, 7, 7, dtype=torch.float64, generator=gen(12))
     out = layer(x)
-    masks = dropout_mask((5,) + tuple(layer.weight.shape), 0.4, generator=gen(11))
-    ref = torch.cat([F.conv2d(x[i:i + 1], torch.where(masks[i], layer.weight / 0.6, 0.0), layer.bias,
+    g = gen(11)  # the weight masks, then the bias masks
+    masks = dropout_mask((5,) + tuple(layer.weight.shape), 0.4, generator=g)
+    bias_masks = dropout_mask((5, 6), 0.4, generator=g)
+    ref = torch.cat([F.conv2d(x[i:i + 1], torch.where(masks[i], layer.weight / 0.6, 0.0),
+                              torch.where(bias_masks[i], layer.bias / 0.6, 0.0),
                               stride=stride, padding=padding, groups=groups) for i in range(5)])
     assert torch.allclose(out, ref, atol=1e-12)
 
@@ -173,9 +228,80 @@ def test_moment_matching_agrees_with_sampled_masks():
     assert torch.allclose(ident, F.linear(x, w, b), atol=0.01)
 
 
+def numpy_moments(x, w, b, keep, mask_bias, scale=1.0):
+    """E[u] and V[u] of u = (M * W') v' / scale for M ~ Bernoulli(keep), in Wan et al.'s notation: the bias is a
+    weight column on a constant input 1 (v' = [v, 1]) when masked, else added afterwards with no variance."""
+    if mask_bias:
+        w, x, extra = np.hstack([w, b[:, None]]), np.hstack([x, np.ones((len(x), 1))]), 0.0
+    else:
+        extra = b
+    return keep * x @ w.T / scale + extra, keep * (1 - keep) * (x * x) @ (w * w).T / scale ** 2
+
+
+def test_numpy_moments_equal_an_exhaustive_enumeration_of_masks():
+    # Two inputs and a bias: 2^3 masks per output, enumerated with their probabilities.
+    rng = np.random.default_rng(0)
+    x, w, b, keep = rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=4), 0.7
+    mean, var = numpy_moments(x, w, b, keep, mask_bias=True)
+    terms = np.concatenate([x[:, None, :] * w[None], np.broadcast_to(b, (3, 4))[..., None]], axis=2)  # N x out x 3
+    masks = np.array(list(itertools.product((0, 1), repeat=3)))
+    prob = np.prod(np.where(masks == 1, keep, 1 - keep), axis=1)
+    u = np.einsum("noj,mj->mno", terms, masks)
+    exact_mean = np.einsum("m,mno->no", prob, u)
+    np.testing.assert_allclose(mean, exact_mean, rtol=1e-12)
+    np.testing.assert_allclose(var, np.einsum("m,mno->no", prob, (u - exact_mean) ** 2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("classic", [True, False])
+@pytest.mark.parametrize("mask_bias", [True, False])
+def test_moment_matching_restates_wan_et_al_algorithm_2(classic, mask_bias):
+    # Algorithm 2: u ~ N(E[u], V[u]) sampled Z times, r = mean_z a(u_z); inverted scaling divides u by keep.
+    n, d_in, d_out, p, samples = 3, 6, 4, 0.4, 50
+    keep = 1 - p
+    x = torch.randn(n, d_in, dtype=torch.float64, generator=gen(31))
+    w = torch.randn(d_out, d_in, dtype=torch.float64, generator=gen(32))
+    b = torch.randn(d_out, dtype=torch.float64, generator=gen(33))
+    out = drop_connect_moment_matching(x, w, b, p, torch.relu, samples=samples, classic=classic,
+                                       mask_bias=mask_bias, generator=gen(30))
+    mean, var = numpy_moments(x.numpy(), w.numpy(), b.numpy(), keep, mask_bias, scale=1.0 if classic else keep)
+    z = torch.randn((samples, n, d_out), generator=gen(30)).double().numpy()  # the kernel's one float32 draw
+    np.testing.assert_allclose(out.numpy(), np.maximum(mean + np.sqrt(var) * z, 0).mean(0), rtol=1e-12, atol=1e-12)
+
+
+def test_layer_moment_matching_inference_is_the_kernel_with_the_layers_generator():
+    layer = DropConnectLinear(6, 4, p=0.4, activation="relu", inference="moment_matching", samples=30, seed=3)
+    x = torch.randn(5, 6, generator=gen(34))
+    first = layer.eval()(x)
+    expected = drop_connect_moment_matching(x, layer.weight, layer.bias, 0.4, torch.relu, samples=30,
+                                            generator=gen(3))
+    assert torch.equal(first, expected)
+    assert not torch.equal(layer(x), first)  # fresh normals at every call: this eval mode is random
+    layer.train()  # training is the masked layer followed by the activation
+    layer.reset_generator()
+    assert torch.equal(layer(x), torch.relu(drop_connect_linear(x, layer.weight, layer.bias, 0.4, generator=gen(3))))
+
+
+def test_layer_activation_with_the_mean_rule():
+    layer = DropConnectLinear(6, 4, p=0.4, activation="tanh")
+    x = torch.randn(5, 6, generator=gen(35))
+    assert torch.equal(layer.eval()(x), torch.tanh(F.linear(x, layer.weight, layer.bias)))
+
+
+def test_moment_matching_layer_agrees_with_sampled_masks():
+    # The layer's Gaussian inference vs. 4,000 real per-sample masks through its ReLU (see the kernel's test).
+    torch.manual_seed(0)
+    layer = DropConnectLinear(200, 5, p=0.5, per_sample=True, activation="relu", inference="moment_matching",
+                              samples=20_000, seed=36, dtype=torch.float64)
+    x = torch.rand(1, 200, dtype=torch.float64, generator=gen(37))
+    sampled = layer.train()(x.expand(4000, 200)).mean(0, keepdim=True)
+    assert torch.allclose(layer.eval()(x), sampled, rtol=0.03, atol=0.01)
+
+
 def test_errors():
     with pytest.raises(RegularkitError, match=r"p must be in \[0, 1\), got 1.0"):
         DropConnectLinear(3, 2, p=1.0)
+    with pytest.raises(RegularkitError, match=r"p must be in \[0, 1\), got 1.0"):
+        drop_connect(torch.ones(2, 2), 1.0)  # dropout takes p = 1; DropConnect does not
     with pytest.raises(RegularkitError, match=r"p must be in \[0, 1\), got -0.5"):
         drop_connect(torch.ones(2, 2), -0.5)
     message = r"per-sample DropConnect on Conv2d needs N x C x H x W input, got shape \(2, 3, 4, 4, 1\)"
@@ -183,11 +309,26 @@ def test_errors():
         drop_connect_conv2d(torch.ones(2, 3, 4, 4, 1), torch.ones(1, 3, 1, 1), None, 0.5, per_sample=True)
     with pytest.raises(RegularkitError, match=r"samples must be >= 1, got 0"):
         drop_connect_moment_matching(torch.ones(1, 2), torch.ones(1, 2), None, 0.5, torch.relu, samples=0)
+    with pytest.raises(RegularkitError, match=r"samples must be >= 1, got 0"):
+        DropConnectLinear(3, 2, activation="relu", inference="moment_matching", samples=0)
+    message = r"inference='moment_matching' averages a\(u\) over samples of u and needs the activation a .*" \
+              r"got activation=None"
+    with pytest.raises(RegularkitError, match=message):
+        DropConnectLinear(3, 2, inference="moment_matching")
+    with pytest.raises(RegularkitError, match=r"inference must be one of 'mean', 'moment_matching'; got 'mc'"):
+        DropConnectLinear(3, 2, inference="mc")
+    message = r"activation must be one of None, 'relu', 'tanh', 'sigmoid', 'gelu', 'softplus'; got 'swish'"
+    with pytest.raises(RegularkitError, match=message):
+        DropConnectLinear(3, 2, activation="swish")
 
 
 def test_repr():
     assert "p=0.5, per_sample=True" in repr(DropConnectLinear(3, 2, p=0.5, per_sample=True))
     assert repr(DropConnect(0.2, classic=True)) == "DropConnect(p=0.2, classic=True)"
+    layer = DropConnectLinear(3, 2, mask_bias=False, activation="relu", inference="moment_matching", samples=10)
+    assert repr(layer) == ("DropConnectLinear(in_features=3, out_features=2, bias=True, p=0.5, mask_bias=False, "
+                           "activation='relu', inference='moment_matching', samples=10)")
+    assert repr(DropConnectConv2d(1, 2, 3, mask_bias=False)).endswith("p=0.5, mask_bias=False)")
 
 
 @settings(max_examples=25, deadline=None)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -155,9 +156,8 @@ def test_dropped_units_are_exactly_zero_even_for_inf():
 
 
 @pytest.mark.parametrize("p, message", [
-    (1.5, r"p must be in \[0, 1\), got 1.5"),
-    (1.0, r"p must be in \[0, 1\), got 1.0"),
-    (-0.1, r"p must be in \[0, 1\), got -0.1"),
+    (1.5, r"p must be in \[0, 1\], got 1.5"),
+    (-0.1, r"p must be in \[0, 1\], got -0.1"),
     ("half", r"p must be a number, got 'half'"),
 ])
 def test_rate_errors(p, message):
@@ -165,6 +165,34 @@ def test_rate_errors(p, message):
         dropout(torch.ones(3), p)
     with pytest.raises(RegularkitError, match=message):
         Dropout(p)
+    with pytest.raises(RegularkitError, match=message):
+        dropout_mask((3,), p)
+
+
+def test_rate_one_drops_everything_in_training_as_torch_does():
+    # torch: F.dropout(x, p=1) returns zeros (ATen's dropout returns x * 0 for p == 1, drawing nothing).
+    x = torch.randn(6, 5, dtype=torch.float64, generator=gen(15))
+    for classic in (False, True):
+        assert torch.equal(dropout(x, 1.0, classic=classic, generator=gen(0)), F.dropout(x, 1.0, training=True))
+    assert torch.equal(Dropout(1.0, seed=0)(x), torch.zeros_like(x))
+    g = gen(16)
+    state = g.get_state()
+    dropout(x, 1.0, generator=g)
+    assert torch.equal(g.get_state(), state)  # nothing drawn, as torch
+    assert not dropout_mask(x.shape, 1.0, generator=gen(0)).any()  # the mask it would be: all dropped
+
+
+def test_rate_one_eval_rules_and_exact_zeros():
+    x = torch.tensor([1.0, float("inf"), float("nan"), -2.0], requires_grad=True)
+    out = dropout(x, 1.0)
+    assert torch.equal(out, torch.zeros(4))  # torch gives x * 0 = nan at inf and nan; a dropped unit is exactly 0
+    assert torch.isnan(F.dropout(x.detach(), 1.0)[1:3]).all()
+    out.sum().backward()
+    assert torch.equal(x.grad, torch.zeros(4))  # no 0/0 from the 1/keep scale
+    assert dropout(x, 1.0, training=False) is x  # inverted: eval is the identity whatever p
+    assert torch.equal(dropout(x, 1.0, training=False, classic=True), torch.zeros(4))  # classic: x * keep, keep = 0
+    assert torch.equal(Dropout(1.0, classic=True).eval()(x), torch.zeros(4))
+    assert torch.equal(apply_dropout(x.detach(), torch.ones(4, dtype=torch.bool), 1.0), torch.zeros(4))
 
 
 def test_noise_shape_errors():

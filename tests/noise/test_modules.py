@@ -129,3 +129,65 @@ def test_gpu_generator_mismatch_falls_back_to_moving_the_noise():
     assert torch.equal(out.cpu(), Dropout(0.5, generator=torch.Generator().manual_seed(0))(x.cpu()))
     seeded = Dropout(0.5, seed=1)
     assert seeded(x).device.type == "cuda" and seeded.generator.device.type == "cuda"
+
+
+# ---------------------------------------------------------------- torch.compile
+# torch 2.13's dynamo cannot trace a torch.Generator argument (graph break "Failed to convert args/kwargs to
+# proxy" at torch.rand(..., generator=g)), nor create or seed one inside a graph.  The default layers (no seed,
+# no generator: torch's global RNG) must compile to one graph; seeded ones break the graph at the draw, on purpose
+# with our message (GENERATOR_NOT_TRACEABLE), and give the same masks as eager.
+COMPILED = {
+    "dropout": (lambda **kw: Dropout(0.5, **kw), (8, 6)),
+    "drop_path": (lambda **kw: DropPath(0.5, **kw), (32, 3)),
+    "gaussian_noise": (lambda **kw: GaussianNoise(0.5, **kw), (8, 6)),
+    "gaussian_dropout": (lambda **kw: GaussianDropout(0.5, **kw), (8, 6)),
+    "drop_connect_linear": (lambda **kw: DropConnectLinear(6, 4, p=0.5, **kw), (8, 6)),
+}
+
+
+def compile_counting(module, **kwargs):
+    """``torch.compile`` with an eager backend that records each graph, after a dynamo reset; returns both."""
+    import torch._dynamo
+    torch._dynamo.reset()
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    return torch.compile(module, backend=backend, **kwargs), graphs
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED))
+def test_unseeded_layer_compiles_to_one_graph_in_train_mode(name):
+    factory, shape = COMPILED[name]
+    torch.manual_seed(0)
+    layer = factory().train()
+    x = torch.rand(shape) + 1
+    compiled, graphs = compile_counting(layer, fullgraph=True)  # fullgraph: any graph break raises
+    torch.manual_seed(1)
+    out, again = compiled(x), compiled(x)
+    assert len(graphs) == 1  # one graph, reused by the second call
+    torch.manual_seed(1)
+    assert torch.equal(out, layer(x)) and torch.equal(again, layer(x))  # the global RNG's draws, as eager
+    assert not torch.equal(out, again)  # and fresh noise at each call
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED))
+def test_seeded_layer_says_why_it_cannot_be_one_graph_and_matches_eager(name):
+    import torch._dynamo
+    factory, shape = COMPILED[name]
+    x = torch.rand(shape) + 1
+    message = r"this noise draws from a torch.Generator \(seed= or generator=\), which torch.compile cannot trace"
+    for randomness in ({"seed": 1}, {"generator": torch.Generator().manual_seed(1)}):
+        compiled, _ = compile_counting(factory(**randomness), fullgraph=True)
+        with pytest.raises(torch._dynamo.exc.Unsupported, match=message):
+            compiled(x)
+    torch.manual_seed(0)
+    layer = factory(generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    reference = factory(seed=1)
+    compiled, graphs = compile_counting(layer)  # without fullgraph: graph breaks, the draws run eagerly
+    for _ in range(2):
+        assert torch.equal(compiled(x), reference(x))  # the generator's stream, exactly as eager
+    assert len(graphs) >= 1

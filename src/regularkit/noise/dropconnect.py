@@ -1,10 +1,13 @@
-"""DropConnect: drop weights instead of units.
+"""DropConnect: drop weights (and biases) instead of units.
 
 Wan, Zeiler, Zhang, LeCun & Fergus (2013), "Regularization of neural networks
 using DropConnect", ICML.  A layer ``r = a(W v)`` is trained as
-``r = a((M * W) v)`` with every entry of ``M`` drawn from Bernoulli(keep)
-(deck 004 lists it beside dropout under "Training: add random noise, testing:
-marginalize over the noise").
+``r = a((M * W) v)`` with every entry of ``M`` drawn from
+Bernoulli(keep) (deck 004 lists it beside dropout under "Training: add random
+noise, testing: marginalize over the noise").  Wan et al. include the biases in
+``W`` (with a fixed input of 1), so the biases are masked too: ``mask_bias=True``,
+the default.  ``mask_bias=False`` masks the weights only (regularkit's
+behaviour before the option existed, and that of most weight-only implementations).
 
 Two mask granularities:
 
@@ -15,13 +18,19 @@ Two mask granularities:
   (``einsum``); for Conv2d a grouped convolution with ``N * groups`` groups.
   Memory is ``N x weight.numel()``, inherent to the method.
 
-Inference.  We use the simple rule, as for dropout: the expected weights.
-Inverted (default): train ``M * W / keep``, test ``W``; classic: train
-``M * W``, test ``keep * W``.  Wan et al.'s own rule matches the moments of
-the pre-activation with a Gaussian, ``u ~ N(keep W v, keep (1 - keep) (W*W)(v*v))``,
-and averages ``a(u)`` over samples; :func:`drop_connect_moment_matching`
-implements it for a Linear layer and a given activation (the layers
-themselves use the expected-weight rule).  Biases are never masked.
+Inference (the Linear layer's ``inference=``):
+
+* ``"mean"`` (default): the expected weights, as for dropout.  Inverted:
+  train ``M * W / keep``, test ``W``; classic: train ``M * W``, test ``keep * W``
+  (the same for a masked bias).
+* ``"moment_matching"``: Wan et al.'s own rule (their Algorithm 2, inference).
+  The pre-activation ``u`` is a sum of many independent terms, so it is
+  replaced by a Gaussian with its moments under the Bernoulli mask,
+  ``E[u] = keep W v``, ``V[u] = keep (1 - keep) (W*W)(v*v)`` (bias columns
+  included when masked; divided by ``keep`` and ``keep^2`` for inverted scaling),
+  and the layer returns ``mean_z a(u_z)`` over ``samples`` draws.  It needs the
+  activation ``a`` that follows, so the layer takes ``activation=`` (applied in
+  train and eval alike); :func:`drop_connect_moment_matching` is the kernel.
 """
 from __future__ import annotations
 
@@ -31,94 +40,132 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regularkit._util.checks import check_int, check_rate
+from regularkit._util.checks import check_choice, check_int, check_rate
 from regularkit._util.rng import check_generator, keep_mask, randn
 from regularkit.errors import RegularkitError
-from regularkit.noise.dropout import apply_dropout, dropout
+from regularkit.noise.dropout import apply_dropout, dropout, layer_generator, traceable_generator
 from regularkit.noise.stochastic import Stochastic, check_float_tensor
+
+#: Activations a layer can name (``activation=``): the ``a`` of ``r = a((M * W) v)``, needed by moment matching.
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu, "softplus": F.softplus,
+}
+INFERENCE_RULES = ("mean", "moment_matching")
 
 
 def drop_connect(weight: torch.Tensor, p: float, training: bool = True, *, classic: bool = False,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """The weight a DropConnect layer uses for one forward pass (one mask for the whole batch).
+    """The weight (or bias) a DropConnect layer uses for one forward pass (one mask for the whole batch).
 
     Train: ``M * W / keep`` (or ``M * W`` if ``classic``); test: ``W`` (or ``keep * W``).
     Usable on any layer through ``torch.nn.utils.parametrize`` with :class:`DropConnect`.
+    ``p`` is in ``[0, 1)``: unlike dropout, ``p = 1`` (a layer with no connections) is refused.
     """
     # Per-batch DropConnect *is* dropout applied to the weight tensor.
-    return dropout(weight, p, training, classic=classic, generator=generator)
+    return dropout(weight, check_rate("p", p), training, classic=classic, generator=generator)
 
 
-def _per_sample_weights(n: int, weight: torch.Tensor, p: float, classic: bool,
-                        generator: torch.Generator | None) -> torch.Tensor:
-    """``n`` independently masked copies of ``weight``: shape ``(n, *weight.shape)``."""
-    mask = keep_mask((n,) + tuple(weight.shape), 1.0 - p, device=weight.device, generator=generator)
-    return apply_dropout(weight, mask, p, classic=classic)
+def _per_sample(n: int, tensor: torch.Tensor, p: float, classic: bool,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` independently masked copies of ``tensor`` (a weight or a bias): shape ``(n, *tensor.shape)``."""
+    mask = keep_mask((n,) + tuple(tensor.shape), 1.0 - p, device=tensor.device,
+                     generator=traceable_generator(generator))
+    return apply_dropout(tensor, mask, p, classic=classic)
+
+
+def _per_batch_bias(bias: torch.Tensor | None, p: float, training: bool, classic: bool, mask_bias: bool,
+                    generator: torch.Generator | None) -> torch.Tensor | None:
+    """The bias of a per-batch pass: masked like a weight column (drawn after the weight mask) if ``mask_bias``."""
+    if bias is None or not mask_bias:
+        return bias
+    return drop_connect(bias, p, training, classic=classic, generator=generator)
 
 
 def drop_connect_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float,
                         training: bool = True, *, per_sample: bool = False, classic: bool = False,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """``F.linear`` with DropConnect on ``weight``; ``x`` is ``N x ... x in_features``."""
+                        mask_bias: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``F.linear`` with DropConnect on ``weight`` (and ``bias`` if ``mask_bias``); ``x`` is ``N x ... x in``.
+
+    The bias mask is drawn after the weight mask, from the same generator: per batch one
+    entry per output unit, per sample one per (example, output unit).
+    """
     p = check_rate("p", p)
     check_float_tensor("x", x)
     generator = check_generator(generator)
     if not (training and per_sample and p > 0 and x.ndim >= 2):
-        return F.linear(x, drop_connect(weight, p, training, classic=classic, generator=generator), bias)
-    masked = _per_sample_weights(x.shape[0], weight, p, classic, generator)  # N x out x in
-    out = torch.einsum("noi,n...i->n...o", masked, x)
-    return out if bias is None else out + bias
+        w = drop_connect(weight, p, training, classic=classic, generator=generator)
+        return F.linear(x, w, _per_batch_bias(bias, p, training, classic, mask_bias, generator))
+    n = x.shape[0]
+    out = torch.einsum("noi,n...i->n...o", _per_sample(n, weight, p, classic, generator), x)  # N x out x in masks
+    if bias is None:
+        return out
+    if not mask_bias:
+        return out + bias
+    return out + _per_sample(n, bias, p, classic, generator).reshape((n,) + (1,) * (out.ndim - 2) + (-1,))
 
 
 def drop_connect_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float,
                         training: bool = True, *, stride=1, padding=0, dilation=1, groups: int = 1,
-                        per_sample: bool = False, classic: bool = False,
+                        per_sample: bool = False, classic: bool = False, mask_bias: bool = True,
                         generator: torch.Generator | None = None) -> torch.Tensor:
-    """``F.conv2d`` with DropConnect on ``weight``; ``x`` is ``N x C x H x W`` (zero padding)."""
+    """``F.conv2d`` with DropConnect on ``weight`` (and ``bias`` if ``mask_bias``); ``x`` is ``N x C x H x W``.
+
+    A masked bias entry drops the output channel's bias for the whole map (of the batch,
+    or of one example with ``per_sample``).  Zero padding; the layer pads other modes itself.
+    """
     p = check_rate("p", p)
     check_float_tensor("x", x)
     generator = check_generator(generator)
     conv = dict(stride=stride, padding=padding, dilation=dilation)
     if not (training and per_sample and p > 0):
         w = drop_connect(weight, p, training, classic=classic, generator=generator)
-        return F.conv2d(x, w, bias, groups=groups, **conv)
+        return F.conv2d(x, w, _per_batch_bias(bias, p, training, classic, mask_bias, generator), groups=groups,
+                        **conv)
     if x.ndim != 4:
         raise RegularkitError(f"per-sample DropConnect on Conv2d needs N x C x H x W input, got shape {tuple(x.shape)}")
     n, c, h, w = x.shape
-    masked = _per_sample_weights(n, weight, p, classic, generator)  # N x O x C/g x kh x kw
+    masked = _per_sample(n, weight, p, classic, generator)  # N x O x C/g x kh x kw
     # Fold the batch into the channels: sample n's channels form their own groups, seen only
     # by sample n's masked filters -- one grouped convolution instead of N small ones.
     out = F.conv2d(x.reshape(1, n * c, h, w), masked.reshape(-1, *weight.shape[1:]), None,
                    groups=n * groups, **conv)
     out = out.reshape(n, weight.shape[0], *out.shape[2:])
-    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+    if bias is None:
+        return out
+    b = _per_sample(n, bias, p, classic, generator) if mask_bias else bias.expand(n, -1)
+    return out + b.reshape(n, -1, 1, 1)
 
 
 def drop_connect_moment_matching(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, p: float,
                                  activation: Callable[[torch.Tensor], torch.Tensor], *, samples: int = 100,
-                                 classic: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Wan et al.'s inference for ``a(DropConnectLinear(x))``: Gaussian moment matching.
+                                 classic: bool = False, mask_bias: bool = True,
+                                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Wan et al.'s inference (Algorithm 2) for ``a(DropConnectLinear(x))``: Gaussian moment matching.
 
-    The pre-activation ``u = (M * W / s) x + b`` (``s = keep`` inverted, ``1`` classic)
-    is a sum of many independent terms, so it is approximated by
-    ``N(keep/s * W x + b, keep (1 - keep) / s^2 * (W*W)(x*x))``;
-    the result is ``mean_z a(u_z)`` over ``samples`` draws of ``u``.
+    With the bias as a weight column on a constant input 1 (``mask_bias``), the
+    pre-activation ``u = ((M * W) x + m * b) / s`` (``s = keep`` inverted, ``1`` classic)
+    has ``E[u] = keep / s * (W x + b)`` and ``V[u] = keep (1 - keep) / s^2 * ((W*W)(x*x) + b*b)``;
+    with ``mask_bias=False`` the bias is added unmasked (no variance).  ``u`` is
+    approximated by ``N(E[u], V[u])`` and the result is ``mean_z a(u_z)`` over
+    ``samples`` draws (one float32 normal draw of shape ``samples x N x out``).
     """
     p = check_rate("p", p)
     check_float_tensor("x", x)
     samples = check_int("samples", samples, minimum=1)
     keep = 1.0 - p
     s = 1.0 if classic else keep
-    mean = F.linear(x, weight * (keep / s), bias)
-    var = F.linear(x * x, weight * weight) * (keep * (1.0 - keep) / (s * s))
-    z = randn((samples,) + tuple(mean.shape), device=x.device, generator=check_generator(generator))
+    masked_bias = bias is not None and mask_bias
+    mean = F.linear(x, weight * (keep / s), bias * (keep / s) if masked_bias else bias)
+    var = F.linear(x * x, weight * weight, bias * bias if masked_bias else None) * (keep * (1.0 - keep) / (s * s))
+    z = randn((samples,) + tuple(mean.shape), device=x.device, generator=traceable_generator(generator))
     return activation(mean + var.sqrt() * z.to(mean.dtype)).mean(0)
 
 
 class DropConnect(Stochastic):
     """Module form of :func:`drop_connect`: maps a weight to its masked weight.
 
-    Register it as a parametrization to give any layer per-batch DropConnect::
+    Register it as a parametrization to give any layer per-batch DropConnect (register
+    a second one on ``"bias"`` to mask the bias too, as Wan et al. do)::
 
         torch.nn.utils.parametrize.register_parametrization(conv, "weight", DropConnect(0.5))
     """
@@ -130,28 +177,50 @@ class DropConnect(Stochastic):
         self.classic = bool(classic)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        generator = self._generator_for(weight.device) if self.training else None
+        generator = layer_generator(self, weight.device) if self.training else None
         return drop_connect(weight, self.p, self.training, classic=self.classic, generator=generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p}" + (", classic=True" if self.classic else "")
 
 
+def _flags(layer: nn.Module) -> str:
+    """The non-default DropConnect settings of a layer, for ``extra_repr``."""
+    flags = [name + "=True" for name in ("per_sample", "classic") if getattr(layer, name)]
+    flags += [] if layer.mask_bias else ["mask_bias=False"]
+    if getattr(layer, "activation", None) is not None:
+        flags.append(f"activation={layer.activation!r}")
+    if getattr(layer, "inference", "mean") != "mean":
+        flags.append(f"inference={layer.inference!r}, samples={layer.samples}")
+    return "".join(", " + flag for flag in flags)
+
+
 class DropConnectLinear(nn.Linear, Stochastic):
     """An ``nn.Linear`` trained with DropConnect; ``weight`` and ``bias`` keep their names.
 
     It *is* an ``nn.Linear`` (``isinstance`` holds), so initialisers, constraints,
-    weight-decay groups and state dicts treat it exactly as one.
+    weight-decay groups and state dicts treat it exactly as one.  ``activation``
+    (a name in :data:`ACTIVATIONS`, or ``None``) is applied after the layer in train
+    and eval; ``inference="moment_matching"`` needs it, and draws ``samples`` normals
+    per output from the layer's generator at every eval call (so eval is random too).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, p: float = 0.5,
-                 per_sample: bool = False, classic: bool = False, seed: int | None = None,
-                 generator: torch.Generator | None = None, device=None, dtype=None):
+                 per_sample: bool = False, classic: bool = False, mask_bias: bool = True,
+                 activation: str | None = None, inference: str = "mean", samples: int = 100,
+                 seed: int | None = None, generator: torch.Generator | None = None, device=None, dtype=None):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self._init_randomness(seed, generator)
         self.p = check_rate("p", p)
         self.per_sample = bool(per_sample)
         self.classic = bool(classic)
+        self.mask_bias = bool(mask_bias)
+        self.activation = check_choice("activation", activation, (None, *ACTIVATIONS))
+        self.inference = check_choice("inference", inference, INFERENCE_RULES)
+        self.samples = check_int("samples", samples, minimum=1)
+        if self.inference == "moment_matching" and self.activation is None:
+            raise RegularkitError("inference='moment_matching' averages a(u) over samples of u and needs the "
+                                  "activation a (activation='relu', ...), got activation=None")
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, p: float = 0.5, **kwargs) -> "DropConnectLinear":
@@ -163,13 +232,18 @@ class DropConnectLinear(nn.Linear, Stochastic):
         return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        generator = self._generator_for(x.device) if self.training else None
-        return drop_connect_linear(x, self.weight, self.bias, self.p, self.training, per_sample=self.per_sample,
-                                   classic=self.classic, generator=generator)
+        act = None if self.activation is None else ACTIVATIONS[self.activation]
+        if not self.training and self.inference == "moment_matching":
+            return drop_connect_moment_matching(x, self.weight, self.bias, self.p, act, samples=self.samples,
+                                                classic=self.classic, mask_bias=self.mask_bias,
+                                                generator=layer_generator(self, x.device))
+        generator = layer_generator(self, x.device) if self.training else None
+        out = drop_connect_linear(x, self.weight, self.bias, self.p, self.training, per_sample=self.per_sample,
+                                  classic=self.classic, mask_bias=self.mask_bias, generator=generator)
+        return out if act is None else act(out)
 
     def extra_repr(self) -> str:
-        flags = (", per_sample=True" if self.per_sample else "") + (", classic=True" if self.classic else "")
-        return f"{super().extra_repr()}, p={self.p}{flags}"
+        return f"{super().extra_repr()}, p={self.p}{_flags(self)}"
 
 
 class DropConnectConv2d(nn.Conv2d, Stochastic):
@@ -177,7 +251,7 @@ class DropConnectConv2d(nn.Conv2d, Stochastic):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", *, p: float = 0.5,
-                 per_sample: bool = False, classic: bool = False, seed: int | None = None,
+                 per_sample: bool = False, classic: bool = False, mask_bias: bool = True, seed: int | None = None,
                  generator: torch.Generator | None = None, device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
                          groups=groups, bias=bias, padding_mode=padding_mode, device=device, dtype=dtype)
@@ -185,9 +259,10 @@ class DropConnectConv2d(nn.Conv2d, Stochastic):
         self.p = check_rate("p", p)
         self.per_sample = bool(per_sample)
         self.classic = bool(classic)
+        self.mask_bias = bool(mask_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        generator = self._generator_for(x.device) if self.training else None
+        generator = layer_generator(self, x.device) if self.training else None
         padding = self.padding
         if self.padding_mode != "zeros":
             # As nn.Conv2d does: pad explicitly with the chosen mode, then convolve without padding.
@@ -197,9 +272,8 @@ class DropConnectConv2d(nn.Conv2d, Stochastic):
         out = drop_connect_conv2d(x.unsqueeze(0) if unbatched else x, self.weight, self.bias, self.p,
                                   self.training, stride=self.stride, padding=padding, dilation=self.dilation,
                                   groups=self.groups, per_sample=self.per_sample, classic=self.classic,
-                                  generator=generator)
+                                  mask_bias=self.mask_bias, generator=generator)
         return out.squeeze(0) if unbatched else out
 
     def extra_repr(self) -> str:
-        flags = (", per_sample=True" if self.per_sample else "") + (", classic=True" if self.classic else "")
-        return f"{super().extra_repr()}, p={self.p}{flags}"
+        return f"{super().extra_repr()}, p={self.p}{_flags(self)}"

@@ -15,6 +15,13 @@ cs231n listings and Srivastava et al. call the KEEP probability ``p``):
 Both give ``E_d[train output] = test output`` unit by unit, the slide's
 ``E[a] = keep * (w1 x + w2 y)``; they differ only in where the scaling is paid.
 
+``p = 1`` drops everything: training returns zeros (exactly, even where ``x``
+is inf or nan, and with zero gradient), as ``torch.nn.functional.dropout(x, 1.0)``
+does, and nothing is drawn (torch draws nothing either).  Test time stays the
+rule above: the identity (inverted) or ``x * keep`` = zeros (classic, ``keep = 0``).
+torch returns ``x * 0``, which is nan where ``x`` is inf; we keep our rule that
+a dropped unit is exactly 0.
+
 ``noise_shape`` is Keras': a tuple with one entry per dimension of ``x``;
 ``1`` shares the mask along that dimension, ``None`` (or the size itself)
 draws one mask entry per index.  For N x C x H x W maps, ``(None, None, 1, 1)``
@@ -28,12 +35,50 @@ from typing import Sequence
 
 import torch
 
-from regularkit._util.checks import check_rate
+from regularkit._util.checks import check_in_range
 from regularkit._util.rng import check_generator, keep_mask
 from regularkit.errors import RegularkitError
 from regularkit.noise.stochastic import Stochastic, check_float_tensor
 
 NoiseShape = Sequence[int | None] | None
+
+#: Why a seeded noise layer cannot be one torch.compile graph (the message of the graph break we insert).
+GENERATOR_NOT_TRACEABLE = (
+    "regularkit: this noise draws from a torch.Generator (seed= or generator=), which torch.compile cannot "
+    "trace (torch 2.13: graph break at the draw); the draw runs eagerly between graphs. For one graph "
+    "(fullgraph=True), build the layer with seed=None and seed torch's global RNG (torch.manual_seed)")
+
+
+def check_drop_rate(name: str, p) -> float:
+    """A drop probability in the closed interval ``[0, 1]`` (dropout and drop-path accept ``p = 1``)."""
+    return check_in_range(name, p, 0, 1)
+
+
+def traceable_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """``check_generator``; under ``torch.compile``, break the graph before a draw from an explicit generator.
+
+    torch 2.13's dynamo cannot put a ``torch.Generator`` argument in a graph (it breaks at
+    the draw, and ``fullgraph=True`` raises); breaking here first makes the message say
+    why and what to do (:data:`GENERATOR_NOT_TRACEABLE`).  ``None`` (the global RNG) traces.
+    """
+    generator = check_generator(generator)
+    if generator is not None and torch.compiler.is_compiling():
+        torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
+    return generator
+
+
+def layer_generator(layer: Stochastic, device: torch.device) -> torch.Generator | None:
+    """The generator ``layer`` draws from; a seeded layer's first call creates it, which dynamo cannot trace."""
+    if layer.seed is not None and layer.generator is None and layer._override is None \
+            and torch.compiler.is_compiling():
+        torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
+    return layer._generator_for(device)
+
+
+def drop_all(x: torch.Tensor) -> torch.Tensor:
+    """Exact zeros shaped like ``x`` that stay in the autograd graph (zero gradient), even for inf / nan in ``x``."""
+    return torch.where(torch.zeros((), dtype=torch.bool, device=x.device), x, torch.zeros((), dtype=x.dtype,
+                                                                                          device=x.device))
 
 
 def resolve_noise_shape(shape: Sequence[int], noise_shape: NoiseShape) -> tuple[int, ...]:
@@ -91,14 +136,19 @@ def dropout_mask(shape: Sequence[int], p: float, *, noise_shape: NoiseShape = No
     Sampling and applying are separate so tests and teaching code can look at
     the mask itself; ``dropout`` with a generator in the same state uses this mask.
     """
-    p = check_rate("p", p)
+    p = check_drop_rate("p", p)
     mask_shape = resolve_noise_shape(shape, noise_shape)
     return keep_mask(mask_shape, 1.0 - p, device=torch.device(device), generator=check_generator(generator))
 
 
 def apply_dropout(x: torch.Tensor, mask: torch.Tensor, p: float, *, classic: bool = False) -> torch.Tensor:
-    """Training-time dropout with a given keep ``mask``: ``x * d / keep`` (inverted) or ``x * d`` (classic)."""
-    keep = 1.0 - check_rate("p", p)
+    """Training-time dropout with a given keep ``mask``: ``x * d / keep`` (inverted) or ``x * d`` (classic).
+
+    ``p = 1`` gives zeros whatever the mask (``1 / keep`` has no finite value).
+    """
+    keep = 1.0 - check_drop_rate("p", p)
+    if keep == 0:
+        return drop_all(x)
     kept = x if classic else x / keep
     # where(), not a multiply: a dropped unit is exactly 0 even when x holds inf or nan,
     # and the gradient of a dropped unit is exactly 0 as the lecture's backprop rule says.
@@ -111,22 +161,26 @@ def dropout(x: torch.Tensor, p: float, training: bool = True, *, noise_shape: No
 
     Args:
         x: floating tensor of any shape.
-        p: drop probability in ``[0, 1)``; keep probability is ``1 - p``.
+        p: drop probability in ``[0, 1]``; keep probability is ``1 - p``.  ``p = 1``: zeros in training.
         training: train mode draws a mask; test mode is the deterministic rule.
         noise_shape: Keras' mask shape, ``1`` where the mask is shared, ``None`` for x's size.
         classic: ``False``: inverted dropout, train ``x * d / keep``, test ``x``.
             ``True``: the lecture's vanilla dropout, train ``x * d``, test ``x * keep``.
         generator: source of the mask; ``None`` uses torch's global RNG.
     """
-    p = check_rate("p", p)
+    p = check_drop_rate("p", p)
     check_float_tensor("x", x)
     mask_shape = resolve_noise_shape(x.shape, noise_shape)  # validate in both modes: fail early, not at train time
     if not training:
-        # Test time: the classic variant pays the expectation here (weights scaled by keep).
+        # Test time: the classic variant pays the expectation here (weights scaled by keep; keep = 0: zeros).
+        if classic and p == 1:
+            return drop_all(x)
         return x * (1.0 - p) if classic and p > 0 else x
     if p == 0:
         return x
-    mask = keep_mask(mask_shape, 1.0 - p, device=x.device, generator=check_generator(generator))
+    if p == 1:
+        return drop_all(x)  # as torch: no draw
+    mask = keep_mask(mask_shape, 1.0 - p, device=x.device, generator=traceable_generator(generator))
     return apply_dropout(x, mask, p, classic=classic)
 
 
@@ -139,12 +193,12 @@ class Dropout(Stochastic):
     def __init__(self, p: float = 0.5, *, noise_shape: NoiseShape = None, classic: bool = False,
                  seed: int | None = None, generator: torch.Generator | None = None):
         super().__init__(seed=seed, generator=generator)
-        self.p = check_rate("p", p)
+        self.p = check_drop_rate("p", p)
         self.noise_shape = check_noise_shape(noise_shape)
         self.classic = bool(classic)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        generator = self._generator_for(x.device) if self.training else None
+        generator = layer_generator(self, x.device) if self.training else None
         return dropout(x, self.p, self.training, noise_shape=self.noise_shape, classic=self.classic,
                        generator=generator)
 

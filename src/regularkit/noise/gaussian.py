@@ -25,7 +25,8 @@ import math
 import torch
 
 from regularkit._util.checks import check_non_negative, check_rate
-from regularkit._util.rng import check_generator, randn
+from regularkit._util.rng import randn
+from regularkit.noise.dropout import layer_generator, traceable_generator
 from regularkit.noise.stochastic import Stochastic, check_float_tensor
 
 
@@ -36,7 +37,7 @@ def gaussian_noise(x: torch.Tensor, std: float, training: bool = True, *,
     check_float_tensor("x", x)
     if not training or std == 0:
         return x
-    noise = randn(x.shape, device=x.device, generator=check_generator(generator))
+    noise = randn(x.shape, device=x.device, generator=traceable_generator(generator))
     return x + (std * noise).to(x.dtype)
 
 
@@ -48,7 +49,7 @@ def gaussian_dropout(x: torch.Tensor, p: float, training: bool = True, *,
     if not training or p == 0:
         return x
     std = math.sqrt(p / (1.0 - p))
-    noise = randn(x.shape, device=x.device, generator=check_generator(generator))
+    noise = randn(x.shape, device=x.device, generator=traceable_generator(generator))
     return x * (1.0 + std * noise).to(x.dtype)
 
 
@@ -60,7 +61,7 @@ class GaussianNoise(Stochastic):
         self.std = check_non_negative("std", std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        generator = self._generator_for(x.device) if self.training else None
+        generator = layer_generator(self, x.device) if self.training else None
         return gaussian_noise(x, self.std, self.training, generator=generator)
 
     def extra_repr(self) -> str:
@@ -75,7 +76,7 @@ class GaussianDropout(Stochastic):
         self.p = check_rate("p", p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        generator = self._generator_for(x.device) if self.training else None
+        generator = layer_generator(self, x.device) if self.training else None
         return gaussian_dropout(x, self.p, self.training, generator=generator)
 
     def extra_repr(self) -> str:
