@@ -80,6 +80,22 @@ def test_model_runs_in_eval_mode_and_mode_is_restored():
     assert model.training
 
 
+def test_a_wrapped_model_runs_bare_and_its_own_mode_is_restored():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(9, 2))
+    wrapped = nn.DataParallel(model).train()  # what DDP is to unwrapping: the model in .module
+    model.eval()  # the bare model's mode, not the wrapper's, is what runs (and what must come back)
+    tta = TTA(wrapped, "flips")
+    assert tta.model is model and set(tta.state_dict()) == {f"model.{k}" for k in model.state_dict()}
+    x = torch.rand(4, 1, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(tta(x), TTA(model, "flips")(x))
+    assert not model.training and wrapped.training
+    model.train()
+    tta(x)
+    assert model.training
+
+
 def test_custom_callables_and_pickling():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     tta = TTA(model, [lambda x: x, lambda x: x * 0])

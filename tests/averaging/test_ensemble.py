@@ -54,6 +54,16 @@ def test_pickle_round_trip():
     assert torch.equal(clone(x), ens(x)) and clone.average == "probs"
 
 
+def test_wrapped_members_are_held_bare_and_never_copied():
+    models = [_seeded(1), _seeded(2)]
+    ens = Ensemble([nn.DataParallel(models[0]), models[1]])  # what DDP is to unwrapping: the model in .module
+    assert ens.members[0] is models[0] and ens.members[1] is models[1]
+    assert set(ens.state_dict()) == {f"members.{i}.{k}" for i in range(2) for k in models[0].state_dict()}
+    rebuilt = Ensemble.from_state_dicts(lambda: nn.DataParallel(_seeded(0)), [m.state_dict() for m in models])
+    x = torch.randn(3, 4)
+    assert type(rebuilt.members[0]) is nn.Sequential and torch.allclose(rebuilt(x), ens(x))
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: Ensemble([]), r"at least one model, got 0"),
     (lambda: Ensemble([_seeded(0)], average="median"), r"average must be one of 'probs', 'logits'; got 'median'"),

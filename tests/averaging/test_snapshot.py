@@ -100,11 +100,30 @@ def test_state_dict_and_pickle_round_trip():
         assert other.step(model) is True and len(other.snapshots) == 2
 
 
+def test_snapshots_of_a_wrapped_model_are_the_bare_models_state():
+    model = _model()
+    wrapped = nn.DataParallel(model)  # what DDP is to unwrapping: the model in .module
+    snap = SnapshotEnsemble(wrapped, cycles=2, epochs_per_cycle=1, lr_max=0.1)
+    snap.step(wrapped)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    snap.step(wrapped)
+    assert [sd.keys() for sd in snap.snapshots] == [model.state_dict().keys()] * 2  # no 'module.' prefix
+    assert torch.equal(snap.snapshots[1]["0.weight"], model[0].weight)
+    ens = snap.ensemble()
+    assert all(type(m) is nn.Sequential for m in ens.members)
+    x = torch.randn(3, 4)
+    with torch.no_grad():
+        assert torch.equal(ens.members[1](x), model(x))  # the last snapshot is the live model's state
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: SnapshotEnsemble(_model(), cycles=0, epochs_per_cycle=2, lr_max=0.1), r"cycles must be >= 1, got 0"),
     (lambda: SnapshotEnsemble(_model(), cycles=2, epochs_per_cycle=2, lr_max=0.0), r"lr_max must be > 0, got 0.0"),
     (lambda: SnapshotEnsemble(_model(), 2, 3, 0.1).ensemble(), r"first is taken at step 3, got steps_done=0"),
     (lambda: snapshot_lr(0, 10, 2, 0.1), r"t must be >= 1, got 0"),
+    (lambda: SnapshotEnsemble(nn.Sequential(nn.DataParallel(_model())), 2, 1, 0.1),
+     r"cannot copy a model with a wrapper inside it: submodule '0' is a DataParallel"),
 ])
 def test_errors_name_the_value(call, message):
     with pytest.raises(RegularkitError, match=message):

@@ -155,14 +155,32 @@ def test_failed_recalibration_keeps_the_old_statistics():
     assert model[1].momentum == 0.1
 
 
+def test_a_wrapped_model_is_averaged_as_the_bare_model():
+    model, g = _model(), torch.Generator().manual_seed(1)
+    wrapped = nn.DataParallel(model)  # what DDP is to unwrapping: the model in .module
+    swa, reference = SWA(wrapped, start_epoch=1), SWA(model, start_epoch=1)
+    assert type(swa.module) is nn.Sequential and swa.module.state_dict().keys() == model.state_dict().keys()
+    for live in (wrapped, model, wrapped):
+        _perturb(model, g)
+        swa.update(live)
+        reference.update(model)
+    assert swa.n_averaged == 3
+    for k, v in reference.module.state_dict().items():
+        assert torch.equal(swa.module.state_dict()[k], v), k
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: SWA(_model(), start_epoch=0), r"start_epoch must be >= 1, got 0"),
     (lambda: SWA(_model(), start_epoch=3, lr=-1.0), r"lr must be > 0, got -1.0"),
     (lambda: SWA(_model(), start_epoch=3, anneal_epochs=3), r"anneal_epochs must be <= start_epoch - 1 = 2 .* got 3"),
-    (lambda: SWA(_model(), start_epoch=3, anneal_strategy="step"), r"anneal_strategy must be one of 'cos', 'linear'; got 'step'"),
+    (lambda: SWA(_model(), start_epoch=3, anneal_strategy="step"),
+     r"anneal_strategy must be one of 'cos', 'linear'; got 'step'"),
     (lambda: SWA(_model(), start_epoch=3).finalize(_data()), r"averaged no weights yet .* got n_averaged=0"),
     (lambda: SWA(_model(), start_epoch=3).scheduler(torch.optim.SGD(_model().parameters(), lr=0.1)), r"got lr=None"),
     (lambda: recalibrate_bn(_model(), []), r"at least one batch, got an empty iterable"),
+    (lambda: SWA(nn.Sequential(nn.DataParallel(_model())), start_epoch=1),
+     r"cannot copy a model with a wrapper inside it: submodule '0' is a DataParallel"),
+    (lambda: SWA("model", start_epoch=1), r"model must be a torch.nn.Module, got str"),
 ])
 def test_errors_name_the_value(call, message):
     with pytest.raises(RegularkitError, match=message):

@@ -15,15 +15,24 @@ Wrappers: ``DistributedDataParallel`` (and ``DataParallel``) keep the model in
 ``.module``; ``torch.compile`` returns an ``OptimizedModule`` holding it in
 ``._orig_mod``.  :func:`unwrap_model` peels both, so weight averaging and
 ensembles work on the parameters themselves and never deep-copy a wrapper.
+:func:`bare_model` is the bare model after checking that no wrapper hides
+*inside* it (one it cannot peel), and :func:`bare_copy` its deep copy: what
+``EMA``, ``SWA`` and ``SnapshotEnsemble`` keep.  A DDP wrapper must never be
+copied: the copy would hold a process group and a gradient reducer of its own,
+and its forward would start collectives that the other ranks never join.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 
 from regularkit._util.checks import check_int
+from regularkit.errors import RegularkitError
 
-__all__ = ["RANK_STRIDE", "rank", "world_size", "rank_seed", "rank_generator", "unwrap_model", "is_wrapped"]
+__all__ = ["RANK_STRIDE", "rank", "world_size", "rank_seed", "rank_generator", "unwrap_model", "is_wrapped",
+           "bare_model", "bare_copy"]
 
 #: Distance between the random streams of consecutive ranks for one user seed.
 RANK_STRIDE = 1_000_003
@@ -70,3 +79,24 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
+
+
+def bare_model(model: nn.Module) -> nn.Module:
+    """:func:`unwrap_model`, refusing a DDP / DataParallel wrapper nested inside the bare model.
+
+    Raises :class:`~regularkit.errors.RegularkitError` naming the submodule: wrap the
+    whole model once (``DDP(model)``), never a part of it.
+    """
+    if not isinstance(model, nn.Module):
+        raise RegularkitError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    bare = unwrap_model(model)
+    for name, sub in bare.named_modules():
+        if isinstance(sub, _WRAPPERS):
+            raise RegularkitError(f"cannot copy a model with a wrapper inside it: submodule {name!r} is a "
+                                  f"{type(sub).__name__}; wrap the whole model once instead of a part of it")
+    return bare
+
+
+def bare_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of :func:`bare_model` ``(model)``: never a copy of a wrapper."""
+    return copy.deepcopy(bare_model(model))

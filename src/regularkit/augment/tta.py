@@ -24,6 +24,15 @@ Sets (``transforms=``):
 averages their softmax (over dim 1) and so returns probabilities.  The model
 runs in eval mode (its previous mode is restored afterwards); by default all
 views go through it in one concatenated batch.
+
+Wrapped models: :class:`TTA` keeps the bare model inside a DDP /
+DataParallel / ``torch.compile`` wrapper
+(:func:`regularkit._util.distributed.unwrap_model`), switches *its* mode and
+runs it.  A wrapper's ``training`` flag need not be the bare model's (calling
+``ddp.module.eval()`` leaves ``ddp.training`` True), and DDP's forward
+broadcasts buffers to every rank: evaluating on one rank through the wrapper
+would wait forever for the others.  Compile the TTA module itself to compile
+the averaged forward.
 """
 from __future__ import annotations
 
@@ -35,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regularkit._util.checks import check_choice, check_in_range, check_positive
+from regularkit._util.distributed import unwrap_model
 from regularkit.augment.affine import affine
 from regularkit.errors import RegularkitError
 
@@ -115,7 +125,7 @@ def tta_views(transforms="flips", *, crop_fraction: float = 0.875, crop_fit: str
                 raise RegularkitError("scales must hold at least one factor, got an empty sequence")
             return [scale_view(check_positive("scales", s)) for s in scales]
         corners = [(0, 0), (0, 1), (1, 0), (1, 1), (0.5, 0.5)]
-        crops = [crop_view(t, l, crop_fraction, crop_fit) for t, l in corners]
+        crops = [crop_view(top, left, crop_fraction, crop_fit) for top, left in corners]
         return crops if transforms == "five_crop" else crops + [_compose(c, _hflip) for c in crops]
     views = []
     for t in transforms:
@@ -134,7 +144,8 @@ class TTA(nn.Module):
     """Wrap ``model`` so that ``forward(x)`` averages it over a fixed set of views of ``x``.
 
     Args:
-        model: any ``nn.Module`` taking N x C x H x W.
+        model: any ``nn.Module`` taking N x C x H x W; a DDP or ``torch.compile``
+            wrapper is replaced by the bare model inside it (module docstring).
         transforms: ``"flips"`` | ``"five_crop"`` | ``"ten_crop"`` | ``"scales"`` | a list (module docstring).
         average: ``"logits"`` (mean output) or ``"probs"`` (mean softmax over dim 1).
         crop_fraction, crop_fit, scales: parameters of the crop and scale sets.
@@ -148,7 +159,7 @@ class TTA(nn.Module):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise RegularkitError(f"model must be an nn.Module, got {type(model).__name__}")
-        self.model = model
+        self.model = unwrap_model(model)
         self.views = tta_views(transforms, crop_fraction=crop_fraction, crop_fit=crop_fit, scales=scales)
         self.average = check_choice("average", average, ("logits", "probs"))
         self.batched = bool(batched)

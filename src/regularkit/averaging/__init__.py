@@ -3,7 +3,8 @@
 Where each hooks into a training loop:
 
 * :class:`EMA` -- ``ema.update(model)`` after every ``optimizer.step()``;
-  evaluate ``ema.module``.
+  evaluate ``ema.module`` (or ``ema(x)``).  An ``nn.Module``: assigned to a
+  model or a ``LightningModule`` it is saved in that owner's ``state_dict``.
 * :class:`SWA` -- ``swa.update(model)`` at the end of every epoch from
   ``start_epoch`` on (``on_epoch_end`` does it as a callback);
   ``swa.scheduler(optimizer, base)`` is the per-epoch lr schedule;
@@ -11,6 +12,10 @@ Where each hooks into a training loop:
 * :class:`SnapshotEnsemble` -- ``sched = snap.scheduler(optimizer)``; after
   each step ``sched.step(); snap.step(model)``; ``snap.ensemble()`` at the end.
 * :class:`Ensemble` -- ``Ensemble(models)`` or ``Ensemble.from_state_dicts(factory, sds)``.
+
+Wrapped models (DDP, DataParallel, ``torch.compile``) are accepted everywhere:
+the bare model inside is copied or held, never the wrapper
+(:func:`regularkit._util.distributed.bare_model`).
 
 Each round-trips its settings through ``get_config()`` and
 ``from_config(config, model)``: the model is an argument, never config.

@@ -17,13 +17,17 @@ from regularkit.errors import RegularkitError
 
 
 class AveragerConfig:
-    """Mixin: ``get_config()`` reads every constructor argument after the model from the attribute of that name."""
+    """Mixin: ``get_config()`` reads every constructor argument after the model from the attribute of that name
+    (or of the name ``_config_attributes`` maps it to, where the argument's name is taken: ``EMA``'s
+    ``buffers`` mode is ``buffer_mode``, since an ``nn.Module``'s ``buffers`` is its method)."""
+
+    _config_attributes: dict[str, str] = {}
 
     def get_config(self) -> dict[str, Any]:
         names = list(inspect.signature(type(self).__init__).parameters)[2:]  # skip self and the model
         config = {}
         for name in names:
-            value = getattr(self, name)
+            value = getattr(self, self._config_attributes.get(name, name))
             config[name] = str(value) if isinstance(value, torch.device) else value
         return config
 

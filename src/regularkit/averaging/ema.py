@@ -24,16 +24,45 @@ estimated for the live weights, not the average: recalibrate with
 :func:`regularkit.averaging.recalibrate_bn` if that matters);
 ``buffers="average"`` averages floating-point buffers with the same decay
 and copies integer ones (``num_batches_tracked``).
+
+:class:`EMA` is an ``nn.Module`` holding the average as its submodule
+``module`` (as timm's ``ModelEmaV3``): assigned to a model or a
+``LightningModule`` it is in that owner's ``state_dict`` (so in Lightning's
+checkpoints), follows its ``.to(device / dtype)``, and ``ema(x)`` evaluates
+the average.  Where it differs from ``ModelEmaV3``, on purpose:
+
+* warm-up: timm's ``update(model, step)`` takes the caller's step count and
+  uses decay 0 (a plain copy) up to step ``update_after_step + 1``, then
+  ``decay`` or, with ``use_warmup``, ``1 - (1 + s / gamma)^-power`` clamped to
+  ``[min_decay, decay]``; without ``step`` it never warms up.  Here the count is
+  the EMA's own (``num_updates``, saved in its state), so a resumed run goes on
+  where it was, and the schedule is TensorFlow's, which keeps 10 % of the
+  construction copy at the first update;
+* buffers: timm averages every floating entry of the state dict by default
+  (``exclude_buffers=True`` copies buffers), i.e. our ``"average"`` (or
+  ``"copy"``); our default stays ``"copy"``; timm's default ``decay`` is 0.9999,
+  ours the slide's 0.995;
+* timm pairs tensors by position; here by name, and a mismatch is an error;
+* timm's copy keeps ``requires_grad`` and follows its owner's ``.train()``
+  (a ``LightningModule`` going back to training would put the average in
+  training mode: batch statistics, dropout); here it is frozen and stays in
+  eval mode whatever the owner's mode (call ``ema.module.train()`` yourself
+  to change it);
+* timm deep-copies what it is given (its docstring warns about wrappers);
+  here a DDP / DataParallel / ``torch.compile`` wrapper is peeled
+  (:func:`regularkit._util.distributed.unwrap_model`) at construction and at
+  every update, and a wrapper nested inside the model is refused.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from regularkit._util.checks import check_choice, check_in_range, check_int
+from regularkit._util.distributed import bare_model, unwrap_model
 from regularkit.averaging._config import AveragerConfig
 from regularkit.errors import RegularkitError
 
@@ -42,7 +71,7 @@ BUFFER_MODES = ("copy", "average")
 
 def ema_decay(num_updates: int, decay: float, warmup: bool = False) -> float:
     """The decay used at update number ``num_updates`` (0-based): ``decay``, or with warm-up
-    ``min(decay, (1 + t) / (10 + t))``."""
+    ``min(decay, (1 + t) / (10 + t))`` (TensorFlow's; timm's differs, see the module docstring)."""
     t = check_int("num_updates", num_updates, minimum=0)
     decay = check_in_range("decay", decay, 0.0, 1.0)
     return min(decay, (1.0 + t) / (10.0 + t)) if warmup else decay
@@ -61,10 +90,12 @@ def ema_update_(averaged: nn.Module, model: nn.Module, decay: float, *, buffers:
     """In place on ``averaged``: ``w_avg <- decay * w_avg + (1 - decay) * w`` for each parameter.
 
     Parameters are matched by name, so the two modules must have the same
-    structure.  Buffers follow ``buffers`` (see the module docstring).
+    structure (DDP and ``torch.compile`` wrappers of either are peeled first).
+    Buffers follow ``buffers`` (see the module docstring).
     """
     decay = check_in_range("decay", decay, 0.0, 1.0)
     check_choice("buffers", buffers, BUFFER_MODES)
+    averaged, model = unwrap_model(averaged), unwrap_model(model)
     for avg, live in _matched("parameter", dict(averaged.named_parameters()), dict(model.named_parameters())):
         # lerp_(w, 1 - d) = w_avg + (1 - d)(w - w_avg): one fused op, exact at d = 0 and d = 1
         avg.lerp_(live.detach().to(device=avg.device, dtype=avg.dtype), 1.0 - decay)
@@ -76,30 +107,37 @@ def ema_update_(averaged: nn.Module, model: nn.Module, decay: float, *, buffers:
             avg.copy_(live)
 
 
-class EMA(AveragerConfig):
+class EMA(AveragerConfig, nn.Module):
     """Keep ``module``, an exponential moving average of ``model``'s weights; call ``update(model)`` per step.
 
     ``EMA(model, decay=0.995)`` is the slide's ``w_test = 0.995 w_test + 0.005 w``.
-    ``module`` is a deep copy in eval mode with ``requires_grad=False``;
-    evaluate it (``ema.module(x)``), never train it.  ``device`` keeps the
-    copy elsewhere (e.g. ``"cpu"`` to save accelerator memory).  ``get_config()``
-    holds the settings, not the model: ``EMA.from_config(config, model)``.
+    ``module`` is a deep copy of the bare model (wrappers peeled) in eval mode
+    with ``requires_grad=False``; evaluate it (``ema.module(x)`` or ``ema(x)``),
+    never train it.  ``device`` places the copy at construction (e.g. ``"cpu"``
+    to save accelerator memory); as a submodule it then moves with its owner's
+    ``.to()``.  The buffer mode is ``buffer_mode`` (``buffers`` is ``nn.Module``'s
+    method).  ``state_dict()`` is the module's: ``module.<name>`` tensors and
+    ``_extra_state`` holding ``num_updates``; :meth:`load_state_dict` also reads
+    the dict older versions saved (``{"module": ..., "num_updates": ...}``).
+    ``get_config()`` holds the settings, not the model: ``EMA.from_config(config, model)``.
     """
+
+    _config_attributes = {"buffers": "buffer_mode"}
 
     def __init__(self, model: nn.Module, decay: float = 0.995, *, warmup: bool = False, buffers: str = "copy",
                  device: torch.device | str | None = None):
-        if not isinstance(model, nn.Module):
-            raise RegularkitError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        super().__init__()
+        bare = bare_model(model)  # refuses a non-module, and a wrapper nested inside the model
         self.decay = check_in_range("decay", decay, 0.0, 1.0)
         if not isinstance(warmup, bool):
             raise RegularkitError(f"warmup must be True or False, got {warmup!r}")
         self.warmup = warmup
-        self.buffers = check_choice("buffers", buffers, BUFFER_MODES)
+        self.buffer_mode = check_choice("buffers", buffers, BUFFER_MODES)
         self.device = device
-        self.module = copy.deepcopy(model)
+        average = copy.deepcopy(bare)
         if device is not None:
-            self.module.to(device)
-        self.module.eval().requires_grad_(False)
+            average.to(device)
+        self.module = average.eval().requires_grad_(False)
         self.num_updates = 0
 
     def current_decay(self) -> float:
@@ -108,21 +146,38 @@ class EMA(AveragerConfig):
 
     def update(self, model: nn.Module) -> None:
         """Fold ``model``'s current weights into the average (call after ``optimizer.step()``)."""
-        ema_update_(self.module, model, self.current_decay(), buffers=self.buffers)
+        ema_update_(self.module, model, self.current_decay(), buffers=self.buffer_mode)
         self.num_updates += 1
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "num_updates": self.num_updates,
-                "decay": self.decay, "warmup": self.warmup, "buffers": self.buffers}
+    def forward(self, *args, **kwargs):
+        """The averaged network's output: ``ema(x) == ema.module(x)``."""
+        return self.module(*args, **kwargs)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the average and the update count; the settings stay the constructor's."""
-        self.module.load_state_dict(state["module"])
+    def train(self, mode: bool = True) -> EMA:
+        """Set this module's flag only: the average stays in eval mode when its owner trains."""
+        if not isinstance(mode, bool):
+            raise RegularkitError(f"mode must be True or False, got {mode!r}")
+        self.training = mode
+        return self
+
+    def get_extra_state(self) -> dict[str, int]:
+        return {"num_updates": self.num_updates}
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, Mapping) or "num_updates" not in state:
+            raise RegularkitError(f"EMA extra state must be a dict with 'num_updates', got {state!r}")
         self.num_updates = check_int("num_updates", state["num_updates"], minimum=0)
 
-    def __repr__(self) -> str:
-        return (f"EMA(decay={self.decay}, warmup={self.warmup}, buffers={self.buffers!r}, "
-                f"num_updates={self.num_updates})")
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """Restore the average and the update count; the settings stay the constructor's."""
+        if isinstance(state_dict.get("module"), Mapping):  # the format before EMA was an nn.Module
+            state_dict = {**{f"module.{k}": v for k, v in state_dict["module"].items()},
+                          "_extra_state": {"num_updates": state_dict.get("num_updates")}}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def extra_repr(self) -> str:
+        return (f"decay={self.decay}, warmup={self.warmup}, buffers={self.buffer_mode!r}, "
+                f"num_updates={self.num_updates}")
 
 
 __all__ = ["EMA", "ema_decay", "ema_update_"]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_choice
+from regularkit._util.distributed import unwrap_model
 from regularkit.averaging._config import AveragerConfig
 from regularkit.errors import RegularkitError
 
@@ -50,6 +51,13 @@ class Ensemble(AveragerConfig, nn.Module):
     train/eval mode like any submodule; put it in ``.eval()`` to predict.
     ``get_config()`` holds ``average`` and ``log``, not the members:
     ``Ensemble.from_config(config, models)``.
+
+    Members are held, never copied: a DDP / DataParallel / ``torch.compile``
+    wrapper is replaced by the bare model inside it (the same object, sharing
+    its weights), so the ensemble's ``state_dict`` keys carry no ``module.`` /
+    ``_orig_mod.`` and its forward starts no collective (DDP's forward
+    broadcasts buffers across ranks: an ensemble evaluated on one rank alone
+    would wait forever).  To compile, compile the ensemble itself.
     """
 
     def __init__(self, models: Iterable[nn.Module], average: str = "probs", *, log: bool = False):
@@ -60,7 +68,7 @@ class Ensemble(AveragerConfig, nn.Module):
         for m in models:
             if not isinstance(m, nn.Module):
                 raise RegularkitError(f"Ensemble members must be nn.Module, got {type(m).__name__}")
-        self.members = nn.ModuleList(models)
+        self.members = nn.ModuleList(unwrap_model(m) for m in models)  # the bare models themselves, not copies
         self.average = check_choice("average", average, AVERAGES)
         if not isinstance(log, bool):
             raise RegularkitError(f"log must be True or False, got {log!r}")
@@ -74,7 +82,7 @@ class Ensemble(AveragerConfig, nn.Module):
             raise RegularkitError(f"factory must be callable, got {type(factory).__name__}")
         members = []
         for sd in state_dicts:
-            model = factory()
+            model = unwrap_model(factory())
             model.load_state_dict(sd)
             members.append(model)
         return cls(members, average, log=log)

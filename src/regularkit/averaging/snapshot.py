@@ -25,6 +25,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
 from regularkit._util.checks import check_int, check_positive
+from regularkit._util.distributed import bare_model, unwrap_model
 from regularkit.averaging._config import AveragerConfig
 from regularkit.averaging.ensemble import Ensemble
 from regularkit.errors import RegularkitError
@@ -63,14 +64,15 @@ class SnapshotEnsemble(AveragerConfig):
     this object's ``step(model)`` once per step (after ``optimizer.step()``).
     With ``steps_per_epoch=1``, :meth:`on_epoch_end` does the latter as a
     training-loop callback.  ``ensemble()`` returns the :class:`Ensemble`.
-    Snapshots are copies of ``model.state_dict()`` (on ``device`` if given).
+    Snapshots are copies of the bare model's ``state_dict()`` (on ``device`` if given): DDP and
+    ``torch.compile`` wrappers are peeled, so keys never carry ``module.`` / ``_orig_mod.``,
+    and the members are built from a copy of the bare model (a wrapper inside it is refused).
     ``get_config()`` holds the settings, not the model: ``SnapshotEnsemble.from_config(config, model)``.
     """
 
     def __init__(self, model: nn.Module, cycles: int, epochs_per_cycle: int, lr_max: float, *,
                  steps_per_epoch: int = 1, device: torch.device | str | None = None):
-        if not isinstance(model, nn.Module):
-            raise RegularkitError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        bare = bare_model(model)  # refuses a non-module, and a wrapper nested inside the model
         self.cycles = check_int("cycles", cycles, minimum=1)
         self.epochs_per_cycle = check_int("epochs_per_cycle", epochs_per_cycle, minimum=1)
         self.lr_max = check_positive("lr_max", lr_max)
@@ -78,7 +80,7 @@ class SnapshotEnsemble(AveragerConfig):
         self.device = device
         self.cycle_length = self.epochs_per_cycle * self.steps_per_epoch  # = ceil(T / M), exactly
         self.total_steps = self.cycles * self.cycle_length
-        self._template = copy.deepcopy(model)  # builds the members; its weights are never used
+        self._template = copy.deepcopy(bare)  # builds the members; its weights are never used
         self.steps_done = 0
         self.snapshots: list[dict[str, torch.Tensor]] = []
 
@@ -102,7 +104,7 @@ class SnapshotEnsemble(AveragerConfig):
         if not self.is_snapshot_step(step):
             return False
         self.snapshots.append({k: v.detach().to(self.device or v.device, copy=True)
-                               for k, v in model.state_dict().items()})
+                               for k, v in unwrap_model(model).state_dict().items()})
         return True
 
     # The training loop's callback contract, for per-epoch schedules.

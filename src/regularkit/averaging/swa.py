@@ -28,6 +28,7 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.optim.swa_utils import AveragedModel
 
 from regularkit._util.checks import check_choice, check_int, check_positive
+from regularkit._util.distributed import bare_model, unwrap_model
 from regularkit.averaging._config import AveragerConfig
 from regularkit.errors import RegularkitError
 from regularkit.transfer import bn_frozen
@@ -101,15 +102,16 @@ class SWA(AveragerConfig):
     ``update(model)`` adds the current weights; :meth:`on_epoch_end` does it
     when ``state.epoch >= start_epoch`` (the training loop's callback
     contract), ``finalize(batches)`` recalibrates BatchNorm, and ``module``
-    is the averaged network to evaluate.  ``lr`` (with ``anneal_epochs``,
+    is the averaged network to evaluate (a copy of the bare model: DDP and
+    ``torch.compile`` wrappers of ``model`` are peeled, here and in
+    :meth:`update`; a wrapper nested inside it is refused).  ``lr`` (with ``anneal_epochs``,
     ``anneal_strategy``) drives :meth:`scheduler`.  ``get_config()`` holds the
     settings, not the model: ``SWA.from_config(config, model)``.
     """
 
     def __init__(self, model: nn.Module, start_epoch: int, *, lr: float | None = None, anneal_epochs: int = 0,
                  anneal_strategy: str = "cos", device: torch.device | str | None = None):
-        if not isinstance(model, nn.Module):
-            raise RegularkitError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        bare = bare_model(model)  # refuses a non-module, and a wrapper nested inside the model
         self.start_epoch = check_int("start_epoch", start_epoch, minimum=1)
         self.lr = None if lr is None else check_positive("lr", lr)
         self.anneal_epochs = check_int("anneal_epochs", anneal_epochs, minimum=0)
@@ -118,8 +120,9 @@ class SWA(AveragerConfig):
                                   f"(the anneal ends when averaging starts), got {anneal_epochs}")
         self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy, ANNEAL)
         self.device = device
-        # use_buffers=False: BN statistics are recomputed by finalize, not averaged
-        self.averaged = AveragedModel(model, device=device, use_buffers=False)
+        # use_buffers=False: BN statistics are recomputed by finalize, not averaged; AveragedModel
+        # deep-copies what it is given: the bare model, never a DDP / compile wrapper
+        self.averaged = AveragedModel(bare, device=device, use_buffers=False)
         self.averaged.eval().requires_grad_(False)
 
     @property
@@ -134,8 +137,8 @@ class SWA(AveragerConfig):
         return epoch >= self.start_epoch
 
     def update(self, model: nn.Module) -> None:
-        """Add ``model``'s current weights to the average (the first call copies them)."""
-        self.averaged.update_parameters(model)
+        """Add ``model``'s current weights to the average (the first call copies them); wrappers are peeled."""
+        self.averaged.update_parameters(unwrap_model(model))
 
     # The training loop's callback contract (duck-typed: on_train_begin / on_epoch_end / on_train_end).
     def on_train_begin(self, state) -> None: ...

@@ -19,6 +19,18 @@ generator again, or build with ``seed=`` to make configs reproducible).
 config: move the rebuilt layer with ``.to()`` and load its ``state_dict()``,
 as for any module.  ``from_config(get_config())`` then behaves as the
 original: same seed, same masks.
+
+Data-parallel training: a ``seed=`` is the seed of rank 0.  The private
+generator is seeded with :func:`regularkit._util.distributed.rank_seed`
+(``seed + rank * RANK_STRIDE``), so under DistributedDataParallel every rank
+drops different units (``world_size`` masks per step, as with a batch
+``world_size`` times larger) while each rank stays reproducible.  Rank 0,
+and any run outside a process group, draws exactly what ``seed`` alone gave
+before.  The rank is read when the generator is created (the first forward,
+or the first after :meth:`Stochastic.reset_generator`), so build the model
+before or after ``init_process_group`` as you like, but run it after.  timm
+seeds each rank's *global* RNG with ``seed + rank`` (its ``random_seed``);
+here the layer owns its generator, so the layer applies the rank.
 """
 from __future__ import annotations
 
@@ -30,6 +42,7 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_int
+from regularkit._util.distributed import rank_seed
 from regularkit._util.rng import check_generator, seed_from
 from regularkit.errors import RegularkitError
 
@@ -47,9 +60,15 @@ class Stochastic(nn.Module):
     """Base of the noise modules: resolves ``seed=`` / ``generator=`` to a generator.
 
     ``seed`` creates a private ``torch.Generator`` on the device of the first
-    input, lazily: two modules built with the same seed produce the same masks,
-    and a deep copy or a pickle carries the generator's state with it.  Neither
-    given: torch's global RNG, which the training loop seeds.
+    input, lazily, seeded with ``rank_seed(seed)`` (``seed`` itself on rank 0 and
+    outside a process group; see the module docstring): two modules built with
+    the same seed produce the same masks on one rank and different masks on
+    different ranks, and a deep copy or a pickle carries the generator's state
+    with it (a layer unpickled on another rank continues the stream it carries;
+    :meth:`reset_generator` restarts it on the new rank's own).  Neither given:
+    torch's global RNG, which the training loop seeds.  An explicit ``generator``
+    is used as given, on every rank (use
+    :func:`regularkit._util.distributed.rank_generator` for one per rank).
     """
 
     def __init__(self, *, seed: int | None = None, generator: torch.Generator | None = None):
@@ -69,11 +88,11 @@ class Stochastic(nn.Module):
         if self._override is not None:
             return self._override
         if self.generator is None and self.seed is not None:
-            self.generator = torch.Generator(device=device).manual_seed(self.seed)
+            self.generator = torch.Generator(device=device).manual_seed(rank_seed(self.seed))
         return self.generator
 
     def reset_generator(self) -> None:
-        """Forget the private generator: the next forward restarts the ``seed`` stream."""
+        """Forget the private generator: the next forward restarts this rank's ``seed`` stream."""
         if self.seed is not None:
             self.generator = None
 
