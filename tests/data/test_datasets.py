@@ -1,4 +1,4 @@
-"""Datasets: digits against scikit-learn, Fashion-MNIST lookup, .npz validation, limit_train."""
+"""Datasets: the Dataset record, digits against scikit-learn, Fashion-MNIST lookup, .npz validation, dispatch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,10 +23,87 @@ def test_registry_is_one_literal_dict():
     assert list(DATASETS) == ["digits", "fashion-mnist"]
 
 
+ACCEPTED = (r"choose one of digits, fashion-mnist, or a path to a \.npz file, an image folder "
+            r"\(root/<class>/\*\.png or root/train/ and root/test/\), or a table \(\.csv, \.parquet, \.pq\) "
+            r"with target=$")
+
+
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(RegularkitError,
-                       match=r"^unknown dataset 'foo'; choose one of digits, fashion-mnist, or a path to a \.npz file$"):
+    with pytest.raises(RegularkitError, match=r"^unknown dataset 'foo'; " + ACCEPTED):
         load_dataset("foo")
+
+
+def test_unknown_paths_name_the_path_and_list_what_is_accepted(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    with pytest.raises(RegularkitError, match=rf"^unknown dataset '{tmp_path}/x\.npy' \(\.npy is not a format we "
+                                              r"read; save x_train, y_train, x_test, y_test into one \.npz with "
+                                              r"numpy\.savez\); " + ACCEPTED):
+        load_dataset(tmp_path / "x.npy")
+    with pytest.raises(RegularkitError, match=rf"^unknown dataset '{tmp_path}/gone\.bin' \(no such file or "
+                                              r"folder\); " + ACCEPTED):
+        load_dataset(tmp_path / "gone.bin")
+    with pytest.raises(RegularkitError, match=rf"^{tmp_path}: no class folders; an image folder is root/<class>/"):
+        load_dataset(tmp_path)  # a folder without class folders
+    with pytest.raises(RegularkitError, match=r"^a dataset is a name or a path, got 3$"):
+        load_dataset(3)
+    with pytest.raises(RegularkitError, match=r"^digits: layout does not apply to a registered dataset; it takes "
+                                              r"no options besides data_dir$"):
+        load_dataset("digits", layout="images")
+
+
+# ---------------------------------------------------------------- the Dataset record
+
+def vec(n=4, d=3):
+    return np.zeros((n, d), np.float32), np.arange(n) % 2
+
+
+def test_kind_is_inferred_from_the_shape_or_declared():
+    for shape, kind in [((4, 3), "vectors"), ((4, 2, 5), "sequences"), ((4, 1, 2, 2), "images")]:
+        x = np.zeros(shape, np.float32)
+        ds = Dataset("t", x, np.arange(4) % 2, x, np.arange(4) % 2, num_classes=2)
+        assert ds.layout is None and ds.kind == kind
+        assert Dataset("t", x, np.arange(4) % 2, x, np.arange(4) % 2, num_classes=2, layout=kind).kind == kind
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(layout="images"), r"^t: layout 'images' needs x of shape N×C×H×W, got shape \(4, 3\)$"),
+    (dict(layout="image"), r"^t: layout must be one of 'vectors', 'sequences', 'images'; got 'image'$"),
+    (dict(flips=("horizontal",)), r"^t: flips \('horizontal',\) describe images or sequences, not vectors$"),
+    (dict(fill="reflect"), r"^t: fill 'reflect' describes images or sequences, not vectors$"),
+    (dict(sources={"when": object()}), r"^t: sources must be JSON-ready: Object of type object is not JSON"),
+    (dict(sources=[1]), r"^t: sources must be a dict or None, got list$"),
+])
+def test_dataset_layout_and_semantics_are_validated(kwargs, message):
+    x, y = vec()
+    with pytest.raises(RegularkitError, match=message):
+        Dataset("t", x, y, x, y, num_classes=2, **kwargs)
+
+
+@pytest.mark.parametrize("flips, fill, message", [
+    ("horizontal", None, r"^t: flips must be a tuple of 'horizontal' / 'vertical', got 'horizontal'$"),
+    (("diagonal",), None, r"^t: flips may hold 'horizontal' and 'vertical', got 'diagonal'$"),
+    (("vertical", "vertical"), None, r"^t: flips names a flip twice: \('vertical', 'vertical'\)$"),
+    (None, "zero", r"^t: fill must be one of 'constant', 'reflect', 'nearest', 'wrap'; got 'zero'$"),
+    (None, 0, r"^t: fill must be one of .*; got 0$"),
+])
+def test_flips_and_fill_values(flips, fill, message):
+    x = np.zeros((4, 1, 2, 2), np.float32)
+    y = np.arange(4) % 2
+    with pytest.raises(RegularkitError, match=message):
+        Dataset("t", x, y, x, y, num_classes=2, flips=flips, fill=fill)
+    ds = Dataset("t", x, y, x, y, num_classes=2, flips=["vertical", "horizontal"], fill="wrap")
+    assert ds.flips == ("horizontal", "vertical") and ds.fill == "wrap"  # canonical order, a tuple
+    seq = np.zeros((4, 2, 5), np.float32)
+    with pytest.raises(RegularkitError, match=r"^t: a sequence has no vertical axis to flip"):
+        Dataset("t", seq, y, seq, y, num_classes=2, flips=("vertical",))
+
+
+def test_sources_are_copied_json_ready():
+    x, y = vec()
+    record = {"train_files": ("a.png",), "n": 1}
+    ds = Dataset("t", x, y, x, y, num_classes=2, sources=record)
+    record["n"] = 2
+    assert ds.sources == {"train_files": ["a.png"], "n": 1}  # a copy, tuples as JSON lists
 
 
 # ---------------------------------------------------------------- digits
@@ -49,6 +126,8 @@ def test_digits_matches_scikit_learn():
     # Stratified 30 % test split: each class within one sample of its ideal share.
     ideal = 540 * np.bincount(ref.target) / 1797
     assert np.all(np.abs(np.bincount(ds.y_test) - ideal) <= 1)
+    # A mirrored digit is not the digit; the background is black.
+    assert ds.layout == "images" and ds.flips == () and ds.fill == "constant" and ds.sources is None
 
 
 def test_digits_split_is_fixed_and_limit_train_is_seeded():
@@ -70,7 +149,8 @@ def test_limit_train_edges():
         load_dataset("digits", seed=-4)
     with pytest.raises(RegularkitError, match=r"limit_train must be >= 1, got 0"):
         load_dataset("digits", limit_train=0)
-    with pytest.raises(RegularkitError, match=r"the subset would hold 5 samples, fewer than the 10 classes; choose a size from 10 to 1247"):
+    with pytest.raises(RegularkitError, match=r"the subset would hold 5 samples, fewer than the 10 classes; "
+                                              r"choose a size from 10 to 1247"):
         load_dataset("digits", limit_train=5)
 
 
@@ -79,6 +159,8 @@ def test_dataset_arrays_are_read_only_and_validated():
     with pytest.raises(ValueError, match="read-only"):
         ds.x_train[0, 0, 0, 0] = 5.0
     x, y = np.zeros((4, 3), np.float32), np.array([0, 1, 2, 3])
+    with pytest.raises(RegularkitError, match=r"x_train must be N×D, N×C×L or N×C×H×W, got shape \(4, 1, 1, 1, 3\)"):
+        Dataset("t", x.reshape(4, 1, 1, 1, 3), y, x.reshape(4, 1, 1, 1, 3), y, num_classes=4)
     with pytest.raises(RegularkitError, match=r"x_train must be float32 and y_train int64, got float32 and int"):
         Dataset("t", x, y.astype(np.int32), x, y, num_classes=4)
     with pytest.raises(RegularkitError, match=r"y_test holds label 3, outside \[0, 3\)"):
@@ -98,6 +180,7 @@ def test_fashion_from_data_dir(tmp_path, fake_fashion, no_fashion_anywhere):
     assert np.array_equal(ds.x_train[:, 0] * 255, arrays[FASHION_MNIST_FILES[0]].astype(np.float32))
     assert np.array_equal(ds.y_test, arrays[FASHION_MNIST_FILES[3]])
     assert ds.classes == FASHION_MNIST_CLASSES and ds.classes[9] == "Ankle boot"
+    assert ds.kind == "images" and ds.flips == ("horizontal",) and ds.fill == "constant"
 
 
 @pytest.mark.parametrize("sub", ["", "fashion-mnist"])
@@ -203,7 +286,7 @@ def test_npz_num_classes_and_class_names(tmp_path):
 @pytest.mark.parametrize("arrays, message", [
     (dict(y_test=None, x_test=None), r"missing arrays x_test, y_test \(has x_train, y_train\)"),
     (dict(y_train=np.array([0, 1, 2])), r"y_train must have shape \(6,\) to match x, got \(3,\)"),
-    (dict(y_train=np.zeros(6)), r"y_train must hold integer labels, got dtype float64"),
+    (dict(y_train=np.zeros(6)), r"y_train must hold integer labels, got dtype float64 \(whole numbers"),
     (dict(y_test=np.array([0, -3, 1])), r"y_test holds label -3; labels must be >= 0"),
     (dict(x_train=np.array([[np.nan, 1.0, np.inf, 0.0]] * 6)), r"x_train holds 12 non-finite values"),
     (dict(x_test=np.array([["a"] * 4] * 3)), r"x_test must be real numbers, got dtype <U1"),
@@ -211,6 +294,12 @@ def test_npz_num_classes_and_class_names(tmp_path):
     (dict(x_train=np.arange(6.0)), r"x_train must be non-empty N×D.*got shape \(6,\)"),
     (dict(x_test=np.zeros((3, 5))), r"x_train samples have shape \(4,\) but x_test samples \(5,\)"),
     (dict(num_classes=np.array(1.5)), r"num_classes must be a positive integer, got array\(1\.5\)"),
+    (dict(layout=np.array(["images"])), r"layout must be a string, got array\(\['images'\]"),
+    (dict(layout=np.array("pictures")), r"layout must be one of 'vectors', 'sequences', 'images'; got 'pictures'$"),
+    (dict(layout=np.array("images")), r"layout 'images' needs x_train of shape N×H×W or N×C×H×W \(or N×H×W×C\), "
+                                      r"got shape \(6, 4\)$"),
+    (dict(flips=np.array([[1.0]])), r"flips must be a 1-D array of strings, got array\(\[\[1\.\]\]\)$"),
+    (dict(fill=np.array(["constant"])), r"fill must be a string, got array"),
 ])
 def test_npz_errors_name_file_array_and_value(tmp_path, arrays, message):
     path = save(tmp_path, **arrays)
@@ -227,3 +316,28 @@ def test_npz_unreadable(tmp_path):
     np.savez(tmp_path / "obj.npz", x_train=np.array([None, 1], dtype=object))
     with pytest.raises(RegularkitError, match=r"obj\.npz as a \.npz archive"):
         load_npz(tmp_path / "obj.npz")
+
+
+def test_npz_layout_flips_and_fill_keys(tmp_path):
+    img = np.random.default_rng(3).integers(0, 256, (6, 5, 7), dtype=np.uint8)
+    grey = load_npz(save(tmp_path, x_train=img, x_test=img[:3]))
+    assert grey.kind == "images" and grey.input_shape == (1, 5, 7) and grey.flips is None and grey.fill is None
+    seq = load_npz(save(tmp_path, x_train=img, x_test=img[:3], layout=np.array("sequences")))
+    assert seq.kind == "sequences" and seq.input_shape == (5, 7) and np.array_equal(seq.x_train, img / np.float32(255))
+    path = save(tmp_path, "img.npz", x_train=img, x_test=img[:3], flips=np.array(["horizontal"]),
+                fill=np.array("reflect"))
+    ds = load_npz(path)
+    assert ds.flips == ("horizontal",) and ds.fill == "reflect" and ds.layout == "images"
+    over = load_dataset(path, layout="sequences", flips=(), fill="wrap")  # arguments win over the file
+    assert over.kind == "sequences" and over.flips == () and over.fill == "wrap"
+    assert load_npz(save(tmp_path, x_train=img, x_test=img[:3], flips=[])).flips == ()  # np.savez stores float64
+    assert load_npz(save(tmp_path)).kind == "vectors"
+    with pytest.raises(RegularkitError, match=rf"^{tmp_path}/img\.npz: layout 'vectors' needs x_train of shape N×D, "
+                                              r"got shape \(6, 5, 7\)$"):
+        load_npz(path, layout="vectors")
+    with pytest.raises(RegularkitError, match=rf"^{tmp_path}/d\.npz: fill 'reflect' describes images or "
+                                              r"sequences, not vectors$"):
+        load_npz(save(tmp_path, fill=np.array("reflect")))
+    with pytest.raises(RegularkitError, match=r"image_size does not apply to an \.npz file; it takes layout, "
+                                              r"flips, fill$"):
+        load_dataset(path, image_size=3)

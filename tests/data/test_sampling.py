@@ -8,7 +8,7 @@ from _helpers.sampling import assert_partition, assert_stratified, labels_from_c
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from regularkit.data.sampling import kfold_indices, stratified_subset, train_val_split
+from regularkit.data.sampling import kfold_indices, split_off_test, stratified_subset, train_val_split
 from regularkit.errors import RegularkitError
 
 
@@ -110,3 +110,25 @@ def test_kfold_seeds_and_errors():
         kfold_indices(y, 1)
     with pytest.raises(RegularkitError, match=r"k=28 folds need at least 28 samples, got 27"):
         kfold_indices(y, 28, stratified=False)
+
+
+def test_split_off_test_is_stratified_seeded_and_speaks_of_the_test_part():
+    y = np.repeat([0, 1, 2], [10, 6, 4])
+    tr, te = split_off_test(y, 0.25, seed=1)
+    assert len(te) == 5 and np.array_equal(np.sort(np.concatenate([tr, te])), np.arange(20))
+    assert np.all(np.diff(tr) > 0) and np.all(np.diff(te) > 0)
+    assert np.all(np.abs(np.bincount(y[te], minlength=3) - 5 * np.array([10, 6, 4]) / 20) <= 1)
+    assert np.array_equal(split_off_test(y, 0.25, seed=1)[1], te)
+    names = ["cat", "dog", "eel"]
+    with pytest.raises(RegularkitError, match=r"^cannot stratify: class 'eel' has only 1 sample \(every class "
+                                              r"needs 2\); change test_fraction or give a separate test set$"):
+        split_off_test(np.array([0, 0, 1, 1, 2]), 0.4, classes=names)
+    with pytest.raises(RegularkitError, match=r"^cannot stratify: the test part would hold 1 samples, fewer than "
+                                              r"the 3 classes"):
+        split_off_test(y, 0.05)
+    # scikit-learn would put both samples of the rare class in the test part: refused.
+    with pytest.raises(RegularkitError, match=r"^cannot stratify: class 'dog' has no training sample left with "
+                                              r"test_fraction=0\.8; change test_fraction"):
+        split_off_test(np.repeat([0, 1], [20, 2]), 0.8, classes=names)
+    with pytest.raises(RegularkitError, match=r"^test_fraction must be in \(0\.0, 1\.0\), got 0$"):
+        split_off_test(y, 0)

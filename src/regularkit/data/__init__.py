@@ -1,6 +1,7 @@
-"""Data: IDX files, datasets (digits, Fashion-MNIST, ``.npz``), seeded splits and downloads.
+"""Data: IDX files, datasets (digits, Fashion-MNIST, ``.npz``, image folders, tables, arrays), splits, downloads.
 
-``load_dataset(name) -> Dataset`` (NumPy arrays), then
+``load_dataset(name_or_path) -> Dataset`` (NumPy arrays), or ``from_arrays`` /
+``from_torch`` for data in memory, then
 ``make_splits(dataset, val_fraction, seed) -> Splits`` (torch tensors).
 Names are resolved on first use, so ``regularkit data download`` does not
 pay for importing torch and scikit-learn.
@@ -17,11 +18,16 @@ from regularkit.data.download import download  # noqa: F401 - public, eager (see
 # public name -> submodule that defines it
 _EXPORTS = {
     "read_idx": "idx", "write_idx": "idx", "parse_idx": "idx", "encode_idx": "idx", "IDX_DTYPES": "idx",
-    "Dataset": "datasets", "load_dataset": "datasets", "load_digits": "datasets",
+    "Dataset": "schema", "LAYOUTS": "schema", "FLIPS": "schema", "FILLS": "schema",
+    "load_dataset": "datasets", "load_digits": "datasets",
     "load_fashion_mnist": "datasets", "load_npz": "datasets", "limit_train_set": "datasets",
     "DATASETS": "datasets", "FASHION_MNIST_CLASSES": "datasets",
     "fashion_mnist_search_dirs": "datasets",
-    "train_val_split": "sampling", "stratified_subset": "sampling", "kfold_indices": "sampling",
+    "load_image_folder": "images", "IMAGE_SUFFIXES": "images",
+    "load_table": "tables", "TABLE_SUFFIXES": "tables",
+    "from_arrays": "arrays", "from_torch": "arrays",
+    "train_val_split": "sampling", "split_off_test": "sampling", "stratified_subset": "sampling",
+    "kfold_indices": "sampling",
     "Splits": "splits", "make_splits": "splits", "make_splits_from_indices": "splits",
     "DOWNLOADS": "download", "default_data_root": "download", "md5sum": "download",
 }

@@ -1,9 +1,11 @@
-"""Datasets as plain NumPy arrays: scikit-learn's digits, Fashion-MNIST, or any ``.npz`` file.
+"""The built-in datasets (scikit-learn's digits, Fashion-MNIST), ``.npz`` files, and ``load_dataset``.
 
-Every loader returns the same frozen :class:`Dataset`: ``x`` float32 in
-[0, 1] for images (N×C×H×W) or raw values for vectors (N×D), ``y`` int64
-class indices.  Arrays are made read-only, so no step downstream can edit
-the data another run will load.  ``DATASETS`` is the one registry of names.
+Every loader returns the same frozen :class:`~regularkit.data.schema.Dataset`:
+``x`` float32 in [0, 1] for images (N×C×H×W) or raw values for vectors
+(N×D), ``y`` int64 class indices, read-only.  ``DATASETS`` is the one
+registry of names; ``load_dataset`` also dispatches paths: ``.npz`` here,
+folders to :mod:`~regularkit.data.images`, ``.csv`` / ``.parquet`` to
+:mod:`~regularkit.data.tables`.
 
 Fashion-MNIST: Xiao, Rasul and Vollgraf, "Fashion-MNIST: a Novel Image
 Dataset for Benchmarking Machine Learning Algorithms", arXiv:1708.07747 (2017).
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,12 +23,15 @@ import numpy as np
 from regularkit._util.checks import check_int
 from regularkit.data.download import default_data_root
 from regularkit.data.idx import read_idx
+from regularkit.data.images import load_image_folder
 from regularkit.data.sampling import stratified_subset, train_val_split
+from regularkit.data.schema import Dataset, as_features, as_labels, check_fill, check_flips
+from regularkit.data.tables import TABLE_SUFFIXES, load_table
 from regularkit.errors import RegularkitError
 
-__all__ = ["Dataset", "load_dataset", "load_digits", "load_fashion_mnist", "load_npz",
-           "limit_train_set", "DATASETS", "FASHION_MNIST_CLASSES", "FASHION_MNIST_FILES",
-           "SYSTEM_DATA_DIR", "fashion_mnist_search_dirs"]
+__all__ = ["load_dataset", "load_digits", "load_fashion_mnist", "load_npz", "limit_train_set",
+           "DATASETS", "FASHION_MNIST_CLASSES", "FASHION_MNIST_FILES", "SYSTEM_DATA_DIR",
+           "fashion_mnist_search_dirs"]
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -37,58 +42,6 @@ FASHION_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 DIGITS_TEST_FRACTION = 0.3
 DIGITS_SPLIT_SEED = 0  # fixed: every study compares runs on the same digits test set
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A classification dataset: fixed train and test arrays plus class metadata.
-
-    Construction checks dtypes (x float32, y int64), lengths and label range,
-    and marks the four arrays read-only (the caller's arrays included): edit
-    copies, never the dataset.
-    """
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    classes: tuple[str, ...] | None = None
-
-    def __post_init__(self) -> None:
-        check_int("num_classes", self.num_classes, minimum=1)
-        for part in ("train", "test"):
-            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
-            if x.dtype != np.float32 or y.dtype != np.int64:
-                raise RegularkitError(
-                    f"{self.name}: x_{part} must be float32 and y_{part} int64, got {x.dtype} and {y.dtype}")
-            if x.ndim < 2:
-                raise RegularkitError(f"{self.name}: x_{part} must be N×..., got shape {x.shape}")
-            if y.ndim != 1 or len(x) != len(y):
-                raise RegularkitError(
-                    f"{self.name}: x_{part} has {len(x)} samples but y_{part} has shape {y.shape}")
-            if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
-                bad = y.min() if y.min() < 0 else y.max()
-                raise RegularkitError(
-                    f"{self.name}: y_{part} holds label {bad}, outside [0, {self.num_classes})")
-            x.setflags(write=False)
-            y.setflags(write=False)
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise RegularkitError(f"{self.name}: train samples have shape {self.x_train.shape[1:]} "
-                                  f"but test samples {self.x_test.shape[1:]}")
-        if self.classes is not None and len(self.classes) != self.num_classes:
-            raise RegularkitError(
-                f"{self.name}: {len(self.classes)} class names for {self.num_classes} classes")
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one sample: ``(C, H, W)`` for images, ``(D,)`` for vectors."""
-        return tuple(int(d) for d in self.x_train.shape[1:])
-
-    def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, "
-                f"input_shape={self.input_shape}, num_classes={self.num_classes})")
 
 
 def load_digits(*, data_dir: str | os.PathLike | None = None) -> Dataset:
@@ -103,8 +56,10 @@ def load_digits(*, data_dir: str | os.PathLike | None = None) -> Dataset:
     x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]  # pixel values are 0..16
     y = bunch.target.astype(np.int64)
     train, test = train_val_split(y, DIGITS_TEST_FRACTION, seed=DIGITS_SPLIT_SEED)
+    # A mirrored digit is another glyph (or none), so no flip keeps the class; the
+    # background is 0, so shifts bring in black.
     return Dataset("digits", x[train], y[train], x[test], y[test], num_classes=10,
-                   classes=tuple(str(d) for d in range(10)))
+                   classes=tuple(str(d) for d in range(10)), layout="images", flips=(), fill="constant")
 
 
 def fashion_mnist_search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -157,44 +112,70 @@ def _fashion_mnist_from(paths: list[Path]) -> Dataset:
         if labels.max(initial=0) > 9:
             raise RegularkitError(f"{pl}: label {labels.max()} outside 0..9")
         parts += [(images.astype(np.float32) / 255.0)[:, None], labels.astype(np.int64)]
-    return Dataset("fashion-mnist", *parts, num_classes=10, classes=FASHION_MNIST_CLASSES)
+    # Garments are left-right symmetric but not top-bottom (an upside-down boot is
+    # no boot); the background is black, and reflect padding would mirror garment
+    # edges into the frame.
+    return Dataset("fashion-mnist", *parts, num_classes=10, classes=FASHION_MNIST_CLASSES,
+                   layout="images", flips=("horizontal",), fill="constant")
 
 
-def _npz_x(name: str, x: np.ndarray, path: Path) -> np.ndarray:
-    if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise RegularkitError(f"{path}: {name} must be real numbers, got dtype {x.dtype}")
-    if x.ndim < 2 or x.ndim > 4 or len(x) == 0:
-        raise RegularkitError(
-            f"{path}: {name} must be non-empty N×D, N×H×W, N×C×H×W or N×H×W×C, got shape {x.shape}")
-    if np.issubdtype(x.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        if bad:
-            raise RegularkitError(f"{path}: {name} holds {bad} non-finite values (NaN or inf)")
-    out = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    if out.ndim == 3:  # N×H×W grey images
-        out = out[:, None]
-    elif out.ndim == 4 and out.shape[3] in (1, 3) and out.shape[1] > 4 and out.shape[2] > 4:
-        out = out.transpose(0, 3, 1, 2)  # channels-last (Keras, PIL) to PyTorch's channels-first
-    return np.ascontiguousarray(out)
+#: Keys of ``Dataset.sources`` that list one entry per training sample, kept in step by ``limit_train_set``.
+TRAIN_SOURCE_KEYS = ("train_files", "train_rows", "train_indices")
 
 
-def _npz_y(name: str, y: np.ndarray, n: int, path: Path) -> np.ndarray:
-    if not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
-        raise RegularkitError(f"{path}: {name} must hold integer labels, got dtype {y.dtype}")
-    if y.shape != (n,):
-        raise RegularkitError(f"{path}: {name} must have shape ({n},) to match x, got {y.shape}")
-    if y.min() < 0:
-        raise RegularkitError(f"{path}: {name} holds label {y.min()}; labels must be >= 0")
-    return y.astype(np.int64)
+def limit_train_set(dataset: Dataset, limit: int, *, seed: int = 0) -> Dataset:
+    """``dataset`` with a seeded, stratified subset of ``limit`` training samples (test set unchanged).
+
+    Per-sample lists in ``sources`` (``TRAIN_SOURCE_KEYS``) are subset alike,
+    and ``sources["limit_train"]`` records the size and seed.
+    """
+    limit = check_int("limit_train", limit, minimum=1)
+    if limit >= len(dataset.y_train):
+        return dataset
+    keep = stratified_subset(dataset.y_train, limit, seed=seed)
+    sources = dataset.sources
+    if sources is not None:
+        sources = dict(sources, limit_train={"size": limit, "seed": seed})
+        for key in TRAIN_SOURCE_KEYS:
+            if key in sources:
+                sources[key] = [sources[key][i] for i in keep]
+    return replace(dataset, x_train=dataset.x_train[keep], y_train=dataset.y_train[keep], sources=sources)
 
 
-def load_npz(path: str | os.PathLike) -> Dataset:
+def _npz_text(arrays: dict[str, np.ndarray], key: str, path: Path) -> str | None:
+    """The optional string key ``key`` of an archive (``np.savez(..., layout="images")``)."""
+    if key not in arrays:
+        return None
+    value = arrays[key]
+    if value.ndim != 0 or value.dtype.kind not in "US":
+        raise RegularkitError(f"{path}: {key} must be a string, got {value!r}")
+    item = value.item()
+    return item.decode() if isinstance(item, bytes) else str(item)
+
+
+def _npz_flips(arrays: dict[str, np.ndarray], path: Path) -> tuple[str, ...] | None:
+    """The optional ``flips`` key: a 1-D string array; an empty array of any dtype is ``()``.
+
+    (``np.savez(..., flips=[])`` stores float64, so an empty list must read as no flips.)
+    """
+    if "flips" not in arrays:
+        return None
+    value = arrays["flips"]
+    if value.ndim != 1 or (value.size and value.dtype.kind not in "US"):
+        raise RegularkitError(f"{path}: flips must be a 1-D array of strings, got {value!r}")
+    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist())
+
+
+def load_npz(path: str | os.PathLike, *, layout: str | None = None,
+             flips: tuple[str, ...] | None = None, fill: str | None = None) -> Dataset:
     """A dataset from a ``.npz`` file with ``x_train, y_train, x_test, y_test``.
 
-    Optional keys: ``num_classes`` (else max label + 1) and ``classes`` (names).
-    uint8 ``x`` is scaled by 1/255; N×H×W becomes N×1×H×W; a 4-D array whose
-    last axis is 1 or 3 and whose middle axes are both > 4 is taken as
-    channels-last N×H×W×C and transposed to N×C×H×W; N×D stays as vectors.
+    Optional keys: ``num_classes`` (else max label + 1), ``classes`` (names),
+    ``layout``, ``fill`` (strings) and ``flips`` (an array of strings); the
+    arguments of the same names win over the file.  Arrays are checked and
+    converted by :func:`~regularkit.data.schema.as_features` (uint8 scaled by
+    1/255; without a layout, N×H×W is grey images N×1×H×W, as Keras'
+    ``mnist.load_data()`` returns them; channels-last 4-D is transposed).
     """
     path = Path(path)
     try:
@@ -207,10 +188,14 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     if missing:
         raise RegularkitError(f"{path}: missing arrays {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
-    x_train = _npz_x("x_train", arrays["x_train"], path)
-    x_test = _npz_x("x_test", arrays["x_test"], path)
-    y_train = _npz_y("y_train", arrays["y_train"], len(x_train), path)
-    y_test = _npz_y("y_test", arrays["y_test"], len(x_test), path)
+    source = str(path)
+    file_layout, file_fill, file_flips = _npz_text(arrays, "layout", path), _npz_text(arrays, "fill", path), \
+        _npz_flips(arrays, path)
+    declared = layout if layout is not None else file_layout
+    x_train, kind = as_features("x_train", arrays["x_train"], source=source, layout=declared)
+    x_test, _ = as_features("x_test", arrays["x_test"], source=source, layout=declared)
+    y_train = as_labels("y_train", arrays["y_train"], len(x_train), source=source)
+    y_test = as_labels("y_test", arrays["y_test"], len(x_test), source=source)
     top = int(max(y_train.max(), y_test.max()))
     if "num_classes" in arrays:
         nc = arrays["num_classes"]
@@ -230,16 +215,9 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     if x_train.shape[1:] != x_test.shape[1:]:
         raise RegularkitError(f"{path}: x_train samples have shape {x_train.shape[1:]} "
                               f"but x_test samples {x_test.shape[1:]}")
-    return Dataset(path.stem, x_train, y_train, x_test, y_test, num_classes=num_classes, classes=classes)
-
-
-def limit_train_set(dataset: Dataset, limit: int, *, seed: int = 0) -> Dataset:
-    """``dataset`` with a seeded, stratified subset of ``limit`` training samples (test set unchanged)."""
-    limit = check_int("limit_train", limit, minimum=1)
-    if limit >= len(dataset.y_train):
-        return dataset
-    keep = stratified_subset(dataset.y_train, limit, seed=seed)
-    return replace(dataset, x_train=dataset.x_train[keep], y_train=dataset.y_train[keep])
+    return Dataset(path.stem, x_train, y_train, x_test, y_test, num_classes=num_classes, classes=classes,
+                   layout=kind, flips=check_flips(file_flips if flips is None else flips, kind, source),
+                   fill=check_fill(file_fill if fill is None else fill, kind, source))
 
 
 #: The registry: dataset name -> loader(*, data_dir) -> Dataset.
@@ -247,23 +225,81 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
     "fashion-mnist": load_fashion_mnist,
 }
+#: What ``load_dataset`` accepts besides the names, for its messages.
+ACCEPTED = ("a path to a .npz file, an image folder (root/<class>/*.png or root/train/ and root/test/), "
+            "or a table (.csv, .parquet, .pq) with target=")
+#: Kind of source -> (how messages call it, the load_dataset options it takes besides data_dir and limit_train).
+_SOURCES = {
+    "name": ("a registered dataset", ()),
+    "npz": ("an .npz file", ("layout", "flips", "fill")),
+    "image folder": ("an image folder", ("image_size", "grayscale", "test_fraction", "split_seed", "flips", "fill")),
+    "table": ("a table", ("target", "test_path", "test_fraction", "split_seed")),
+}
+
+
+def _source_kind(name_or_path) -> str:
+    """"name", "npz", "image folder" or "table"; anything else is an error naming it."""
+    if isinstance(name_or_path, str) and name_or_path in DATASETS:
+        return "name"
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise RegularkitError(f"a dataset is a name or a path, got {name_or_path!r}")
+    path = Path(name_or_path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return "npz"
+    if path.is_dir():
+        return "image folder"
+    if suffix in TABLE_SUFFIXES:
+        return "table"
+    why = ""
+    if path.is_file():
+        why = f" ({suffix or 'a file without suffix'} is not a format we read" + (
+            "; save x_train, y_train, x_test, y_test into one .npz with numpy.savez)" if suffix == ".npy" else ")")
+    elif os.sep in str(name_or_path) or suffix:
+        why = " (no such file or folder)"
+    raise RegularkitError(f"unknown dataset {str(name_or_path)!r}{why}; choose one of "
+                          f"{', '.join(DATASETS)}, or {ACCEPTED}")
 
 
 def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
-                 limit_train: int | None = None, seed: int = 0) -> Dataset:
-    """Load a registered dataset by name, or a ``.npz`` file by path.
+                 limit_train: int | None = None, seed: int = 0, layout: str | None = None,
+                 image_size: int | tuple[int, int] | None = None, grayscale: bool | None = None,
+                 target: str | None = None, test_path: str | os.PathLike | None = None,
+                 test_fraction: float | None = None, split_seed: int | None = None,
+                 flips: tuple[str, ...] | None = None, fill: str | None = None) -> Dataset:
+    """Load a registered dataset by name, or a ``.npz`` file, an image folder or a table by path.
 
-    ``limit_train`` keeps a stratified subset of that many training samples,
-    drawn with ``seed`` (for fast studies); the test set is never subsampled.
+    The other options go to the loader of that source (:func:`load_npz`,
+    :func:`~regularkit.data.images.load_image_folder`,
+    :func:`~regularkit.data.tables.load_table`; ``split_seed`` is their
+    ``seed``); one that does not apply to it is an error, not ignored.
+    ``data_dir`` is only used by registered names.  ``limit_train`` keeps a
+    stratified subset of that many training samples, drawn with ``seed`` (for
+    fast studies); the test set is never subsampled.
     """
     seed = check_int("seed", seed, minimum=0)
-    if isinstance(name_or_path, str) and name_or_path in DATASETS:
+    kind = _source_kind(name_or_path)
+    options = dict(layout=layout, image_size=image_size, grayscale=grayscale, target=target,
+                   test_path=test_path, test_fraction=test_fraction, split_seed=split_seed,
+                   flips=flips, fill=fill)
+    given = {k: v for k, v in options.items() if v is not None}
+    if kind == "table" and target is None:
+        raise RegularkitError(f"{name_or_path}: a table needs target=, the name of the column that holds the class")
+    called, takes = _SOURCES[kind]
+    extra = [k for k in given if k not in takes]
+    if extra:
+        raise RegularkitError(f"{name_or_path}: {', '.join(extra)} does not apply to {called}; "
+                              f"it takes {', '.join(takes) or 'no options besides data_dir'}")
+    if "split_seed" in given:
+        given["seed"] = given.pop("split_seed")
+    if kind == "name":
         dataset = DATASETS[name_or_path](data_dir=data_dir)
-    elif str(name_or_path).endswith(".npz") or Path(name_or_path).is_file():
-        dataset = load_npz(name_or_path)
+    elif kind == "npz":
+        dataset = load_npz(name_or_path, **given)
+    elif kind == "image folder":
+        dataset = load_image_folder(name_or_path, **given)
     else:
-        raise RegularkitError(f"unknown dataset {str(name_or_path)!r}; choose one of "
-                              f"{', '.join(DATASETS)}, or a path to a .npz file")
+        dataset = load_table(name_or_path, **given)
     if limit_train is not None:
         dataset = limit_train_set(dataset, limit_train, seed=seed)
     return dataset

@@ -1,4 +1,4 @@
-"""Sampling indices from labels: seeded, stratified train / validation splits, subsets and k folds.
+"""Sampling indices from labels: seeded, stratified train / validation / test splits, subsets and k folds.
 
 NumPy only (labels in, sorted index arrays out), so datasets, splits, the
 search's k-fold and the demos all draw their samples here without importing
@@ -14,7 +14,7 @@ import numpy as np
 from regularkit._util.checks import check_in_range, check_int
 from regularkit.errors import RegularkitError
 
-__all__ = ["train_val_split", "stratified_subset", "kfold_indices", "labels_array"]
+__all__ = ["train_val_split", "split_off_test", "stratified_subset", "kfold_indices", "labels_array"]
 
 
 def labels_array(y) -> np.ndarray:
@@ -33,36 +33,50 @@ def _seed(seed) -> int:
     return seed
 
 
-def _check_stratifiable(y: np.ndarray, sizes: dict[str, int], hint: str) -> None:
-    """Raise, in our words, where scikit-learn would refuse to stratify."""
-    classes, counts = np.unique(y, return_counts=True)
+def _check_stratifiable(y: np.ndarray, sizes: dict[str, int], hint: str, classes=None) -> None:
+    """Raise, in our words, where scikit-learn would refuse to stratify.
+
+    ``classes`` (names by label) lets the message name a class instead of its index.
+    """
+    labels, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        rare = classes[counts.argmin()]
+        rare = labels[counts.argmin()]
+        shown = repr(str(classes[rare])) if classes is not None else str(rare)
         raise RegularkitError(
-            f"cannot stratify: class {rare} has only 1 sample (every class needs 2){hint}")
+            f"cannot stratify: class {shown} has only 1 sample (every class needs 2){hint}")
     for what, size in sizes.items():
-        if size < len(classes):
+        if size < len(labels):
             raise RegularkitError(
                 f"cannot stratify: {what} would hold {size} samples, fewer than the "
-                f"{len(classes)} classes{hint}")
+                f"{len(labels)} classes{hint}")
 
 
-def _val_count(n: int, val_fraction, val_size) -> int:
-    if val_fraction is not None and val_size is not None:
+def _held_out_count(n: int, fraction, size, *, part: str, default: float | None) -> int:
+    """How many of ``n`` samples the held-out ``part`` ("val" or "test") gets."""
+    if fraction is not None and size is not None:
         raise RegularkitError(
-            f"give val_fraction or val_size, not both (got {val_fraction} and {val_size})")
-    if val_size is not None:
-        k = check_int("val_size", val_size, minimum=1)
+            f"give {part}_fraction or {part}_size, not both (got {fraction} and {size})")
+    if size is not None:
+        k = check_int(f"{part}_size", size, minimum=1)
         if k >= n:
-            raise RegularkitError(f"val_size must be smaller than the {n} samples, got {k}")
+            raise RegularkitError(f"{part}_size must be smaller than the {n} samples, got {k}")
         return k
-    frac = check_in_range("val_fraction", 0.1 if val_fraction is None else val_fraction,
+    frac = check_in_range(f"{part}_fraction", default if fraction is None else fraction,
                           0.0, 1.0, low_inclusive=False, high_inclusive=False)
     # Same rounding as scikit-learn (ceil for the held-out part), but never all of it.
     k = int(np.ceil(frac * n))
     if k >= n:
-        raise RegularkitError(f"val_fraction={frac} leaves no training samples out of {n}")
+        raise RegularkitError(f"{part}_fraction={frac} leaves no training samples out of {n}")
     return k
+
+
+def _split(y: np.ndarray, n_held: int, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit  # heavy import, only here
+
+    splitter = (StratifiedShuffleSplit if stratify else ShuffleSplit)(
+        n_splits=1, test_size=n_held, random_state=seed)
+    keep, held = next(splitter.split(np.zeros(len(y)), y))
+    return np.sort(keep), np.sort(held)
 
 
 def train_val_split(y, val_fraction: float | None = None, *, val_size: int | None = None,
@@ -74,22 +88,43 @@ def train_val_split(y, val_fraction: float | None = None, *, val_size: int | Non
     within one sample of ``val_size * class_share``.  Both index arrays are
     sorted, so a split is a set and the same ``seed`` always gives the same one.
     """
-    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit  # heavy import, only here
-
     y = labels_array(y)
     seed = _seed(seed)
     n = len(y)
     if n < 2:
         raise RegularkitError(f"need at least 2 samples to split, got {n}")
-    n_val = _val_count(n, val_fraction, val_size)
+    n_val = _held_out_count(n, val_fraction, val_size, part="val", default=0.1)
     if stratify:
         _check_stratifiable(y, {"the validation part": n_val, "the training part": n - n_val},
                             "; pass stratify=False or change the validation size")
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-    else:
-        splitter = ShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-    train_idx, val_idx = next(splitter.split(np.zeros(n), y))
-    return np.sort(train_idx), np.sort(val_idx)
+    return _split(y, n_val, seed, stratify)
+
+
+def split_off_test(y, test_fraction: float, *, seed: int = 0, classes=None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train_idx, test_idx)``: a seeded, stratified test part for data that comes without one.
+
+    The loaders of image folders, tables and arrays call this when no test set
+    is given.  Same sampler and guarantees as :func:`train_val_split` (every
+    class's test count within one sample of its share); the messages speak of
+    the test part, and name the class by ``classes[label]`` when given.
+    """
+    y = labels_array(y)
+    seed = _seed(seed)
+    n = len(y)
+    if n < 2:
+        raise RegularkitError(f"need at least 2 samples to split off a test part, got {n}")
+    n_test = _held_out_count(n, test_fraction, None, part="test", default=None)
+    hint = "; change test_fraction or give a separate test set"
+    _check_stratifiable(y, {"the test part": n_test, "the training part": n - n_test}, hint, classes)
+    train_idx, test_idx = _split(y, n_test, seed, True)
+    # A rare class can land wholly in the test part when test_fraction is large: a
+    # model can never learn it, so this is refused rather than reported later.
+    absent = np.setdiff1d(y, y[train_idx])
+    if absent.size:
+        shown = repr(str(classes[absent[0]])) if classes is not None else str(absent[0])
+        raise RegularkitError(f"cannot stratify: class {shown} has no training sample left with "
+                              f"test_fraction={test_fraction}{hint}")
+    return train_idx, test_idx
 
 
 def stratified_subset(y, size: int, *, seed: int = 0) -> np.ndarray:

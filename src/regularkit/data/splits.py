@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from regularkit.data.datasets import Dataset
 from regularkit.data.sampling import train_val_split
+from regularkit.data.schema import Dataset
 from regularkit.errors import RegularkitError
 
 __all__ = ["Splits", "make_splits", "make_splits_from_indices"]

@@ -1,0 +1,154 @@
+"""Data already in memory as a Dataset: arrays, tensors or lists (``from_arrays``), torch Datasets (``from_torch``).
+
+The arrays go through the same checks as a ``.npz`` file
+(:func:`~regularkit.data.schema.as_features`, :func:`~regularkit.data.schema.as_labels`):
+uint8 scaled by 1/255, N×H×W grey images given a channel unless
+``layout="sequences"``, NaN and inf refused with their count, integer labels
+only (floats are refused even when every value is whole).  Without a test
+set a seeded, stratified ``test_fraction`` is held out and the indices of
+both parts are recorded in ``sources``, so a study can save which samples
+tested it.  ``from_torch`` reads a map-style ``torch.utils.data.Dataset``
+once, item by item (``dataset[i]`` for ``i < len(dataset)``), without a
+DataLoader: no workers, no collation, no shuffling to reproduce.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from regularkit._util.checks import check_int
+from regularkit.data.sampling import split_off_test
+from regularkit.data.schema import Dataset, as_features, as_labels
+from regularkit.errors import RegularkitError
+
+__all__ = ["from_arrays", "from_torch"]
+
+
+def _to_numpy(what: str, value, source: str) -> np.ndarray:
+    """A NumPy array, a tensor (any device; half and bfloat16 cast to float32) or a list, as an array."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        if tensor.is_floating_point() and tensor.dtype not in (torch.float32, torch.float64):
+            tensor = tensor.float()  # NumPy has no bfloat16
+        return tensor.numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.asarray(value)
+        except ValueError:
+            raise RegularkitError(f"{source}: {what} is a ragged list (its items differ in shape)") from None
+    raise RegularkitError(f"{source}: {what} must be a NumPy array, a torch tensor or a list, "
+                          f"got {type(value).__name__}")
+
+
+def _class_names(classes, source: str) -> tuple[str, ...] | None:
+    if classes is None:
+        return None
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise RegularkitError(f"{source}: classes must be a list or tuple of strings, got {classes!r}")
+    return tuple(classes)
+
+
+def from_arrays(x_train, y_train, x_test=None, y_test=None, *, name: str = "arrays",
+                num_classes: int | None = None, classes=None, layout: str | None = None,
+                test_fraction: float = 0.2, seed: int = 0, flips=None, fill: str | None = None) -> Dataset:
+    """A Dataset from arrays: given test arrays, or a seeded, stratified ``test_fraction`` of the training ones.
+
+    ``num_classes`` defaults to ``len(classes)``, else the largest label + 1.
+    Refused: a single class in ``y_train``, a label ``>= num_classes``, a test
+    label never seen in training.  ``name`` starts every error message.
+    """
+    if not isinstance(name, str) or not name:
+        raise RegularkitError(f"name must be a non-empty string, got {name!r}")
+    if (x_test is None) != (y_test is None):
+        raise RegularkitError(f"{name}: give x_test and y_test together, or neither "
+                              f"(got only {'x_test' if y_test is None else 'y_test'})")
+    seed = check_int("seed", seed, minimum=0)
+    names = _class_names(classes, name)
+    xs = {"x_train": x_train} if x_test is None else {"x_train": x_train, "x_test": x_test}
+    ys = {"y_train": y_train} if y_test is None else {"y_train": y_train, "y_test": y_test}
+    x, y, kind = {}, {}, None
+    for (xk, xv), (yk, yv) in zip(xs.items(), ys.items()):
+        x[xk], kind = as_features(xk, _to_numpy(xk, xv, name), source=name, layout=layout)
+        y[yk] = as_labels(yk, _to_numpy(yk, yv, name), len(x[xk]), source=name)
+    if "x_test" in x and x["x_train"].shape[1:] != x["x_test"].shape[1:]:
+        raise RegularkitError(f"{name}: x_train samples have shape {x['x_train'].shape[1:]} "
+                              f"but x_test samples {x['x_test'].shape[1:]}")
+    seen = np.unique(y["y_train"])
+    if len(seen) < 2:
+        raise RegularkitError(f"{name}: y_train holds a single class ({seen[0]}); a classifier needs at least 2")
+    top = int(max(v.max() for v in y.values()))
+    if num_classes is None:
+        num_classes = len(names) if names is not None else top + 1
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    if top >= num_classes:
+        raise RegularkitError(f"{name}: label {top} is out of range for num_classes={num_classes}")
+    if "y_test" in y:
+        unseen = np.setdiff1d(y["y_test"], seen)
+        if unseen.size:
+            shown = f"{unseen[0]}" + (f" ({names[unseen[0]]!r})" if names is not None else "")
+            raise RegularkitError(f"{name}: y_test holds label {shown}, never seen in y_train")
+        parts = (x["x_train"], y["y_train"], x["x_test"], y["y_test"])
+        sources = {"loader": "arrays", "split": "given"}
+    else:
+        train_idx, test_idx = split_off_test(y["y_train"], test_fraction, seed=seed, classes=names)
+        parts = (x["x_train"][train_idx], y["y_train"][train_idx], x["x_train"][test_idx], y["y_train"][test_idx])
+        sources = {"loader": "arrays", "split": "seeded", "test_fraction": test_fraction, "seed": seed,
+                   "train_indices": train_idx.tolist(), "test_indices": test_idx.tolist()}
+    return Dataset(name, *parts, num_classes=num_classes, classes=names, layout=kind, flips=flips, fill=fill,
+                   sources=sources)
+
+
+def _label(value, where: str, source: str) -> int:
+    """A label from a dataset item: a Python or NumPy integer, or a 0-d integer tensor or array."""
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        value = value.item()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "a float" if isinstance(value, float) else type(value).__name__
+        raise RegularkitError(f"{source}: {where} has label {value!r}, {kind}; labels must be integers")
+    return value
+
+
+def _materialize(what: str, dataset, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``(x, y)`` item of ``dataset``, read once in index order, as stacked arrays."""
+    try:
+        n = len(dataset)
+    except TypeError:
+        raise RegularkitError(f"{source}: {what} must be a map-style torch Dataset (with __len__ and "
+                              f"__getitem__), got {type(dataset).__name__}") from None
+    if n == 0:
+        raise RegularkitError(f"{source}: {what} is empty")
+    xs, ys = [], []
+    for i in range(n):
+        item = dataset[i]
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise RegularkitError(f"{source}: {what}[{i}] must be an (x, y) pair, got {type(item).__name__}"
+                                  + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else ""))
+        sample, label = item
+        if not isinstance(sample, (torch.Tensor, np.ndarray)):
+            raise RegularkitError(f"{source}: {what}[{i}] has x of type {type(sample).__name__}; expected a "
+                                  "tensor or an array (for PIL images, add torchvision's ToTensor or PILToTensor)")
+        xs.append(_to_numpy("x", sample, source))
+        if xs[-1].shape != xs[0].shape:
+            raise RegularkitError(f"{source}: {what}[{i}] has x of shape {xs[-1].shape} but {what}[0] "
+                                  f"has {xs[0].shape}")
+        ys.append(_label(label, f"{what}[{i}]", source))
+    return np.stack(xs), np.asarray(ys, np.int64)
+
+
+def from_torch(train, test=None, *, name: str = "torch", num_classes: int | None = None, classes=None,
+               layout: str | None = None, test_fraction: float = 0.2, seed: int = 0, flips=None,
+               fill: str | None = None) -> Dataset:
+    """A Dataset from torch Datasets whose items are ``(x, y)``: tensor or array ``x``, integer ``y``.
+
+    Materialized once (the Dataset is arrays; a random transform in ``train``
+    is drawn once, not per epoch), then checked by :func:`from_arrays`, which
+    also holds out the test part when ``test`` is None.
+    """
+    x_train, y_train = _materialize("train", train, name)
+    x_test, y_test = _materialize("test", test, name) if test is not None else (None, None)
+    return from_arrays(x_train, y_train, x_test, y_test, name=name, num_classes=num_classes, classes=classes,
+                       layout=layout, test_fraction=test_fraction, seed=seed, flips=flips, fill=fill)
