@@ -11,11 +11,20 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from regularkit._util.signals import Terminated, handle_sigterm, ignore_interrupts
 from regularkit.errors import RegularkitError
 
 # The demo names, listed here so `regularkit --help` does not import torch; a test checks
 # that they are exactly the keys of regularkit.demos.DEMOS.
 DEMO_NAMES = ("bias-variance", "l1-vs-l2", "mc-dropout", "transfer")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the one-line form every other error has (and exit code 2)."""
+
+    def error(self, message: str):
+        print(f"regularkit: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -32,9 +41,18 @@ def _ints(text: str) -> tuple[int, ...]:
 def _add_common(p) -> None:
     """Flags shared by `study` and `search`: data, model, training budget, where results go."""
     p.add_argument("--config", metavar="TOML", help="a study.toml (as saved in a study folder); flags override it")
-    p.add_argument("--data", help="digits (default, embedded), fashion-mnist, or a path to a .npz file")
+    p.add_argument("--data", help="digits (default, embedded), fashion-mnist, a .npz file, an image folder "
+                                  "(root/<class>/*.png), or a .csv / .parquet table (with --target)")
     p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
-    p.add_argument("--model", choices=("mlp", "cnn", "resnet"))
+    p.add_argument("--image-size", type=_ints, help="image folders: resize every image to H,W (or one number)")
+    p.add_argument("--target", help="tables: the column holding the class")
+    p.add_argument("--layout", choices=("vectors", "sequences", "images"),
+                   help=".npz: how to read a 3-D x (default: N x H x W images)")
+    p.add_argument("--test-fraction", type=float, help="data without a test split: the stratified share held out "
+                                                       "as the test set (default 0.2)")
+    p.add_argument("--test-data", help="tables: a separate test table")
+    p.add_argument("--model", help="mlp (default), cnn, resnet, or your factory: my_package.module:build or "
+                                   "path/to/file.py:build, where build(input_shape, num_classes) returns an nn.Module")
     p.add_argument("--widths", type=_ints, help="dense hidden widths, e.g. 512,256")
     p.add_argument("--channels", type=_ints, help="conv channels per stage, e.g. 16,32")
     p.add_argument("--recipe-file", help="TOML file with [recipes.NAME] tables")
@@ -46,9 +64,13 @@ def _add_common(p) -> None:
     p.add_argument("--train-size", type=int, help="use a stratified subset of this many training examples")
     p.add_argument("--val-fraction", type=float, help="fraction of the training set held out for validation")
     p.add_argument("--out", help="results folder (default runs/study)")
-    p.add_argument("--storage", help="Optuna storage URL shared by workers (default: a journal file in --out)")
+    p.add_argument("--storage", help="Optuna storage URL or journal path shared by workers (default: a journal "
+                                     "file in --out)")
     p.add_argument("--study-name")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default auto: CUDA if "
+                                                                            "present)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="mixed precision (default fp32)")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
 
 
 def _add_study(sub) -> None:
@@ -58,6 +80,10 @@ def _add_study(sub) -> None:
     _add_common(p)
     p.add_argument("--recipes", type=_csv, help="comma-separated recipe names (see `regularkit recipes`)")
     p.add_argument("--seeds", type=int, help="number of seeds per recipe (default 3)")
+    p.add_argument("--workers", type=int, help="processes training runs side by side (default 1)")
+    p.add_argument("--artifacts", help="folder for the runs' test probabilities shared by every worker "
+                                       "(default: next to the ledger)")
+    p.add_argument("--fresh", action="store_true", help="move an existing study in --out aside and start anew")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -98,16 +124,12 @@ def study_config(args: argparse.Namespace):
 
 def cmd_study(args) -> int:
     import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
     from regularkit.study.pipeline import run_study
+    from regularkit.study.worker import threads_per_worker
     cfg = study_config(args)
-    try:
-        run_study(cfg, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print(f"regularkit: interrupted; finished runs are kept in {cfg.out}/ and a rerun resumes",
-              file=sys.stderr)
-        return 130
+    torch.set_num_threads(threads_per_worker(cfg.workers, cfg.threads))
+    run_study(cfg, progress=not args.no_progress, fresh=args.fresh)
     return 0
 
 
@@ -182,7 +204,7 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from regularkit import __version__
-    parser = argparse.ArgumentParser(prog="regularkit", description="The regularization toolbox of deep learning.")
+    parser = Parser(prog="regularkit", description="The regularization toolbox of deep learning.")
     parser.add_argument("--version", action="version", version=f"regularkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_study(sub)
@@ -206,15 +228,29 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"study": cmd_study, "search": cmd_search, "recipes": cmd_recipes, "data": cmd_data, "demo": cmd_demo}
 
 
+def _interrupted(args, code: int) -> int:
+    ignore_interrupts()  # a second Ctrl-C while we print must not end in a traceback
+    out = getattr(args, "out", None) or ("runs/study" if getattr(args, "command", None) in (None, "study") else None)
+    kept = f"; finished runs are kept in {out}/ and a rerun resumes" if out else ""
+    print(f"regularkit: interrupted{' (SIGTERM)' if code == 143 else ''}{kept}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    command = args.command or "study"
-    if args.command is None:  # bare `regularkit` runs the default study
-        args = parser.parse_args(["study", *argv])
+    handle_sigterm()
+    args = None
     try:
+        parser = build_parser()
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
+        command = args.command or "study"
+        if args.command is None:  # bare `regularkit` runs the default study
+            args = parser.parse_args(["study", *argv])
         return COMMANDS[command](args)
     except RegularkitError as exc:
         print(f"regularkit: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        return _interrupted(args, 143)
+    except KeyboardInterrupt:
+        return _interrupted(args, 130)

@@ -93,18 +93,30 @@ def test_study_writes_everything_and_reports_the_gap(tmp_path):
 
 def test_rerun_resumes_without_repeating(tmp_path):
     cfg = StudyConfig(recipes=("baseline",), out=str(tmp_path / "s"), **FAST)
-    run_study(cfg, progress=False)
-    before = (tmp_path / "s/runs/baseline/seed0.json").stat().st_mtime_ns
+    first = run_study(cfg, progress=False)
     result = run_study(cfg, progress=False)
-    assert (tmp_path / "s/runs/baseline/seed0.json").stat().st_mtime_ns == before  # not retrained
-    assert len(result.records) == 2
+    assert result.records == first.records  # read back from the ledger, not retrained
+    import optuna
+
+    from regularkit.study.ledger import open_study
+    trials = open_study(tmp_path / "s", cfg.study_name).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
 
 
-def test_changing_a_recipe_is_a_new_run_not_a_stale_result(tmp_path):
-    out = str(tmp_path / "s")
-    a = run_study(StudyConfig(recipes=("baseline",), out=out, **FAST), progress=False)
-    b = run_study(StudyConfig(recipes=("baseline",), out=out, **{**FAST, "epochs": 2}), progress=False)
-    assert len(a.records[0]["history"]) == 4 and len(b.records[0]["history"]) == 2
+def test_another_configuration_in_the_same_folder_is_refused_unless_fresh(tmp_path):
+    out = tmp_path / "s"
+    a = run_study(StudyConfig(recipes=("baseline",), out=str(out), **FAST), progress=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(RegularkitError, match=r"holds a study with other settings \(epochs 4 -> 2\)"):
+        run_study(StudyConfig(recipes=("baseline",), out=str(out), **{**FAST, "epochs": 2}), progress=False)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # byte-identical
+    # adding a recipe to the same configuration is fine: runs are per recipe and seed
+    c = run_study(StudyConfig(recipes=("baseline", "l2"), out=str(out), **FAST), progress=False)
+    assert [r["recipe"] for r in c.records] == ["baseline", "baseline", "l2", "l2"]
+    assert c.records[:2] == a.records
+    b = run_study(StudyConfig(recipes=("baseline",), out=str(out), **{**FAST, "epochs": 2}), progress=False, fresh=True)
+    assert len(b.records[0]["history"]) == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("s.old-")]  # moved aside, not deleted
 
 
 def _cli(out, *extra):
@@ -118,9 +130,9 @@ def test_resume_after_sigkill_gives_the_same_table(tmp_path):
     assert clean.returncode == 0, clean.stderr
     killed_dir = tmp_path / "killed"
     proc = subprocess.Popen(_cli(killed_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = killed_dir / "runs" / "baseline" / "seed0.json"
+    marker = killed_dir / "artifacts"  # a finished run's test probabilities land here
     deadline = time.time() + 120
-    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+    while not (marker.exists() and any(marker.iterdir())) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

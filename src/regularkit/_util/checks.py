@@ -94,3 +94,29 @@ def check_choice(name: str, value: Any, choices) -> Any:
         listed = ", ".join(_fmt(c) for c in choices)
         raise RegularkitError(f"{name} must be one of {listed}; got {_fmt(value)}")
     return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A real boolean: ``"false"`` (a string) or ``0`` is refused, never read as a truth value."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise RegularkitError(f"{name} must be true or false, got {_fmt(value)}")
+    return bool(value)
+
+
+def check_str(name: str, value: Any, *, allow_none: bool = False) -> str | None:
+    """A non-empty string (or ``None`` when allowed)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RegularkitError(f"{name} must be a non-empty string, got {_fmt(value)}")
+    return value
+
+
+def check_int_tuple(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> tuple[int, ...]:
+    """A non-empty tuple (or list) of integers in ``[minimum, maximum]``."""
+    if not isinstance(value, (tuple, list)) or not value:
+        raise RegularkitError(f"{name} must be a non-empty list of integers, got {_fmt(value)}")
+    out = tuple(check_int(name, v, minimum=minimum) for v in value)
+    if maximum is not None and max(out) > maximum:
+        raise RegularkitError(f"{name} must be at most {maximum}, got {max(out)}")
+    return out

@@ -44,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from regularkit.errors import RegularkitError
 
@@ -102,6 +104,47 @@ def open_storage(storage: Any, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
             raise RegularkitError(f"storage {describe_storage(text)!r} needs its database driver "
                                   f"(postgresql: pip install psycopg2-binary): {exc}") from None
     return optuna.storages.JournalStorage(_journal_backend(journal_path(text)))
+
+
+def check_storage(storage: str) -> None:
+    """Refuse, in one line and without writing anything, a storage that cannot be opened.
+
+    A URL must parse (SQLAlchemy), name a known dialect with its driver installed, and
+    connect (a server that does not answer within 5 s is unreachable).  A journal path
+    must not lie below a file and its folder must be writable.
+    """
+    text = os.fspath(storage)
+    if "://" not in text:
+        path = Path(text).expanduser().absolute()
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe.is_file() and probe != path:
+            raise RegularkitError(f"storage {text!r} is below {str(probe)!r}, which is a file")
+        if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+            raise RegularkitError(f"storage {text!r} is not writable (no write permission on {str(probe)!r})")
+        return
+    shown = describe_storage(text)
+    try:
+        url = sqlalchemy.make_url(text)
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise RegularkitError(f"storage {shown!r}: unknown database scheme {text.split('://')[0]!r} "
+                              "(use postgresql://, mysql://, sqlite:/// or a journal file path)") from None
+    except (ArgumentError, ValueError) as exc:
+        raise RegularkitError(f"storage {shown!r} is not a database URL: {exc}") from None
+    except ImportError as exc:
+        raise RegularkitError(f"storage {shown!r} needs a database driver that is not installed ({exc}; "
+                              "for postgresql+psycopg2:// pip install psycopg2-binary)") from None
+    args = {"connect_timeout": 5} if url.get_backend_name() in ("postgresql", "mysql") else {}
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=args)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except SQLAlchemyError as exc:
+        first = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
+        raise RegularkitError(f"storage {shown!r} is unreachable: {first}") from None
 
 
 def journal_path(path: str | os.PathLike) -> Path:

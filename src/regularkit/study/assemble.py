@@ -25,11 +25,13 @@ from regularkit.init import class_prior_bias
 from regularkit.losses import cross_entropy
 from regularkit.metrics.sparsity import activation_modules, activation_sparsity, weight_sparsity
 from regularkit.models import build_model
+from regularkit.models.factory import Factory
 from regularkit.penalties import L1, L2, ActivityPenalty
 from regularkit.train.callbacks import Callback, EarlyStopping
 from regularkit.train.config import Recipe
 from regularkit.train.loop import default_loss
 from regularkit.train.optim import make_optimizer, make_scheduler
+from regularkit.transfer import find_head
 
 __all__ = ["RunParts", "assemble", "build_batch_transform", "smoothing_site"]
 
@@ -102,7 +104,7 @@ class RunParts:
     probes: dict[str, Callable[[nn.Module], float]] = field(default_factory=dict)
 
 
-def _add_averaging(parts: RunParts, recipe: Recipe, splits) -> None:
+def _add_averaging(parts: RunParts, recipe: Recipe, splits, device: torch.device) -> None:
     reg, model = recipe.reg, parts.model
     if reg.ema_decay is not None:
         ema = EMA(model, decay=reg.ema_decay, buffers="copy")
@@ -114,7 +116,8 @@ def _add_averaging(parts: RunParts, recipe: Recipe, splits) -> None:
         parts.scheduler = swa.scheduler(parts.optimizer, parts.scheduler)
         parts.callbacks.append(swa)
         x_train = splits.train[0]
-        parts.final_model = lambda: swa.finalize(x_train.split(256))  # BN statistics recomputed on train data
+        # BN statistics recomputed on the training data, batch by batch on the model's device
+        parts.final_model = lambda: swa.finalize(b.to(device) for b in x_train.split(256))
     if reg.snapshot_cycles is not None:
         m = reg.snapshot_cycles
         if parts.epochs < m:
@@ -126,13 +129,20 @@ def _add_averaging(parts: RunParts, recipe: Recipe, splits) -> None:
         parts.final_model = lambda: snap.ensemble(log=True)  # log of mean probabilities works as logits
 
 
-def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
-    """The model, optimizer, schedule and hook points of one run of ``recipe`` with ``seed``."""
+def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = "cpu",
+             factory: Factory | None = None) -> RunParts:
+    """The model, optimizer, schedule and hook points of one run of ``recipe`` with ``seed``.
+
+    ``factory``: the user's ``build(input_shape, num_classes)`` when ``recipe.model.kind`` is
+    ``"factory"`` (else loaded from the spec the config names); ``device``: where the run trains
+    (the model is moved there by ``fit``; batches made here for BN recalibration and probes go there).
+    """
     reg = recipe.reg
-    model = build_model(recipe.model, splits.input_shape, splits.num_classes, seed=seed)
+    device = torch.device(device)
+    model = build_model(recipe.model, splits.input_shape, splits.num_classes, seed=seed, factory=factory)
     if recipe.model.output_bias == "prior":
         counts = torch.bincount(splits.y_train, minlength=splits.num_classes)
-        class_prior_bias(model.head, counts.double())
+        class_prior_bias(find_head(model)[1], counts.double())
     optimizer = make_optimizer(model, recipe.optim)
     parts = RunParts(model=model, optimizer=optimizer, scheduler=make_scheduler(optimizer, recipe.optim),
                      epochs=recipe.optim.epochs)
@@ -156,8 +166,9 @@ def assemble(recipe: Recipe, splits, seed: int) -> RunParts:
             monitor=es.monitor, mode=es.mode, patience=es.patience, min_delta=es.min_delta,
             restore_best_weights=es.restore_best_weights, start_from_epoch=es.start_from_epoch,
             baseline=es.baseline))
-    _add_averaging(parts, recipe, splits)
+    _add_averaging(parts, recipe, splits, device)
     parts.probes["weight_sparsity"] = weight_sparsity
-    x_val = splits.val[0]
-    parts.probes["activation_sparsity"] = lambda m: activation_sparsity(m, x_val)
+    if activation_modules(model):
+        x_val = splits.val[0]
+        parts.probes["activation_sparsity"] = lambda m: activation_sparsity(m, x_val.to(device))
     return parts

@@ -1,23 +1,56 @@
-"""The study's own configuration (what to run), as a frozen, round-tripping dataclass."""
+"""The study's own configuration (what to run), as a frozen, round-tripping dataclass.
+
+Every field is checked on construction with strict types (a quoted number or
+boolean in a TOML file is refused, never guessed), so a bad value fails before
+any file is written.  :data:`NUMBER_SETTINGS` are the fields that change the
+numbers a run produces: a study folder holds results of one value of each
+(recipes and seeds may change between reruns: runs are per recipe and seed, and
+the table shows the ones asked for).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from regularkit._util.checks import check_choice, check_in_range, check_int, check_positive
+from regularkit._util.checks import (
+    check_bool,
+    check_choice,
+    check_in_range,
+    check_int,
+    check_int_tuple,
+    check_positive,
+    check_str,
+)
 from regularkit.errors import RegularkitError
+from regularkit.models.factory import BUILTIN_MODELS, is_factory_spec
 from regularkit.study.recipes import DEFAULT_RECIPES
 from regularkit.train.config import ModelConfig, OptimConfig, Recipe
+from regularkit.train.device import DEVICES, PRECISIONS
+
+__all__ = ["StudyConfig", "TRAIN_SIZE_DEFAULTS", "NUMBER_SETTINGS", "LAYOUTS", "MAX_WIDTH"]
 
 # Per-dataset defaults for the size of the training set: the embedded digits
 # data is cut to 300 examples so that the baseline visibly overfits.
 TRAIN_SIZE_DEFAULTS = {"digits": 300}
+LAYOUTS = ("vectors", "sequences", "images")
+#: A hidden width or channel count above this is a typo, not a model (parameter memory is checked too).
+MAX_WIDTH = 1_000_000
+
+#: Fields whose value changes the numbers of a run (and so may not change within one study folder).
+NUMBER_SETTINGS = ("data", "data_dir", "image_size", "target", "layout", "test_fraction", "test_data", "model",
+                   "widths", "channels", "recipe_file", "epochs", "batch_size", "lr", "optimizer", "schedule",
+                   "train_size", "val_fraction", "data_seed", "device", "precision", "tune")
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    data: str = "digits"
-    data_dir: str | None = None
-    model: str = "mlp"
+    data: str = "digits"                   # a registered name, or a .npz / .csv / .parquet file or an image folder
+    data_dir: str | None = None            # where Fashion-MNIST's files are (no fallback when given)
+    image_size: tuple[int, ...] | None = None  # image folders: resize every image to H x W
+    target: str | None = None              # tables: the class column
+    layout: str | None = None              # vectors | sequences | images (None: inferred from the array)
+    test_fraction: float | None = None     # data without a test split: this stratified share is the test set (0.2)
+    test_data: str | None = None           # tables: a separate test table
+    model: str = "mlp"                     # mlp | cnn | resnet, or module:function / file.py:function
     widths: tuple[int, ...] | None = None    # dense hidden widths (default: 256,256 for the MLP, 128 otherwise)
     channels: tuple[int, ...] | None = None  # conv channels per stage (default: 32,64)
     recipes: tuple[str, ...] = DEFAULT_RECIPES
@@ -31,30 +64,78 @@ class StudyConfig:
     train_size: int | None = None         # None: the dataset's default (all, or TRAIN_SIZE_DEFAULTS)
     val_fraction: float = 0.2
     data_seed: int = 0                     # the split is the same for every seed; seeds vary training
+    device: str = "auto"                   # auto | cpu | cuda | mps
+    precision: str = "fp32"                # fp32 | bf16 | fp16
+    workers: int = 1                       # processes claiming runs from the ledger on this machine
+    threads: int | None = None             # torch threads per worker (default: cores // workers)
+    tune: int = 0                          # > 0: search each recipe's strength with this many trials first
+    combine: bool = False                  # also train a recipe combining the ones that helped
     out: str = "runs/study"
-    storage: str | None = None             # Optuna storage URL; default: a journal file in `out`
+    storage: str | None = None             # Optuna storage URL or journal path; default: a journal file in `out`
+    artifacts: str | None = None           # where test probabilities are stored for every worker (default: by the ledger)
     study_name: str = "regularkit-study"
 
     def __post_init__(self):
-        check_choice("model", self.model, ("mlp", "cnn", "resnet"))
+        check_str("data", self.data)
+        for name in ("data_dir", "target", "test_data", "recipe_file", "storage", "artifacts"):
+            check_str(name, getattr(self, name), allow_none=True)
+        check_str("study_name", self.study_name)
+        if not isinstance(self.out, str) or not self.out.strip():
+            raise RegularkitError(f"out must name a folder, got {self.out!r}")
+        if self.image_size is not None:
+            size = check_int_tuple("image_size", self.image_size, maximum=MAX_WIDTH)
+            if len(size) not in (1, 2):
+                raise RegularkitError(f"image_size must be one number or H,W, got {self.image_size!r}")
+        if self.layout is not None:
+            check_choice("layout", self.layout, LAYOUTS)
+        if self.test_fraction is not None:
+            check_in_range("test_fraction", self.test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        if not isinstance(self.model, str) or not (self.model in BUILTIN_MODELS or is_factory_spec(self.model)):
+            raise RegularkitError(f"model must be one of {', '.join(BUILTIN_MODELS)}, or MODULE:FUNCTION or "
+                                  f"FILE.py:FUNCTION naming a factory build(input_shape, num_classes), got {self.model!r}")
+        for name in ("widths", "channels"):
+            if getattr(self, name) is not None:
+                check_int_tuple(name, getattr(self, name), maximum=MAX_WIDTH)
+        if not isinstance(self.recipes, tuple) or not self.recipes:
+            raise RegularkitError(f"recipes must name at least one recipe, got {self.recipes!r}")
+        for r in self.recipes:
+            check_str("recipe name", r)
+        repeated = sorted({r for r in self.recipes if self.recipes.count(r) > 1})
+        if repeated:
+            raise RegularkitError(f"recipes names {repeated[0]!r} more than once; each recipe runs once per seed")
         check_int("seeds", self.seeds, minimum=1)
         check_int("epochs", self.epochs, minimum=1)
         check_int("batch_size", self.batch_size, minimum=1)
         check_positive("lr", self.lr)
-        check_in_range("val_fraction", self.val_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
+        check_choice("schedule", self.schedule, ("constant", "step", "cosine"))
         if self.train_size is not None:
             check_int("train_size", self.train_size, minimum=2)
-        if not self.recipes:
-            raise RegularkitError("recipes must name at least one recipe, got none")
+        check_in_range("val_fraction", self.val_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        check_int("data_seed", self.data_seed, minimum=0)
+        check_choice("device", self.device, DEVICES)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_int("workers", self.workers, minimum=1)
+        if self.threads is not None:
+            check_int("threads", self.threads, minimum=1)
+        check_int("tune", self.tune, minimum=0)
+        check_bool("combine", self.combine)
 
     def effective_train_size(self) -> int | None:
         return self.train_size if self.train_size is not None else TRAIN_SIZE_DEFAULTS.get(self.data)
 
+    def is_factory(self) -> bool:
+        """Whether the model is the user's ``build`` function rather than a built-in."""
+        return self.model not in BUILTIN_MODELS
+
     def base_recipe(self) -> Recipe:
         widths = self.widths or ((256, 256) if self.model == "mlp" else (128,))
         channels = self.channels or (32, 64)
-        return Recipe(
-            model=ModelConfig(kind=self.model, widths=widths, channels=channels),
-            optim=OptimConfig(optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
-                              batch_size=self.batch_size, schedule=self.schedule),
-        )
+        model = (ModelConfig(kind="factory", factory=self.model, widths=widths, channels=channels)
+                 if self.is_factory() else ModelConfig(kind=self.model, widths=widths, channels=channels))
+        return Recipe(model=model, optim=OptimConfig(optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
+                                                     batch_size=self.batch_size, schedule=self.schedule))
+
+    def number_settings(self) -> dict:
+        """The values of :data:`NUMBER_SETTINGS` (what must match for two runs' numbers to be comparable)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in NUMBER_SETTINGS}

@@ -7,6 +7,7 @@ does not touch it at all.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -17,9 +18,11 @@ from regularkit.augment.tta import TTA
 from regularkit.config import to_dict
 from regularkit.metrics.calibration import expected_calibration_error
 from regularkit.metrics.summary import gap
+from regularkit.models.factory import Factory
 from regularkit.study.assemble import assemble
 from regularkit.train.callbacks import EarlyStopping
 from regularkit.train.config import Recipe
+from regularkit.train.device import Precision
 from regularkit.train.loop import evaluate, fit
 
 __all__ = ["CURVE_TRAIN_EXAMPLES", "predict_proba", "run_recipe"]
@@ -30,23 +33,42 @@ CURVE_TRAIN_EXAMPLES = 10_000
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, *,
+                  device: torch.device | str | None = None, precision: Precision | None = None) -> torch.Tensor:
+    """Softmax probabilities (float32, on the CPU) of ``model`` in eval mode, batch by batch."""
     was = model.training
     model.eval()
+    autocast = precision.autocast() if precision is not None else contextlib.nullcontext()
+    out = []
     try:
-        return torch.cat([F.softmax(model(x[i:i + batch_size]), dim=1) for i in range(0, x.shape[0], batch_size)])
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i:i + batch_size] if device is None else x[i:i + batch_size].to(device)
+            with autocast:
+                logits = model(xb)
+            out.append(F.softmax(logits.float(), dim=1).cpu())
+        return torch.cat(out)
     finally:
         model.train(was)
 
 
-def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=(),
-               with_test: bool = True) -> dict[str, Any]:
+def _environment() -> dict[str, Any]:
+    """Recorded with every run: the numbers may depend on these, the key does not."""
+    return {"torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=(), with_test: bool = True,
+               device: torch.device | str = "cpu", precision: str = "fp32", factory: Factory | None = None
+               ) -> dict[str, Any]:
     """Train ``recipe`` with ``seed`` and return its record (JSON-ready) plus ``test_probs`` (a tensor).
 
     ``with_test=False`` (a search trial) never touches the test split: no test curve, no test metrics.
-    ``callbacks`` are added to the recipe's own (a search's pruner).
+    ``callbacks`` are added to the recipe's own (a search's pruner).  A run that diverges (a
+    non-finite or exploding loss: see :func:`regularkit.train.loop.fit`) is recorded as such, with
+    no final metrics: an error rate computed from NaN outputs would be a number that means nothing.
     """
-    parts = assemble(recipe, splits, seed)
+    device = torch.device(device)
+    amp = Precision(precision, device.type)
+    parts = assemble(recipe, splits, seed, device=device, factory=factory)
     x_tr, y_tr = splits.train
     n_curve = min(CURVE_TRAIN_EXAMPLES, x_tr.shape[0])
     eval_sets = {"train": (x_tr[:n_curve], y_tr[:n_curve]), "val": splits.val}
@@ -57,25 +79,29 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
                   epochs=parts.epochs, batch_size=recipe.optim.batch_size, eval_sets=eval_sets,
                   loss_fn=parts.loss_fn, batch_transform=parts.batch_transform, loss_terms=parts.loss_terms,
                   after_step=parts.after_step, callbacks=[*parts.callbacks, *callbacks],
-                  eval_model=parts.eval_model, seed=seed, on_epoch=on_epoch)
+                  eval_model=parts.eval_model, seed=seed, on_epoch=on_epoch, device=device, precision=precision,
+                  channels_last=device.type == "cuda" and len(splits.input_shape) == 3)
+    record = {"recipe": recipe.name, "description": recipe.description, "seed": seed, "final": {},
+              "extra": {"epochs_run": len(history.epochs)}, "history": history.epochs,
+              "stop_reason": history.stop_reason, "seconds": history.seconds, "recipe_config": to_dict(recipe),
+              "diverged": history.diverged, "environment": _environment()}
+    if history.diverged is not None:
+        record["test_probs"] = None
+        return record
     final_model = (parts.final_model or parts.eval_model or (lambda: parts.model))()
-    final: dict[str, float] = {}
+    final, extra = record["final"], record["extra"]
     for name, (x, y) in final_sets.items():
-        final[f"{name}_loss"], final[f"{name}_error"] = evaluate(final_model, x, y)
-    extra: dict[str, float] = {"epochs_run": len(history.epochs)}
+        final[f"{name}_loss"], final[f"{name}_error"] = evaluate(final_model, x, y, device=device, precision=amp)
     for name, probe in parts.probes.items():
         extra[name] = float(probe(parts.model))
-    record = {"recipe": recipe.name, "description": recipe.description, "seed": seed, "final": final,
-              "extra": extra, "history": history.epochs, "stop_reason": history.stop_reason,
-              "seconds": history.seconds, "recipe_config": to_dict(recipe)}
     if not with_test:
         return record
     final["gap"] = gap(final["train_error"], final["test_error"])
-    test_probs = predict_proba(final_model, splits.test[0])
+    test_probs = predict_proba(final_model, splits.test[0], device=device, precision=amp)
     extra["ece"] = expected_calibration_error(test_probs, splits.test[1])
     if recipe.augment.tta is not None:
         tta_model = TTA(final_model, transforms=recipe.augment.tta, average="logits")
-        extra["tta_test_error"] = evaluate(tta_model, *splits.test)[1]
+        extra["tta_test_error"] = evaluate(tta_model, *splits.test, device=device, precision=amp)[1]
     record["restored_epoch"] = next(
         (cb.restored_epoch for cb in parts.callbacks if isinstance(cb, EarlyStopping)), None)
     record["test_probs"] = test_probs

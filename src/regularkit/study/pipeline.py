@@ -1,40 +1,50 @@
-"""``run_study``: recipes x seeds through the Optuna ledger, then the report.
+"""``run_study``: validate everything, then recipes x seeds through the Optuna ledger, then the report.
+
+Order (a refused command writes nothing): the plan (configuration, recipes,
+data, model, applicability, device, storage: :mod:`~regularkit.study.plan`),
+the folder (usable, and holding no study of other settings:
+:mod:`~regularkit.study.folder`); only then are files written.
 
 Files in the study folder (all written atomically):
 
-* ``study.toml`` -- the StudyConfig; ``environment.json`` -- versions, machine, git revision
-* ``ledger.journal`` -- the Optuna journal (unless ``storage`` is a URL)
+* ``study.toml`` -- the StudyConfig; ``environment.json`` -- versions, machine, git revision;
+  ``data.json`` -- the data's digest, shapes, split indices and where the samples came from
+* ``ledger.journal`` -- the Optuna journal (unless ``storage`` is given); ``artifacts/`` -- test
+  probabilities of every run (:mod:`~regularkit.study.artifacts`)
 * ``runs/<recipe>/seed<k>.json`` -- each run's record and resolved recipe
-* ``results.csv``, ``learning_curves.png``, ``gap.png``, ``report.html``
+* ``results.csv``, the figures, ``report.html``
 
 Rerunning the same command resumes: finished runs are read from the ledger,
 runs killed midway are redone from scratch, none is counted twice.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optuna.trial import TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from regularkit._util.environment import environment
-from regularkit._util.io import atomic_write, atomic_write_json, atomic_write_text
+from regularkit._util.io import atomic_write_json, atomic_write_text
 from regularkit.config import to_dict, to_toml
-from regularkit.data import load_dataset
-from regularkit.data.sampling import stratified_subset
-from regularkit.data.splits import make_splits, make_splits_from_indices
 from regularkit.errors import RegularkitError
 from regularkit.study import ledger, report
+from regularkit.study.artifacts import load_probs, open_store
 from regularkit.study.config import StudyConfig
-from regularkit.study.execute import run_recipe
-from regularkit.study.recipes import load_recipe_file, resolve
+from regularkit.study.data import prepare_data, split_record
+from regularkit.study.folder import check_folder, check_same_configuration, move_aside, remove_stale_temps
+from regularkit.study.plan import Plan, make_plan
+from regularkit.study.progress import StudyProgress
 from regularkit.study.summary import RecipeSummary, summarize
+from regularkit.study.worker import check_exit_codes, spawn_workers, threads_per_worker, train_claimed
+
+__all__ = ["StudyResult", "run_study", "prepare_splits", "finish"]
+
+#: How often the parent of spawned workers looks at the ledger for progress (seconds).
+POLL_S = 1.0
 
 
 @dataclass
@@ -43,37 +53,117 @@ class StudyResult:
     records: list[dict[str, Any]]
     out_dir: Path
     files: dict[str, Path]
+    plan: Plan | None = None
 
 
 def prepare_splits(cfg: StudyConfig):
-    dataset = load_dataset(cfg.data, data_dir=cfg.data_dir)
-    splits = make_splits(dataset, val_fraction=cfg.val_fraction, seed=cfg.data_seed)
-    size = cfg.effective_train_size()
-    if size is not None and size < len(splits.train_idx):
-        keep = stratified_subset(dataset.y_train[splits.train_idx], size, seed=cfg.data_seed)
-        splits = make_splits_from_indices(dataset, splits.train_idx[keep], splits.val_idx)
-    return splits
+    """The splits a study on ``cfg`` trains on (the demos and the search reuse them)."""
+    return prepare_data(cfg).splits
 
 
-def run_key(recipe_dict: dict[str, Any], data_spec: dict[str, Any], seed: int) -> str:
-    """Same recipe, data and seed -> same key; any change -> a new run (never a stale result)."""
-    blob = json.dumps({"recipe": recipe_dict, "data": data_spec}, sort_keys=True)
-    return f"{recipe_dict['name']}/seed{seed}/{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
+def default_console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=140)  # logs and CI: no wrap at 80 columns
 
 
-def probs_path(out: Path, key: str) -> Path:
-    """Test-set probabilities of one run, named by its key (recipe/seed/hash)."""
-    recipe, seed, digest = key.split("/")
-    return out / "runs" / recipe / f"{seed}.{digest}.probs.npy"
+def _write_start(plan: Plan, out: Path, env: dict) -> None:
+    atomic_write_text(out / "study.toml", to_toml(plan.cfg))
+    atomic_write_json(out / "environment.json", env)
+    atomic_write_json(out / "data.json", split_record(plan.data))
 
 
-def add_seed_ensembles(summaries, records, out: Path, y_test) -> None:
-    """Test error of the ensemble of each recipe's seeds (mean of their probabilities), beside the members."""
-    by_recipe: dict[str, list[np.ndarray]] = {}
+def _say_plan(plan: Plan, console: Console, done: int) -> None:
+    console.print(f"data: {plan.data.description}; model: {plan.cfg.model}; device: {plan.device.type}"
+                  f"{'' if plan.cfg.precision == 'fp32' else ', ' + plan.cfg.precision}", highlight=False)
+    for name, why in plan.skipped.items():
+        console.print(f"[yellow]left out {name}: {why}[/]", highlight=False)
+    todo = len(plan.jobs) - done
+    console.print(f"{len(plan.recipes)} recipes x {plan.cfg.seeds} seeds: {done} runs finished, {todo} to do",
+                  highlight=False)
+
+
+def _train(plan: Plan, data: Any, study, store, console: Console, progress: bool, done: int) -> None:
+    cfg = plan.cfg
+    with StudyProgress(console, len(plan.jobs), done, enabled=progress, workers=cfg.workers) as bar:
+        if cfg.workers == 1:
+            train_claimed(plan, study, store, on_start=bar.start, on_epoch=bar.epoch, on_done=bar.done_run)
+            return
+        # data given from Python travels to the workers as the loaded Dataset; a name or path is loaded there
+        procs = spawn_workers(cfg, None if data is None else plan.data.dataset, cfg.workers)
+        try:
+            while any(p.is_alive() for p in procs):
+                time.sleep(POLL_S)
+                bar.set_done(len(ledger.completed(study, plan.keys)))
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join()
+        bar.set_done(len(ledger.completed(study, plan.keys)))
+        check_exit_codes(procs)
+
+
+def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, progress: bool = True,
+              fresh: bool = False) -> StudyResult:
+    """Run (or resume) the study ``cfg`` describes and write its report; see the module docstring.
+
+    ``data``: instead of ``cfg.data``, a Dataset, arrays or torch Datasets; ``model``: instead of
+    ``cfg.model``, the user's ``build(input_shape, num_classes)``.  ``fresh``: move an existing
+    study in ``cfg.out`` aside (to ``<out>.old-<time>``) instead of resuming it.
+    """
+    console = console or default_console()
+    plan = make_plan(cfg, data=data, model=model)
+    out = check_folder(cfg.out)
+    if not fresh:
+        check_same_configuration(out, plan.cfg)
+    # --- nothing was written above this line ---
+    if fresh and (moved := move_aside(out)) is not None:
+        console.print(f"the previous study in {out} was moved to {moved}", highlight=False)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
+    env = environment()
+    env["machine"]["torch_threads_per_worker"] = threads_per_worker(cfg.workers, cfg.threads)
+    _write_start(plan, out, env)
+    study = ledger.open_study(out, cfg.study_name, cfg.storage)
+    store = open_store(out, cfg.storage, cfg.artifacts)
+    reclaimed = ledger.reclaim_dead(study)
+    if reclaimed:
+        console.print(f"[yellow]{reclaimed} run(s) interrupted earlier will be redone from scratch[/]")
+    ledger.enqueue_missing(study, {k: {"recipe": j.recipe.name, "seed": j.seed} for k, j in plan.jobs.items()})
+    done = len(ledger.completed(study, plan.keys))
+    _say_plan(plan, console, done)
+    _train(plan, data, study, store, console, progress, done)
+    records_by_key = ledger.completed(study, plan.keys)
+    missing = len(plan.jobs) - len(records_by_key)
+    if missing:
+        console.print(f"[yellow]{missing} run(s) are still running in another worker or failed; "
+                      "the table shows the finished ones[/]")
+    records = [records_by_key[k] for k in plan.jobs if k in records_by_key]
+    return finish(plan, records, out, env, console, store)
+
+
+def _write_run_files(records, out: Path) -> None:
     for r in records:
-        path = probs_path(out, r["key"])
-        if path.exists():
-            by_recipe.setdefault(r["recipe"], []).append(np.load(path))
+        atomic_write_json(out / "runs" / r["recipe"] / f"seed{r['seed']}.json", r)
+
+
+def add_seed_ensembles(summaries, records, store, y_test) -> int:
+    """Test error of the ensemble of each recipe's seeds (mean of their probabilities), beside the members.
+
+    Returns how many finished runs had no probabilities in this store (made on a machine whose
+    artifact store this one does not see).
+    """
+    by_recipe: dict[str, list[np.ndarray]] = {}
+    unseen = 0
+    for r in records:
+        if r.get("diverged"):
+            continue
+        probs = load_probs(store, r)
+        if probs is None:
+            unseen += 1
+        else:
+            by_recipe.setdefault(r["recipe"], []).append(probs)
     y = y_test.numpy()
     for s in summaries:
         probs = by_recipe.get(s.recipe, [])
@@ -83,86 +173,23 @@ def add_seed_ensembles(summaries, records, out: Path, y_test) -> None:
             s.pooled_probs = (np.concatenate(probs), np.tile(y, len(probs)))
         elif len(probs) == 1:
             s.pooled_probs = (probs[0], y)
+    return unseen
 
 
-def run_study(cfg: StudyConfig, *, console=None, progress: bool = True) -> StudyResult:
-    if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=140)  # logs and CI: do not wrap the table at 80 columns
-    extra = load_recipe_file(cfg.recipe_file) if cfg.recipe_file else None
-    recipes = resolve(cfg.recipes, cfg.base_recipe(), extra=extra)  # validates before any file is written
-    splits = prepare_splits(cfg)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "study.toml", to_toml(cfg))
-    env = environment()
-    atomic_write_json(out / "environment.json", env)
-
-    data_spec = {"data": cfg.data, "train_size": len(splits.train_idx), "val_fraction": cfg.val_fraction,
-                 "data_seed": cfg.data_seed}
-    jobs: dict[str, dict[str, Any]] = {}
-    by_key: dict[str, Any] = {}
-    for recipe in recipes:
-        rd = to_dict(recipe)
-        for seed in range(cfg.seeds):
-            key = run_key(rd, data_spec, seed)
-            jobs[key] = {"recipe": recipe.name, "seed": seed}
-            by_key[key] = (recipe, seed)
-
-    study = ledger.open_study(out, cfg.study_name, cfg.storage)
-    reclaimed = ledger.reclaim_dead(study)
-    if reclaimed:
-        console.print(f"[yellow]{reclaimed} run(s) interrupted earlier will be redone from scratch[/]")
-    ledger.enqueue_missing(study, jobs)
-    keys = set(jobs)
-    done = ledger.completed(study, keys)
-    _train_all(study, keys, by_key, splits, out, len(jobs), len(done), console, progress)
-
-    records_by_key = ledger.completed(study, keys)
-    missing = keys - set(records_by_key)
-    if missing:
-        console.print(f"[yellow]{len(missing)} run(s) are still running in another worker or failed; "
-                      "the table shows the finished ones[/]")
-    records = [records_by_key[k] for k in jobs if k in records_by_key]
-    return finish(cfg, recipes, records, out, env, console, y_test=splits.y_test)
-
-
-def _train_all(study, keys, by_key, splits, out, total, already, console, progress) -> None:
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
-        task = bar.add_task("study", total=total, completed=already)
-        while (trial := ledger.claim(study, keys)) is not None:
-            recipe, seed = by_key[trial.user_attrs["key"]]
-            label = f"{recipe.name} seed {seed}"
-            bar.update(task, description=label)
-
-            def on_epoch(m, label=label, epochs=recipe.optim.epochs):
-                bar.update(task, description=f"{label}: epoch {m['epoch']}/{epochs} "
-                                             f"val err {100 * m.get('val_error', float('nan')):.1f}%")
-            try:
-                record = run_recipe(recipe, splits, seed, on_epoch=on_epoch)
-            except BaseException:
-                # Ctrl-C or a bug: this run is marked failed and redone next time;
-                # everything already finished stays in the ledger and on disk.
-                study.tell(trial, state=TrialState.FAIL)
-                raise
-            key = record["key"] = trial.user_attrs["key"]
-            probs = record.pop("test_probs")
-            atomic_write(probs_path(out, key), lambda f: np.save(f, probs.numpy()))
-            atomic_write_json(out / "runs" / recipe.name / f"seed{seed}.json", record)
-            trial.set_user_attr("record", record)
-            study.tell(trial, record["final"]["val_error"])
-            bar.advance(task)
-        bar.update(task, description="study")
-
-
-def finish(cfg: StudyConfig, recipes, records, out: Path, env, console, *, y_test) -> StudyResult:
-    summaries = summarize(records, [r.name for r in recipes])
+def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
+    """Summaries, the table, the CSV, the figures and the HTML report of the finished ``records``."""
+    cfg = plan.cfg
+    summaries = summarize(records, [r.name for r in plan.recipes])
     if not summaries:
         raise RegularkitError(f"no finished runs to report in {str(out)!r}")
-    add_seed_ensembles(summaries, records, out, y_test)
-    title = f"regularkit study: {cfg.data}, {cfg.model}"
+    for s in summaries:
+        s.warnings = list(plan.warnings.get(s.recipe, []))
+    _write_run_files(records, out)
+    unseen = add_seed_ensembles(summaries, records, store, plan.data.splits.y_test)
+    if unseen:
+        console.print(f"[yellow]{unseen} run(s) were made where this machine cannot see their artifact store; "
+                      "the seed-ensemble column leaves them out (share --artifacts between machines)[/]")
+    title = f"regularkit study: {plan.data.dataset.name}, {cfg.model}"
     files = {"csv": report.write_csv(summaries, out / "results.csv"),
              "curves": report.plot_learning_curves(summaries, out / "learning_curves.png"),
              "test_curves": report.plot_learning_curves(summaries, out / "test_curves.png", against="test"),
@@ -174,4 +201,4 @@ def finish(cfg: StudyConfig, recipes, records, out: Path, env, console, *, y_tes
     report.print_table(summaries, title=title, console=console)
     console.print(f"results in {out}/: results.csv, learning_curves.png, test_curves.png, gap.png, "
                   "reliability.png, report.html")
-    return StudyResult(summaries=summaries, records=records, out_dir=out, files=files)
+    return StudyResult(summaries=summaries, records=records, out_dir=out, files=files, plan=plan)

@@ -55,10 +55,28 @@ def table_rows(summaries: Sequence[RecipeSummary]) -> tuple[list[str], list[list
     header = ["recipe"] + [_LABELS[k] + " %" for k in METRICS] + [_EXTRA_LABELS.get(k, k) for k in extra]
     rows = []
     for s in summaries:
-        row = [s.recipe] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
+        name = s.recipe + (" ⚠" if s.warnings else "")
+        if s.diverged:  # never a number computed from NaN outputs
+            rows.append([name, s.status] + ["-"] * (len(header) - 2))
+            continue
+        row = [name] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
         row += [_fmt_extra(k, *s.stats[k]) if k in s.stats else "-" for k in extra]
         rows.append(row)
     return header, rows
+
+
+def closing_notes(summaries: Sequence[RecipeSummary]) -> list[str]:
+    """Lines printed under the table: diverged runs and warnings, each naming its recipe."""
+    notes = []
+    diverged = sum(len(s.diverged) for s in summaries)
+    if diverged:
+        which = ", ".join(f"{s.recipe} ({len(s.diverged)})" for s in summaries if s.diverged)
+        first = next(s.diverged[0] for s in summaries if s.diverged)
+        notes.append(f"{diverged} run(s) diverged: {which}; e.g. seed {first['seed']}: loss {first['value']:.3g} at "
+                     f"epoch {first['epoch']}, step {first['step']} (lower the learning rate or the strength)")
+    for s in summaries:
+        notes += [f"⚠ {s.recipe}: {w}" for w in s.warnings]
+    return notes
 
 
 def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None) -> None:
@@ -76,6 +94,8 @@ def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None)
         style = "green" if best_test is not None and s.stats.get("test_error", (None,))[0] == best_test else None
         table.add_row(*row, style=style)
     console.print(table)
+    for note in closing_notes(summaries):
+        console.print(f"[yellow]{note}[/]", highlight=False)
 
 
 def write_csv(summaries: Sequence[RecipeSummary], path: Path) -> Path:
@@ -120,6 +140,7 @@ def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path, *, agai
 def plot_gap(summaries: Sequence[RecipeSummary], path: Path) -> Path:
     fig = figure(8, 4.5, layout=None)
     ax = fig.add_subplot()
+    summaries = [s for s in summaries if not s.diverged]
     names = [s.recipe for s in summaries]
     xs = range(len(names))
     width = 0.27
@@ -171,6 +192,7 @@ def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path:
     thead = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     desc = "".join(f"<li><b>{html.escape(s.recipe)}</b>: {html.escape(s.description)}</li>" for s in summaries)
+    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in closing_notes(summaries))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -186,6 +208,7 @@ pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
 train error, both measured in evaluation mode at the end of training. The test set was used for
 reporting only: early stopping and every other choice looked at the validation split.</p>
 <table><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
+{notes}
 <p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with
 test-time augmentation. ECE: expected calibration error on the test set (15 bins).
 w≈0 / h≈0: fraction of weights / hidden activations with |·| ≤ 1e-3. results.csv has every

@@ -4,6 +4,10 @@ The gap and the spread have one definition each, in :mod:`regularkit.metrics.sum
 the gap is ``test error - train error``, both measured by the same ``evaluate``
 function in eval mode at the end of training (after early stopping restored its
 best weights); the spread is the sample standard deviation (ddof = 1).
+
+A recipe with a diverged run (a non-finite or exploding loss) has no numbers:
+its row says "diverged" with how many of its seeds did, never an error rate
+computed from NaN outputs or from the seeds that happened to survive.
 """
 from __future__ import annotations
 
@@ -23,9 +27,16 @@ class RecipeSummary:
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)  # mean per epoch over seeds
     pooled_probs: Any = None  # (test probabilities of all seeds stacked, matching labels), for calibration
+    diverged: list[dict[str, Any]] = field(default_factory=list)  # {"seed", "epoch", "step", "value"} per run
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``"ok"``, or ``"diverged (k of n seeds)"``."""
+        return f"diverged ({len(self.diverged)} of {len(self.seeds)} seeds)" if self.diverged else "ok"
 
     def row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"recipe": self.recipe, "n_seeds": len(self.seeds)}
+        row: dict[str, Any] = {"recipe": self.recipe, "n_seeds": len(self.seeds), "status": self.status}
         for name, (m, s) in self.stats.items():
             row[f"{name}_mean"], row[f"{name}_std"] = round(m, 6), round(s, 6)
         return row
@@ -42,6 +53,10 @@ def summarize(records: Sequence[dict[str, Any]], order: Sequence[str]) -> list[R
         if not runs:
             continue
         s = RecipeSummary(recipe=name, description=runs[0].get("description", ""), seeds=[r["seed"] for r in runs])
+        s.diverged = [{"seed": r["seed"], **r["diverged"]} for r in runs if r.get("diverged")]
+        if s.diverged:
+            out.append(s)
+            continue
         keys = list(METRICS) + sorted({k for r in runs for k in r.get("extra", {})})
         for k in keys:
             vals = [r["final"][k] if k in r["final"] else r.get("extra", {}).get(k) for r in runs]

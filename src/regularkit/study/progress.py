@@ -1,0 +1,87 @@
+"""What a running study shows: a progress bar with an ETA in a terminal, one line per finished run elsewhere.
+
+In a terminal the bar names the run and epoch in progress, counts finished
+runs, and estimates the time left from the runs finished so far.  When the
+output is not a terminal (a log file, CI), a line is printed as each run
+finishes -- ``[3/18] l2 seed 0: val err 8.20%, test err 7.28% (12.3 s); about
+2 min left`` -- so a log shows progress without control characters.
+"""
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from regularkit._util.fmt import pct
+
+__all__ = ["StudyProgress", "eta_text"]
+
+
+def eta_text(seconds: float) -> str:
+    """``"about 2 min left"``, ``"about 40 s left"``, ``"about 1.5 h left"``."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 5400:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+class StudyProgress:
+    """Context manager fed by the training loop's callbacks (``start``, ``epoch``, ``done``)."""
+
+    def __init__(self, console: Console, total: int, done: int = 0, *, enabled: bool = True, workers: int = 1):
+        self.console, self.total, self.done = console, total, done
+        self.workers = workers
+        self.live = enabled and console.is_terminal
+        self.lines = enabled and not console.is_terminal
+        self._t0 = time.perf_counter()
+        self._finished_here = 0
+        self._progress = None
+
+    def __enter__(self) -> "StudyProgress":
+        if self.live:
+            columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("eta"), TimeRemainingColumn()]
+            self._progress = Progress(*columns, console=self.console, transient=False)
+            self._progress.__enter__()
+            self._task = self._progress.add_task("study", total=self.total, completed=self.done)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description="study")
+            self._progress.__exit__(*exc)
+
+    def start(self, job) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"{job.recipe.name} seed {job.seed}")
+
+    def epoch(self, job, metrics: dict) -> None:
+        if self._progress is not None:
+            val = metrics.get("val_error")
+            shown = f" val err {pct(val, 1)}%" if val is not None else ""
+            self._progress.update(self._task, description=f"{job.recipe.name} seed {job.seed}: epoch "
+                                                          f"{metrics['epoch']}/{job.recipe.optim.epochs}{shown}")
+
+    def set_done(self, done: int) -> None:
+        """Runs finished in the whole ledger (workers in other processes included)."""
+        if done != self.done:
+            self.done = done
+            if self._progress is not None:
+                self._progress.update(self._task, completed=done)
+
+    def done_run(self, job, record: dict) -> None:
+        self.done += 1
+        self._finished_here += 1
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.done)
+        if self.lines:
+            f = record.get("final", {})
+            what = ("diverged" if record.get("diverged") else
+                    f"val err {pct(f.get('val_error', float('nan')))}%, test err {pct(f.get('test_error', float('nan')))}%")
+            per_run = (time.perf_counter() - self._t0) / self._finished_here
+            left = max(0, self.total - self.done) * per_run / self.workers
+            eta = f"; {eta_text(left)}" if self.done < self.total else ""
+            self.console.print(f"[{self.done}/{self.total}] {job.recipe.name} seed {job.seed}: {what} "
+                               f"({record.get('seconds', 0.0):.1f} s){eta}", highlight=False)
