@@ -204,7 +204,10 @@ AUGMENT_CASES = {
     "mix_up_cut_mix": {"": AugmentCase(lambda: A.MixUpCutMix(0.8, 1.0, num_classes=K, switch_prob=0.5))},
     "random_gaussian_noise": {"": AugmentCase(lambda: A.RandomGaussianNoise(0.1))},
     "compose": {"": AugmentCase(lambda: A.Compose([A.RandomCrop(padding=2), A.HorizontalFlip(), A.MixUp(num_classes=K)],
-                                                  p=[1, 1, 0.7]), pipeline=True)},
+                                                  p=[1, 1, 0.7]), pipeline=True),
+                # a plain callable x -> x between ops (torch.fliplr: channels reversed, any dtype, picklable)
+                "callable": AugmentCase(lambda: A.Compose([A.RandomCrop(padding=2), torch.fliplr, A.VerticalFlip()],
+                                                          p=[1, 0.5, 1]), pipeline=True)},
     "one_of": {"": AugmentCase(lambda: A.OneOf([A.MixUp(num_classes=K), A.CutMix(num_classes=K)], p=[0.5, 0.5]),
                                pipeline=True)},
     "image_data_generator": {"": AugmentCase(

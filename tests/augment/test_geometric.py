@@ -34,8 +34,8 @@ def test_flip_twice_is_identity(shape, seed):
 
 def test_flip_probability_extremes():
     x = torch.rand(7, 2, 3, 4)
-    assert torch.equal(A.HorizontalFlip(p=1.0)(x)[0], x.flip(-1))
-    assert torch.equal(A.HorizontalFlip(p=0.0)(x)[0], x)
+    assert torch.equal(A.HorizontalFlip(p=1.0)(x), x.flip(-1))
+    assert torch.equal(A.HorizontalFlip(p=0.0)(x), x)
 
 
 @settings(max_examples=15, deadline=None)
@@ -46,7 +46,7 @@ def test_crop_with_zero_shift_and_no_padding_is_identity(shape):
     for mode in A.geometric.PAD_MODES:
         assert torch.equal(A.crop(x, zero, zero, shape[2], shape[3], padding_mode=mode), x)
     op = A.RandomCrop()  # no padding, input size: the only offset is 0
-    assert torch.equal(op(x, generator=gen(0))[0], x)
+    assert torch.equal(op(x, generator=gen(0)), x)
 
 
 NP_MODE = {"constant": "constant", "nearest": "edge", "reflect": "symmetric", "wrap": "wrap"}
@@ -64,15 +64,15 @@ def test_crop_matches_numpy_pad_then_slice(mode, seed, pad, h, w):
     kw = {"constant_values": -1.0} if mode == "constant" else {}
     padded = np.pad(x.numpy(), ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode=NP_MODE[mode], **kw)
     for i in range(5):
-        t, l = int(params["top"][i]) + pad, int(params["left"][i]) + pad
-        assert 0 <= t <= 2 * pad and 0 <= l <= 2 * pad
-        np.testing.assert_array_equal(out[i].numpy(), padded[i, :, t:t + h, l:l + w])
+        t, left = int(params["top"][i]) + pad, int(params["left"][i]) + pad
+        assert 0 <= t <= 2 * pad and 0 <= left <= 2 * pad
+        np.testing.assert_array_equal(out[i].numpy(), padded[i, :, t:t + h, left:left + w])
 
 
 def test_crop_to_smaller_size_and_asymmetric_padding():
     x = torch.arange(2 * 1 * 6 * 8, dtype=torch.float32).view(2, 1, 6, 8)
     op = A.RandomCrop((4, 5), padding=(1, 0, 2, 0))  # left 1, top 0, right 2, bottom 0
-    out, _ = op(x, generator=gen(0))
+    out = op(x, generator=gen(0))
     assert out.shape == (2, 1, 4, 5) and op.output_shape(x.shape) == (2, 1, 4, 5)
     params = op.make_params(x, gen(0))
     assert ((params["top"] >= 0) & (params["top"] <= 2)).all()
@@ -114,8 +114,8 @@ def test_affine_with_identity_params_is_identity(mode, shape):
 
 def test_random_affine_with_zero_ranges_is_identity():
     x = torch.rand(5, 3, 7, 6)
-    torch.testing.assert_close(A.RandomAffine()(x, generator=gen(0))[0], x, atol=1e-5, rtol=0)
-    torch.testing.assert_close(A.RandomScaleCrop((1.0, 1.0))(x, generator=gen(0))[0], x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(A.RandomAffine()(x, generator=gen(0)), x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(A.RandomScaleCrop((1.0, 1.0))(x, generator=gen(0)), x, atol=1e-5, rtol=0)
 
 
 SCIPY_MODE = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect", "wrap": "grid-wrap"}
@@ -158,7 +158,7 @@ def test_scale_crop_magnifies_and_stays_inside():
     """With s >= 1 the window stays inside the magnified image: pixels come from the image only."""
     x = torch.rand(64, 1, 8, 8) + 1.0  # all pixels in [1, 2)
     op = A.RandomScaleCrop((1.2, 2.0))
-    out, _ = op(x, generator=gen(0))
+    out = op(x, generator=gen(0))
     assert out.min() >= x.min() - 1e-5 and out.max() <= x.max() + 1e-5
     params = op.make_params(x, gen(0))
     assert ((params["scale"] >= 1.2) & (params["scale"] <= 2.0)).all()

@@ -107,7 +107,7 @@ def test_shear_range_is_degrees_keras_2():
 def test_zoom_range_keeps_keras_meaning():
     """zoom 2 samples twice the extent: the picture shrinks to a quarter of the area."""
     dg = ImageDataGenerator(zoom_range=(2.0, 2.0), fill_mode="constant", cval=0.0, data_format="channels_first")
-    out, _ = dg(torch.ones(2, 1, 16, 16), generator=gen(0))
+    out = dg(torch.ones(2, 1, 16, 16), generator=gen(0))
     assert abs(float(out.mean()) - 0.25) < 0.03
     zooms = _matrix(zoom_range=0.2)
     assert zooms[:, 0, 0].min() >= 0.8 - 1e-6 and zooms[:, 0, 0].max() <= 1.2 + 1e-6
@@ -163,7 +163,30 @@ def test_argument_errors(kwargs, match):
 def test_flow_errors():
     with pytest.raises(RegularkitError, match="x and y must have the same length, got 4 and 3"):
         ImageDataGenerator().flow(images(4), np.arange(3))
-    with pytest.raises(RegularkitError, match=r"expected a batch of images \(4-D, channels_last\), got shape \(4, 6, 5\)"):
+    with pytest.raises(RegularkitError,
+                       match=r"expected a batch of images \(4-D, channels_last\), got shape \(4, 6, 5\)"):
         ImageDataGenerator().flow(images(4)[..., 0])
     with pytest.raises(RegularkitError, match="batch_size must be >= 1, got 0"):
         ImageDataGenerator().flow(images(4), batch_size=0)
+
+
+def test_fitted_statistics_travel_in_state_dict():
+    x = images(120)
+    kw = dict(featurewise_center=True, featurewise_std_normalization=True, zca_whitening=True, zca_epsilon=1e-2,
+              data_format="channels_last")
+    fitted = ImageDataGenerator(**kw).fit(x)
+    state = fitted.state_dict()
+    fresh = ImageDataGenerator(**kw)
+    batch = torch.from_numpy(x[:4]).permute(0, 3, 1, 2)
+    with pytest.raises(RegularkitError, match="featurewise normalisation needs statistics"):
+        fresh.standardize(batch)
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.standardize(batch), fitted.standardize(batch))
+
+
+def test_integer_images_come_out_float32_as_keras_casts_them():
+    x8 = torch.from_numpy(images(4)).round().to(torch.uint8).permute(0, 3, 1, 2)
+    dg = ImageDataGenerator(rotation_range=30, rescale=1 / 255)
+    out = dg(x8, generator=gen(0))
+    assert out.dtype == torch.float32 and not dg.keeps_integer_dtype
+    assert torch.equal(out, dg(x8.float(), generator=gen(0))) and float(out.max()) <= 1.0

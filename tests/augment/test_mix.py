@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import regularkit.augment as A
 from regularkit.augment.mix import partner_index
 from regularkit.errors import RegularkitError
+from regularkit.targets import soft_targets_for
 
 K = 7
 
@@ -37,7 +38,8 @@ def test_to_soft_targets_one_hot_and_smoothing_formula():
     (torch.tensor([-1, 0]), 7, {}, "class index -1 is out of range for num_classes=7"),
     (torch.rand(2, 3), 7, {}, "soft targets y must have num_classes=7 columns, got 3"),
     (torch.tensor([0, 1]), 7, {"label_smoothing": 1.5}, r"label_smoothing must be in \[0.0, 1.0\], got 1.5"),
-    (torch.tensor([0.0, 1.0]), 7, {}, r"class indices \(N,\) of an integer dtype or soft targets N x K, got shape \(2,\)"),
+    (torch.tensor([0.0, 1.0]), 7, {},
+     r"class indices \(N,\) of an integer dtype or soft targets N x K, got shape \(2,\)"),
     (torch.tensor([0, 1]), 0, {}, "num_classes must be >= 1, got 0"),
 ])
 def test_to_soft_targets_errors(y, k, kw, match):
@@ -201,3 +203,74 @@ def test_mixing_ops_require_targets_and_classes():
         A.CutMix(num_classes=K, pairing="roll")
     with pytest.raises(RegularkitError, match="soft targets y must have num_classes=7 columns, got 4"):
         A.MixUp(num_classes=K)(x, torch.full((3, 4), 0.25))
+
+
+# --------------------------------------------------------------------------- any batch, integer images
+@pytest.mark.parametrize("shape", [(7, 5), (7, 2, 9), (7,)])
+def test_mixup_mixes_any_batch_along_dim_0(shape):
+    """Vectors N x D, sequences N x C x L: the formula along dim 0, against NumPy."""
+    x, y = torch.rand(shape, generator=gen(0)), torch.arange(7) % K
+    op = A.MixUp(0.4, num_classes=K)
+    p = op.make_params(x, gen(1))
+    out, y_out = op(x, y, gen(1))
+    lam, j = p["lam"].double().numpy(), p["partner"].numpy()
+    lam_b = lam.reshape((-1,) + (1,) * (len(shape) - 1))
+    np.testing.assert_allclose(out.numpy(), lam_b * x.double().numpy() + (1 - lam_b) * x.double().numpy()[j],
+                               atol=1e-6)
+    torch.testing.assert_close(y_out, A.mix_targets(torch.eye(K)[y], p["partner"], p["lam"]))
+    for op in (A.CutMix(num_classes=K), A.MixUpCutMix(num_classes=K)):  # boxes need images
+        with pytest.raises(RegularkitError, match=r"batch N x C x H x W or one image C x H x W, got shape \(7, 5\)"):
+            op(torch.rand(7, 5), y)
+
+
+def test_integer_images_mix_in_float_and_cutmix_copies_pixels():
+    x, y = labelled(6, 2)
+    x8 = (x * 255).round().to(torch.uint8)
+    mix = A.MixUp(num_classes=K)
+    p = mix.make_params(x8, gen(0))
+    out, _ = mix.apply(x8, y, p)
+    expected = torch.lerp(x8.double()[p["partner"]], x8.double(), p["lam"].double().view(-1, 1, 1, 1))
+    assert out.dtype == torch.uint8 and (out.double() - expected).abs().max() <= 0.5 + 1e-4
+    cut = A.CutMix(num_classes=K)
+    q = cut.make_params(x8, gen(1))
+    pasted, _ = cut.apply(x8, y, q)
+    inside = A.box_mask(6, 5, q["top"], q["left"], q["bottom"], q["right"]).expand_as(x8)
+    assert torch.equal(pasted[inside], x8[q["partner"]][inside]) and torch.equal(pasted[~inside], x8[~inside])
+
+
+# --------------------------------------------------------------------------- torch.compile
+@pytest.fixture
+def fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+MIXERS = {"mixup": lambda: A.MixUp(num_classes=K, label_smoothing=0.1), "cutmix": lambda: A.CutMix(num_classes=K),
+          "fused": lambda: A.MixUpCutMix(num_classes=K, label_smoothing=0.1)}
+
+
+@pytest.mark.parametrize("targets", ["indices", "soft", "uint8"])
+@pytest.mark.parametrize("name", sorted(MIXERS))
+def test_mixing_apply_compiles_without_graph_breaks(fresh_dynamo, name, targets):
+    """``apply`` has no ``.item()``, host sync or branch on tensor values: 0 graph breaks
+    (``torch._dynamo.explain``, eager backend), and the compiled graph gives the eager output exactly."""
+    op = MIXERS[name]()
+    x, y = labelled(6, 3)
+    if targets == "soft":
+        y = torch.softmax(torch.randn(6, K, generator=gen(4)), 1)
+    if targets == "uint8":
+        x = (x * 255).round().to(torch.uint8)
+    params = op.make_params(x, gen(5))
+    explained = torch._dynamo.explain(op.apply)(x, y, params)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    torch._dynamo.reset()
+    out, y_out = torch.compile(op.apply, backend="eager", fullgraph=True)(x, y, params)
+    ref, y_ref = op.apply(x, y, params)
+    assert torch.equal(out, ref) and torch.equal(y_out, y_ref)
+
+
+def test_graph_break_counter_sees_a_host_sync(fresh_dynamo):
+    """The negative control: the eager target encoding range-checks indices on the host, and the counter sees it."""
+    y = torch.arange(6) % K
+    assert torch._dynamo.explain(lambda t: soft_targets_for(t, K, 0.1))(y).graph_break_count > 0

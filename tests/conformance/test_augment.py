@@ -1,13 +1,16 @@
 """Conformance of every registered augmentation (``regularkit.augment.REGISTRY``): the contract of augment.base.
 
-For each op: shape and dtype preserved (float32, float64, bfloat16; the sampled
-parameters do not depend on the dtype) and device, any batch size (1 and odd
-included), same seed same output and another seed another, fixed params give
-identical outputs and ``make_params`` then ``apply`` is the call, params read
-only the shape, different samples get different parameters, targets passed
-through or made soft (rows summing to 1), no mutation of the inputs, pickling
-and config round trip (same output), bad inputs rejected with a message naming
-the value.
+For each op: shape and dtype preserved (float32, float64, bfloat16, uint8 computed
+in float32 and rounded back; the sampled parameters do not depend on the dtype)
+and device and ``channels_last``, any batch size (1 and odd included), one image
+C x H x W (image ops) or any batch N x ... (the others), same seed same output
+and another seed another (``generator=`` per call, or the op's own rank-aware
+``seed=``), fixed params give identical outputs and ``make_params`` then
+``apply`` is the call, params read only the shape, different samples get
+different parameters, targets passed through or made soft (rows summing to 1),
+no mutation of the inputs, an ``nn.Module`` (``x`` alone in and out, in
+``nn.Sequential``; the input unchanged in eval mode), pickling and config round
+trip (same output), bad inputs rejected with a message naming the value.
 """
 import inspect
 import pickle
@@ -18,8 +21,11 @@ from _helpers.conformance_cases import AUGMENT_CASES as CASES
 from _helpers.conformance_cases import DEVICES, K, gen, params, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
+import regularkit._util.distributed as dist
 import regularkit.augment as A
+from regularkit.augment.base import to_integer
 from regularkit.errors import RegularkitError
 
 PARAMS = params(A.REGISTRY, CASES)
@@ -205,15 +211,95 @@ def test_accepts_soft_targets(entry):
 
 
 def test_non_mixing_ops_work_without_targets_and_mixing_ops_ask_for_them(entry):
+    """Without ``y`` the call returns the batch alone (what ``nn.Sequential`` needs); with ``y``, the pair."""
     _, case = entry
     op = case.build()
-    x, _ = batch(n=3)
+    x, y = batch(n=3)
     if op.mixes_targets:
         with pytest.raises(RegularkitError, match="mixes labels: pass targets y"):
             op(x, generator=gen(0))
         return
-    out, y_out = op(x, generator=gen(0))
-    assert y_out is None and out.shape == x.shape
+    out = op(x, generator=gen(0))
+    assert isinstance(out, torch.Tensor) and out.shape == x.shape
+    assert torch.equal(out, op(x, y, gen(0))[0])
+
+
+def test_is_a_module_in_sequential_and_the_identity_in_eval_mode(entry):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=5)
+    assert isinstance(op, nn.Module) and op.training
+    if not op.mixes_targets:
+        torch.manual_seed(3)
+        seq = nn.Sequential(op, nn.Flatten())(x)
+        torch.manual_seed(3)
+        assert torch.equal(seq, op(x).flatten(1))
+        assert not torch.equal(seq, x.flatten(1))
+    op.eval()
+    assert op(x, generator=gen(0)) is x
+    out, y_out = op(x, y, gen(0))
+    assert out is x and y_out is y
+    op.train()
+    assert not torch.equal(op(x, y, gen(0))[0], x)
+
+
+def test_one_image_or_any_batch(entry):
+    """Image ops take one image C x H x W (returned as C x H x W, the first row of the batch call); the
+    others take any batch N x ... (vectors, sequences), dim 0 being the batch."""
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=1)
+    if op.images_only:
+        label = y[0]
+        out, y_out = op(x[0], label, gen(4))
+        ref, y_ref = op(x, y, gen(4))
+        assert out.shape == x.shape[1:] and torch.equal(out, ref[0])
+        if op.mixes_targets:
+            assert y_out.shape == (K,) and torch.equal(y_out, y_ref[0])
+        else:
+            assert y_out is label
+        if not op.mixes_targets:
+            assert torch.equal(op(x[0], generator=gen(4)), out)
+        with pytest.raises(RegularkitError, match=r"batch N x C x H x W or one image C x H x W, got shape \(6, 4\)"):
+            op(torch.rand(6, 4))
+        return
+    for shape in [(6, 4), (6, 2, 5), (6,)]:
+        v, labels = torch.rand(shape, generator=gen(1)), torch.arange(6) % K
+        out, y_out = op(v, labels, gen(5))
+        assert out.shape == v.shape and not torch.equal(out, v)
+        params = op.make_params(v, gen(5))
+        assert torch.equal(op.apply(v, labels, params)[0], out)
+
+
+def rebuilt(op, **changes):
+    """``op`` rebuilt from its config with ``changes``, its fitted state (PCA axes) loaded."""
+    new = type(op).from_config({**op.get_config(), **changes})
+    new.load_state_dict(op.state_dict())
+    return new
+
+
+def test_seed_is_the_ops_own_rank_aware_generator(entry, monkeypatch):
+    """``seed=s``: the stream of ``torch.Generator().manual_seed(s)`` on rank 0, of ``s + r * RANK_STRIDE`` on
+    rank r; it advances call after call, pickles carry its state, and a call's ``generator=`` wins."""
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=6)
+    seeded = rebuilt(op, seed=11)
+    assert seeded.get_config()["seed"] == 11
+    g = gen(11)
+    expected = [op(x, y, g) for _ in range(2)]
+    got = [seeded(x, y) for _ in range(2)]
+    for a, b in zip(got, expected):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(got[0][0], got[1][0])  # the stream advances
+    clone = pickle.loads(pickle.dumps(seeded))
+    assert torch.equal(clone(x, y)[0], seeded(x, y)[0])  # same state, same next draw
+    assert torch.equal(seeded(x, y, gen(2))[0], op(x, y, gen(2))[0])  # the call's generator wins
+    seeded.reset_generator()
+    assert torch.equal(seeded(x, y)[0], expected[0][0])
+    monkeypatch.setattr(dist, "rank", lambda: 1)
+    assert torch.equal(rebuilt(op, seed=11)(x, y)[0], op(x, y, gen(11 + dist.RANK_STRIDE))[0])
+    assert not torch.equal(rebuilt(op, seed=11)(x, y)[0], expected[0][0])
 
 
 def test_get_by_name_builds_defaults_or_names_the_missing_arguments(entry):
@@ -237,9 +323,11 @@ def test_get_rejects_unknown_names_and_objects():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (torch.rand(3, 4, 4), r"4-D batch N x C x H x W, got shape \(3, 4, 4\)"),
+    (torch.rand(4, 4), r"batch N x C x H x W or one image C x H x W, got shape \(4, 4\)"),
+    (torch.rand(2, 3, 1, 4, 4), r"batch N x C x H x W or one image C x H x W, got shape \(2, 3, 1, 4, 4\)"),
     ([[1.0]], "must be a torch.Tensor N x C x H x W, got list"),
     (torch.rand(0, 1, 4, 4), r"at least one image .* got shape \(0, 1, 4, 4\)"),
+    (torch.rand(1, 0, 4), r"at least one image .* got shape \(1, 0, 4\)"),
 ])
 def test_bad_images_rejected(bad, match):
     with pytest.raises(RegularkitError, match=match):
@@ -256,15 +344,83 @@ def test_bad_targets_rejected(bad, match):
         A.HorizontalFlip()(torch.rand(4, 1, 3, 3), bad)
 
 
-def test_integer_images_supported_where_no_interpolation_happens():
-    x = torch.randint(0, 255, (4, 3, 6, 6), dtype=torch.uint8)
-    for op in (A.HorizontalFlip(), A.RandomCrop(padding=2), A.Cutout(3)):
-        out, _ = op(x, generator=gen(0))
-        assert out.dtype == torch.uint8
-    with pytest.raises(RegularkitError, match="floating point, got torch.uint8"):
-        A.RandomAffine(10)(x)
-    with pytest.raises(RegularkitError, match="floating-point images, got torch.uint8"):
-        A.MixUp(num_classes=3)(x, torch.zeros(4, dtype=torch.long))
+def test_bad_inputs_of_any_batch_ops_rejected():
+    with pytest.raises(RegularkitError, match=r"batch N x \.\.\. with at least one dimension, got shape \(\)"):
+        A.RandomGaussianNoise()(torch.tensor(1.0))
+    with pytest.raises(RegularkitError, match=r"one sample and no empty dimension, got shape \(3, 0\)"):
+        A.MixUp(num_classes=K)(torch.rand(3, 0), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(RegularkitError, match=r"must be a torch.Tensor N x \.\.\., got list"):
+        A.RandomGaussianNoise()([1.0])
+    with pytest.raises(RegularkitError, match="generator must be a torch.Generator or None, got 3"):
+        A.HorizontalFlip()(torch.rand(2, 1, 3, 3), None, 3)
+    with pytest.raises(RegularkitError, match=r"y of one image must be a 0-d class index or soft targets \(K,\), "
+                                              r"got \(2, 5\)"):
+        A.HorizontalFlip()(torch.rand(1, 3, 3), torch.rand(2, 5))
+
+
+def same_params(a, b) -> bool:
+    """Exact equality of nested params: tensors equal in value, dtype and shape."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype \
+            and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_params(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_params(u, v) for u, v in zip(a, b))
+    return a == b
+
+
+def test_same_seed_same_draws_whatever_the_dtype(entry):
+    _, case = entry
+    op = case.build()
+    x, _ = batch(n=6)
+    reference = op.make_params(x, gen(9))
+    for dtype in (torch.float64, torch.bfloat16, torch.uint8):
+        assert same_params(op.make_params(x.to(dtype), gen(9)), reference), dtype
+    assert not same_params(op.make_params(x, gen(10)), reference)
+
+
+def test_uint8_images_are_computed_in_float32_and_rounded_back(entry):
+    """torchvision's rule: the uint8 output is the float32 computation on the same pixel values, rounded
+    (half to even) and clamped to [0, 255]; ImageDataGenerator returns float32 (Keras casts to floatx)."""
+    _, case = entry
+    op = case.build()
+    # offsets and noise are in the images' units: make them move 0..255 pixels
+    if isinstance(op, A.ColorJitter):
+        op = A.ColorJitter(0.4, 0.4, 60.0)
+    elif isinstance(op, A.PCAColor):
+        op = A.PCAColor(std=0.5).fit(torch.rand(8, 3, 6, 6, generator=gen(99)) * 255)
+    elif isinstance(op, A.RandomGaussianNoise):
+        op = A.RandomGaussianNoise(20.0)
+    x, y = batch(n=6)
+    x8 = (x * 255).round().to(torch.uint8)
+    out, y_out = op(x8, y, gen(6))
+    ref, y_ref = op(x8.float(), y, gen(6))
+    assert torch.equal(y_out, y_ref)
+    if not op.keeps_integer_dtype:
+        assert out.dtype == torch.float32 and torch.equal(out, ref)
+        return
+    assert out.dtype == torch.uint8 and not torch.equal(out, x8)
+    expected = to_integer(ref, torch.uint8)
+    if getattr(op, "value", None) == "random":  # the fill: N(0, 1) on floats, uniform 0..255 on integers
+        kept = ref == x8.float()
+        assert torch.equal(out[kept], x8[kept]) and out[~kept].float().std() > 40
+        return
+    assert torch.equal(out, expected)
+    assert ((ref - expected.float()).abs() <= 0.5 + 1e-6)[(ref >= 0) & (ref <= 255)].all()
+
+
+def test_channels_last_in_channels_last_out(entry):
+    _, case = entry
+    op = case.build()
+    x, y = batch(n=4)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    out, y_out = op(cl, y, gen(3))
+    ref, y_ref = op(x, y, gen(3))
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(y_out, y_ref, rtol=0, atol=0)
+    assert op(x, y, gen(3))[0].is_contiguous()
 
 
 def test_same_config_compares_nested_ops_by_config():

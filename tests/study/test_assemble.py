@@ -56,7 +56,7 @@ def test_augmentation_on_vectors_is_a_clear_error():
     ds = Dataset("vec", rng.random((40, 6), dtype=np.float32), np.arange(40) % 2,
                  rng.random((8, 6), dtype=np.float32), np.arange(8) % 2, num_classes=2)
     s = make_splits(ds, val_fraction=0.25, seed=0)
-    with pytest.raises(RegularkitError, match=r"augmentation needs images C x H x W, got input shape \(6,\)"):
+    with pytest.raises(RegularkitError, match=r"augment.cutout needs images C x H x W, got input shape \(6,\)"):
         build_batch_transform(recipe("cutout"), s)
 
 

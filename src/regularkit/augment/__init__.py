@@ -3,8 +3,14 @@
 Contract (see :mod:`regularkit.augment.base`)::
 
     params = op.make_params(x, generator)   # all randomness, one draw per sample
-    x, y = op.apply(x, y, params)           # deterministic
+    x, y = op.apply(x, y, params)           # deterministic, compiles without graph breaks
     x, y = op(x, y, generator=None)         # both: the batch transform of a training loop
+    x = op(x)                               # an nn.Module: sits in nn.Sequential, the identity after .eval()
+
+Every op takes ``seed=`` (rank 0's seed of its own generator), one image
+C x H x W as well as a batch, uint8 images (computed in float32 and rounded
+back where pixels are blended) and keeps ``channels_last``; MixUp and
+RandomGaussianNoise take any batch N x ... (vectors, sequences).
 
 Ops: geometric (:class:`HorizontalFlip`, :class:`VerticalFlip`, :class:`RandomCrop`,
 :class:`RandomAffine`, :class:`RandomScaleCrop`), photometric
@@ -22,7 +28,7 @@ a test-time model wrapper, not an augmentation, and is not registered.
 
 from regularkit._util.registry import build
 from regularkit.augment.affine import RandomAffine, RandomScaleCrop, affine, affine_matrix, identity_matrix
-from regularkit.augment.base import Augmentation, check_images, check_targets
+from regularkit.augment.base import Augmentation, check_images, check_input, check_targets
 from regularkit.augment.compose import Compose, OneOf
 from regularkit.augment.erase import Cutout, RandomErasing, box_mask, erase
 from regularkit.augment.geometric import HorizontalFlip, RandomCrop, VerticalFlip, crop, hflip, vflip
@@ -37,7 +43,7 @@ __all__ = [
     "Augmentation", "ColorJitter", "Compose", "CutMix", "Cutout", "Flow", "HorizontalFlip",
     "ImageDataGenerator", "MixUp", "MixUpCutMix", "OneOf", "PCAColor", "RandomAffine", "RandomCrop", "RandomErasing",
     "RandomGaussianNoise", "RandomScaleCrop", "TTA", "tta_views", "VerticalFlip", "affine", "affine_matrix",
-    "box_mask", "check_images", "check_targets",
+    "box_mask", "check_images", "check_input", "check_targets",
     "color_jitter", "crop", "cutmix", "cutmix_box", "erase", "hflip", "identity_matrix", "mix_targets", "mixup",
     "partner_index", "to_soft_targets", "vflip", "REGISTRY", "get",
 ]

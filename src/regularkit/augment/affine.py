@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from regularkit._util.checks import check_choice, check_number
-from regularkit.augment.base import Augmentation, Batch, Params, check_range, uniform
+from regularkit.augment.base import Augmentation, Batch, Params, check_range, in_float, uniform
 from regularkit.errors import RegularkitError
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
@@ -102,10 +102,9 @@ class _Warp(Augmentation):
         self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
 
     def apply(self, x, y, params) -> Batch:
-        if not x.is_floating_point():
-            raise RegularkitError(f"{type(self).__name__} interpolates: x must be floating point, got {x.dtype}")
-        return affine(x, params["matrix"], fill_mode=self.fill_mode, cval=self.cval,
-                      interpolation=self.interpolation), y
+        # Integer images: warped in float32, then rounded and clamped back (base.in_float, torchvision's rule).
+        return in_float(x, lambda v: affine(v, params["matrix"], fill_mode=self.fill_mode, cval=self.cval,
+                                            interpolation=self.interpolation)), y
 
 
 def _shear_ranges(shear):
@@ -126,10 +125,15 @@ class RandomAffine(_Warp):
         fill_mode: ``constant`` | ``nearest`` | ``reflect`` | ``wrap`` (module docstring).
         cval: the constant fill value.
         interpolation: ``bilinear`` or ``nearest``.
+        seed: rank 0's seed of the op's own generator (see :mod:`regularkit.augment.base`).
+
+    Integer images are warped in float32 and rounded back, as torchvision does.
     """
 
     def __init__(self, degrees=0.0, translate=0.0, shear=0.0, scale=(1.0, 1.0), *,
-                 fill_mode: str = "constant", cval: float = 0.0, interpolation: str = "bilinear"):
+                 fill_mode: str = "constant", cval: float = 0.0, interpolation: str = "bilinear",
+                 seed: int | None = None):
+        super().__init__(seed=seed)
         self.degrees, self.translate, self.shear, self.scale = degrees, translate, shear, scale
         self._deg = check_range("degrees", degrees, symmetric_about=0.0)
         tr = tuple(translate) if isinstance(translate, (tuple, list)) else (translate, translate)
@@ -168,7 +172,8 @@ class RandomScaleCrop(_Warp):
     """
 
     def __init__(self, scale=(1.0, 1.25), *, fill_mode: str = "nearest", cval: float = 0.0,
-                 interpolation: str = "bilinear"):
+                 interpolation: str = "bilinear", seed: int | None = None):
+        super().__init__(seed=seed)
         self.scale = scale
         self._init_scale(scale)
         self._init_fill(fill_mode, cval, interpolation)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from regularkit._util import rng
 from regularkit._util.checks import check_choice, check_int, check_number
-from regularkit.augment.base import Augmentation, Batch, Params, check_probability, randint, select
+from regularkit.augment.base import Augmentation, Batch, Params, check_probability, fill_for, randint, select
 from regularkit.errors import RegularkitError
 
 PAD_MODES = ("constant", "nearest", "reflect", "wrap")
@@ -99,7 +99,8 @@ def crop(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: int, wi
 class HorizontalFlip(Augmentation):
     """Flip each sample left-right with probability ``p``, independently (deck 004)."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, *, seed: int | None = None):
+        super().__init__(seed=seed)
         self.p = check_probability("p", p)
 
     def make_params(self, x, generator=None) -> Params:
@@ -137,13 +138,15 @@ class RandomCrop(Augmentation):
             (the CIFAR recipe ``RandomCrop(padding=4)``).
         padding: int, (horizontal, vertical) or (left, top, right, bottom).
         padding_mode: ``constant`` | ``nearest`` | ``reflect`` | ``wrap`` (module docstring).
-        fill: the constant padding value.
+        fill: the constant padding value (rounded for integer images).
+        seed: rank 0's seed of the op's own generator (module docstring of :mod:`~regularkit.augment.base`).
 
     The padded image is never built: see :func:`crop`.
     """
 
     def __init__(self, size: int | Sequence[int] | None = None, *, padding=0,
-                 padding_mode: str = "constant", fill: float = 0.0):
+                 padding_mode: str = "constant", fill: float = 0.0, seed: int | None = None):
+        super().__init__(seed=seed)
         if size is not None:
             dims = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
             if len(dims) != 2:
@@ -179,4 +182,4 @@ class RandomCrop(Augmentation):
     def apply(self, x, y, params) -> Batch:
         # The op's own padding covers every offset its make_params draws: no host sync to measure it.
         return crop(x, params["top"], params["left"], params["height"], params["width"], padding=self._pads,
-                    padding_mode=self.padding_mode, fill=self.fill), y
+                    padding_mode=self.padding_mode, fill=fill_for(self.fill, x.dtype)), y

@@ -21,6 +21,11 @@ axes; ``flow`` yields torch tensors and stops after one epoch (Keras' loops
 forever); ``featurewise_*``/``zca_whitening`` before ``fit`` raise instead
 of warning; ZCA uses the per-pixel covariance (Keras' uses per-channel
 centring), so whitened training data has covariance ~ I.
+
+Integer images come out float32, as Keras casts every batch to its float
+``dtype`` (``rescale`` and standardisation need floats): the one op whose
+output dtype is not its input's (``keeps_integer_dtype = False``).  The
+fitted statistics travel in ``state_dict()`` (``get_extra_state``).
 """
 from __future__ import annotations
 
@@ -43,8 +48,10 @@ from regularkit.preprocess import Rescale, Standardize, ZCAWhiten, as_fit_tensor
 def _keras_shift(spec, n: int, size: int, x, generator) -> torch.Tensor:
     """Keras' shift draw, in pixels: int k -> {0..k-1} with a random sign; sequence -> a random
     element with a random sign; float -> U(-r, r); all times ``size`` when the range is below 1."""
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool) or isinstance(spec, (list, tuple, np.ndarray)):
-        choices = torch.arange(int(spec)) if np.ndim(spec) == 0 else torch.as_tensor(np.asarray(spec), dtype=torch.float64)
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool) \
+            or isinstance(spec, (list, tuple, np.ndarray)):
+        choices = torch.arange(int(spec)) if np.ndim(spec) == 0 \
+            else torch.as_tensor(np.asarray(spec), dtype=torch.float64)
         u = rng.rand(n, device=x.device, generator=generator).cpu()
         pick = choices[(u * len(choices)).long().clamp_max(len(choices) - 1)].float()
         sign = torch.where(rng.rand(n, device=x.device, generator=generator) < 0.5, -1.0, 1.0)
@@ -56,7 +63,13 @@ def _keras_shift(spec, n: int, size: int, x, generator) -> torch.Tensor:
 
 
 class ImageDataGenerator(Augmentation):
-    """Keras 2's ImageDataGenerator arguments mapped onto batched regularkit ops (module docstring)."""
+    """Keras 2's ImageDataGenerator arguments mapped onto batched regularkit ops (module docstring).
+
+    ``seed`` (not a Keras argument) seeds the op's own generator when it is
+    called as an augmentation; ``flow(..., seed=)`` keeps Keras' meaning.
+    """
+
+    keeps_integer_dtype = False
 
     def __init__(self, featurewise_center: bool = False, samplewise_center: bool = False,
                  featurewise_std_normalization: bool = False, samplewise_std_normalization: bool = False,
@@ -65,7 +78,8 @@ class ImageDataGenerator(Augmentation):
                  channel_shift_range: float = 0.0, fill_mode: str = "nearest", cval: float = 0.0,
                  horizontal_flip: bool = False, vertical_flip: bool = False, rescale: float | None = None,
                  preprocessing_function: Callable[[np.ndarray], np.ndarray] | None = None,
-                 data_format: str = "channels_last"):
+                 data_format: str = "channels_last", seed: int | None = None):
+        super().__init__(seed=seed)
         self.featurewise_center, self.samplewise_center = bool(featurewise_center), bool(samplewise_center)
         self.featurewise_std_normalization = bool(featurewise_std_normalization)
         self.samplewise_std_normalization = bool(samplewise_std_normalization)
@@ -78,7 +92,8 @@ class ImageDataGenerator(Augmentation):
         self.shear_range = check_non_negative("shear_range", shear_range)
         self.zoom_range = zoom_range
         if isinstance(zoom_range, (tuple, list)):
-            if len(zoom_range) != 2 or not 0 < check_number("zoom_range", zoom_range[0]) <= check_number("zoom_range", zoom_range[1]):
+            if len(zoom_range) != 2 \
+                    or not 0 < check_number("zoom_range", zoom_range[0]) <= check_number("zoom_range", zoom_range[1]):
                 raise RegularkitError(f"zoom_range must be a number or a pair 0 < low <= high, got {zoom_range!r}")
             self._zoom = (float(zoom_range[0]), float(zoom_range[1]))
         else:
@@ -154,8 +169,11 @@ class ImageDataGenerator(Augmentation):
         if self.rotation_range or self.shear_range or self._zoom != (1.0, 1.0) \
                 or np.any(self.width_shift_range) or np.any(self.height_shift_range):
             theta = torch.deg2rad(uniform(n, -self.rotation_range, self.rotation_range, x, generator).double())
-            tx = _keras_shift(self.height_shift_range, n, h, x, generator).double() if np.any(self.height_shift_range) else torch.zeros(n, dtype=torch.float64, device=x.device)
-            ty = _keras_shift(self.width_shift_range, n, w, x, generator).double() if np.any(self.width_shift_range) else torch.zeros_like(tx)
+            zero = torch.zeros(n, dtype=torch.float64, device=x.device)
+            tx = _keras_shift(self.height_shift_range, n, h, x, generator).double() \
+                if np.any(self.height_shift_range) else zero
+            ty = _keras_shift(self.width_shift_range, n, w, x, generator).double() \
+                if np.any(self.width_shift_range) else zero
             sh = torch.deg2rad(uniform(n, -self.shear_range, self.shear_range, x, generator).double())
             zx, zy = (uniform(n, *self._zoom, x, generator).double() for _ in range(2))
             # Keras' matrix in (row, col): R(theta) Shift(tx, ty) Shear(sh) Zoom(zx, zy), output -> input.
@@ -191,6 +209,16 @@ class ImageDataGenerator(Augmentation):
         if not x.is_floating_point():
             x = x.float()
         return self.standardize(self.random_transform(x, params)), y
+
+    # ------------------------------------------------------------------ fitted statistics in state_dict()
+    _STEPS = ("_featurewise", "_samplewise", "_zca")
+
+    def get_extra_state(self) -> dict:
+        return {name: getattr(self, name).state_dict() for name in self._STEPS}
+
+    def set_extra_state(self, state: dict) -> None:
+        for name in self._STEPS:
+            getattr(self, name).load_state_dict(state[name])
 
 
 class Flow:

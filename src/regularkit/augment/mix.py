@@ -24,17 +24,38 @@ and torchvision's one lam per batch); ``per_sample=False`` draws one per batch.
 ``p`` is the per-sample probability of mixing (lam = 1 otherwise).
 Targets: class indices or soft targets in, soft targets N x K out; see
 :mod:`regularkit.targets` for ``label_smoothing`` (off by default).
+
+MixUp takes any batch N x ... (vectors N x D, sequences N x C x L, images):
+it mixes along dim 0.  CutMix and the fused switch need images.  Integer
+images are mixed in float32 and rounded back (CutMix copies pixels exactly).
+
+``apply`` compiles without a graph break (``torch.compile``): no ``.item()``,
+no host sync, no Python branch on tensor values.  All randomness, the Beta
+draw included (NumPy, seeded from the torch generator), lives in
+``make_params``, which runs eagerly.  The one host sync of eager ``apply``, the
+range check of class indices (:func:`regularkit.targets.check_class_indices`),
+is skipped while compiling, where ``F.one_hot``'s own check applies.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from regularkit._util import rng
 from regularkit._util.checks import check_choice, check_in_range, check_int, check_positive
-from regularkit.augment.base import Augmentation, Batch, Params, check_probability, select, uniform
+from regularkit.augment.base import (
+    Augmentation,
+    Batch,
+    Params,
+    check_probability,
+    in_float,
+    sample_view,
+    select,
+    uniform,
+)
 from regularkit.augment.erase import box_mask
 from regularkit.errors import RegularkitError
-from regularkit.targets import soft_targets_for
+from regularkit.targets import smooth, soft_targets_for
 
 PAIRINGS = ("shuffle", "flip")
 
@@ -49,19 +70,28 @@ def partner_index(n: int, pairing: str, x: torch.Tensor, generator: torch.Genera
     return partner
 
 
+def encode_targets(y: torch.Tensor, num_classes: int, label_smoothing: float) -> torch.Tensor:
+    """:func:`regularkit.targets.soft_targets_for`, traceable: while compiling, class indices skip its host-side
+    range check (a graph break) and get the same encoding and formula, ``F.one_hot``'s own check standing in."""
+    if torch.compiler.is_compiling() and y.dim() == 1:
+        return smooth(F.one_hot(y.long(), num_classes).to(torch.float32), label_smoothing)
+    return soft_targets_for(y, num_classes, label_smoothing)
+
+
 def mix_targets(y_soft: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     """``lam y_i + (1 - lam) y_partner(i)`` row-wise."""
     return torch.lerp(y_soft.index_select(0, partner), y_soft, lam.to(y_soft.dtype).view(-1, 1))
 
 
 def mixup(x: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """``lam x_i + (1 - lam) x_partner(i)`` with one lam per sample, in one lerp."""
-    return torch.lerp(x.index_select(0, partner), x, lam.to(x.dtype).view(-1, 1, 1, 1))
+    """``lam x_i + (1 - lam) x_partner(i)`` with one lam per sample (any batch N x ...), in one lerp."""
+    return torch.lerp(x.index_select(0, partner), x, sample_view(lam.to(x.dtype), x))
 
 
 def cutmix(x: torch.Tensor, partner: torch.Tensor, top, left, bottom, right) -> torch.Tensor:
-    """Paste ``x[partner]`` into each sample's box ``[top, bottom) x [left, right)``."""
-    mask = box_mask(x.shape[2], x.shape[3], top, left, bottom, right, x.dtype)
+    """Paste ``x[partner]`` into each sample's box ``[top, bottom) x [left, right)`` (pixels copied exactly)."""
+    mask = box_mask(x.shape[2], x.shape[3], top, left, bottom, right,
+                    x.dtype if x.is_floating_point() else torch.bool)
     return select(mask, x.index_select(0, partner), x)
 
 
@@ -69,7 +99,8 @@ class _Mix(Augmentation):
     mixes_targets = True
 
     def __init__(self, alpha: float = 1.0, *, num_classes: int, p: float = 1.0, label_smoothing: float = 0.0,
-                 per_sample: bool = True, pairing: str = "shuffle"):
+                 per_sample: bool = True, pairing: str = "shuffle", seed: int | None = None):
+        super().__init__(seed=seed)
         self.alpha = check_positive("alpha", alpha)
         self.num_classes = check_int("num_classes", num_classes, minimum=1)
         self.p = check_probability("p", p)
@@ -88,12 +119,7 @@ class _Mix(Augmentation):
     def _targets(self, y, params):
         if y is None:
             raise RegularkitError(f"{type(self).__name__} mixes labels: pass targets y (class indices or soft)")
-        y_soft = soft_targets_for(y, self.num_classes, self.label_smoothing)
-        return mix_targets(y_soft, params["partner"], params["lam"])
-
-    def _check_x(self, x):
-        if not x.is_floating_point():
-            raise RegularkitError(f"{type(self).__name__} needs floating-point images, got {x.dtype}")
+        return mix_targets(encode_targets(y, self.num_classes, self.label_smoothing), params["partner"], params["lam"])
 
 
 class MixUp(_Mix):
@@ -106,14 +132,18 @@ class MixUp(_Mix):
         label_smoothing: uniform smoothing of class-index targets before mixing (default 0).
         per_sample: one lam per sample (default) or one per batch.
         pairing: ``"shuffle"`` (random cycle) or ``"flip"`` (timm).
+        seed: rank 0's seed of the op's own generator (see :mod:`regularkit.augment.base`).
+
+    Any batch N x ... : mixed along dim 0.
     """
+
+    images_only = False
 
     def make_params(self, x, generator=None) -> Params:
         return {"lam": self._lam(x, generator), "partner": partner_index(x.shape[0], self.pairing, x, generator)}
 
     def apply(self, x, y, params) -> Batch:
-        self._check_x(x)
-        return mixup(x, params["partner"], params["lam"]), self._targets(y, params)
+        return in_float(x, lambda v: mixup(v, params["partner"], params["lam"])), self._targets(y, params)
 
 
 def cutmix_box(lam: torch.Tensor, h: int, w: int, x: torch.Tensor, generator: torch.Generator | None):
@@ -149,7 +179,6 @@ class CutMix(_Mix):
                 "partner": partner_index(n, self.pairing, x, generator)}
 
     def apply(self, x, y, params) -> Batch:
-        self._check_x(x)
         out = cutmix(x, params["partner"], params["top"], params["left"], params["bottom"], params["right"])
         return out, self._targets(y, params)
 
@@ -169,9 +198,9 @@ class MixUpCutMix(_Mix):
 
     def __init__(self, mixup_alpha: float = 1.0, cutmix_alpha: float = 1.0, *, num_classes: int,
                  switch_prob: float = 0.5, p: float = 1.0, label_smoothing: float = 0.0, per_sample: bool = True,
-                 pairing: str = "shuffle"):
+                 pairing: str = "shuffle", seed: int | None = None):
         super().__init__(mixup_alpha, num_classes=num_classes, p=p, label_smoothing=label_smoothing,
-                         per_sample=per_sample, pairing=pairing)
+                         per_sample=per_sample, pairing=pairing, seed=seed)
         self.mixup_alpha = self.alpha
         self.cutmix_alpha = check_positive("cutmix_alpha", cutmix_alpha)
         self.switch_prob = check_probability("switch_prob", switch_prob)
@@ -189,10 +218,12 @@ class MixUpCutMix(_Mix):
                 "partner": partner_index(n, self.pairing, x, generator)}
 
     def apply(self, x, y, params) -> Batch:
-        self._check_x(x)
+        return in_float(x, lambda v: self._blend(v, params)), self._targets(y, params)
+
+    @staticmethod
+    def _blend(x: torch.Tensor, params: Params) -> torch.Tensor:
         n, _, h, w = x.shape
         cut = params["cut"].to(x.dtype).view(n, 1, 1, 1)
         box = box_mask(h, w, params["top"], params["left"], params["bottom"], params["right"], x.dtype)
         weight = box * cut + ((1 - params["lam"].to(x.dtype)).view(n, 1, 1, 1) * (1 - cut))
-        out = torch.lerp(x, x.index_select(0, params["partner"]), weight)
-        return out, self._targets(y, params)
+        return torch.lerp(x, x.index_select(0, params["partner"]), weight)

@@ -17,7 +17,7 @@ import torch
 
 from regularkit._util import rng
 from regularkit._util.checks import check_non_negative
-from regularkit.augment.base import Augmentation, Batch, Params, check_range, uniform
+from regularkit.augment.base import Augmentation, Batch, Params, check_range, in_float, uniform
 from regularkit.errors import RegularkitError
 from regularkit.preprocess import as_fit_tensor, check_fit_split
 
@@ -69,10 +69,15 @@ class ColorJitter(Augmentation):
             for all channels (False, Keras' behaviour).
         clip: ``None`` (default: inputs may be standardised, so no range is
             assumed), a pair (lo, hi), or ``"sample"`` (Keras).
+        seed: rank 0's seed of the op's own generator (see :mod:`regularkit.augment.base`).
+
+    Integer images are computed in float32 (offsets in their units: 0..255)
+    and rounded and clamped back to their dtype.
     """
 
     def __init__(self, brightness=0.0, contrast=0.0, channel_shift=0.0, *, per_channel_shift: bool = True,
-                 clip=None):
+                 clip=None, seed: int | None = None):
+        super().__init__(seed=seed)
         self.brightness, self.contrast, self.channel_shift = brightness, contrast, channel_shift
         self._b = check_range("brightness", brightness, symmetric_about=1.0, low=0.0)
         self._c = check_range("contrast", contrast, symmetric_about=1.0, low=0.0)
@@ -89,9 +94,8 @@ class ColorJitter(Augmentation):
                 "shift": uniform((n, c if self.per_channel_shift else 1), *self._s, x, generator)}
 
     def apply(self, x, y, params) -> Batch:
-        if not x.is_floating_point():
-            raise RegularkitError(f"ColorJitter needs floating-point images, got {x.dtype}")
-        return color_jitter(x, params["brightness"], params["contrast"], params["shift"], clip=self.clip), y
+        return in_float(x, lambda v: color_jitter(v, params["brightness"], params["contrast"], params["shift"],
+                                                  clip=self.clip)), y
 
 
 class PCAColor(Augmentation):
@@ -108,10 +112,16 @@ class PCAColor(Augmentation):
     root, the standard deviation along the axis, which makes ``std`` a fraction
     of the data's spread whatever the pixel scale.  We use the square root;
     ``literal=True`` uses the eigenvalue as written.  Like every fit in
-    regularkit, fitting refuses data marked as val or test.
+    regularkit, fitting refuses data marked as val or test.  The fitted axes
+    are buffers: ``state_dict()`` carries them, ``.to(device)`` moves them, and
+    an unfitted op loads them with ``load_state_dict``.  Integer images get
+    the offset in float32, rounded and clamped back.
     """
 
-    def __init__(self, std: float = 0.1, *, literal: bool = False):
+    _FITTED = ("eigvals_", "eigvecs_")
+
+    def __init__(self, std: float = 0.1, *, literal: bool = False, seed: int | None = None):
+        super().__init__(seed=seed)
         self.std = check_non_negative("std", std)
         self.literal = bool(literal)
 
@@ -131,8 +141,8 @@ class PCAColor(Augmentation):
         mean = total / count
         cov = outer / count - torch.outer(mean, mean)
         vals, vecs = torch.linalg.eigh(cov)
-        self.eigvals_ = vals.flip(0).clamp_min(0.0).float()
-        self.eigvecs_ = vecs.flip(1).float()
+        self.register_buffer("eigvals_", vals.flip(0).clamp_min(0.0).float())
+        self.register_buffer("eigvecs_", vecs.flip(1).float())
         return self
 
     def make_params(self, x, generator=None) -> Params:
@@ -145,14 +155,11 @@ class PCAColor(Augmentation):
         return {"offset": (alpha * weight.to(x.device)) @ self.eigvecs_.to(x.device).T}
 
     def apply(self, x, y, params) -> Batch:
-        if not x.is_floating_point():
-            raise RegularkitError(f"PCAColor needs floating-point images, got {x.dtype}")
-        return x + params["offset"].to(x.dtype).view(x.shape[0], -1, 1, 1), y
+        return in_float(x, lambda v: v + params["offset"].to(v.dtype).view(v.shape[0], -1, 1, 1)), y
 
-    def state_dict(self):
-        return {k: getattr(self, k) for k in ("eigvals_", "eigvecs_") if hasattr(self, k)}
-
-    def load_state_dict(self, state):
-        for k, v in state.items():
-            setattr(self, k, v)
-        return self
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # An unfitted op has no buffers yet: create them, so that loading a fitted state fits it.
+        for name in self._FITTED:
+            if prefix + name in state_dict and name not in self._buffers:
+                self.register_buffer(name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

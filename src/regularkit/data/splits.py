@@ -40,6 +40,9 @@ class Splits:
     name: str = ""
     train_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
     val_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    kind: str | None = None                      # the dataset's layout: vectors | sequences | images
+    flips: tuple[str, ...] | None = None         # the dataset's class-preserving flips (None: unknown)
+    fill: str | None = None                      # what crops and shifts should bring in (None: unknown)
 
     @property
     def train(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,6 +81,7 @@ def make_splits_from_indices(dataset: Dataset, train_idx, val_idx) -> Splits:
         x_test=t(dataset.x_test), y_test=t(dataset.y_test),
         num_classes=dataset.num_classes, input_shape=dataset.input_shape,
         classes=dataset.classes, name=dataset.name, train_idx=train_idx, val_idx=val_idx,
+        kind=dataset.kind, flips=dataset.flips, fill=dataset.fill,
     )
 
 

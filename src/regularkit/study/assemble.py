@@ -27,6 +27,7 @@ from regularkit.metrics.sparsity import activation_modules, activation_sparsity,
 from regularkit.models import build_model
 from regularkit.models.factory import Factory
 from regularkit.penalties import L1, L2, ActivityPenalty
+from regularkit.study.applicability import IMAGE_ONLY
 from regularkit.train.callbacks import Callback, EarlyStopping
 from regularkit.train.config import Recipe
 from regularkit.train.loop import default_loss
@@ -50,23 +51,33 @@ def smoothing_site(recipe: Recipe) -> str | None:
 
 
 def build_batch_transform(recipe: Recipe, splits) -> Callable | None:
-    """The recipe's batch transform (``None`` when it has no augmentation and no input noise)."""
+    """The recipe's batch transform (``None`` when it has no augmentation and no input noise).
+
+    Borders brought in by crops and warps follow the data's declared fill (``Splits.fill``:
+    constant 0 for the black backgrounds of digits and Fashion-MNIST, where reflecting would
+    mirror strokes and garment edges into the frame) unless the recipe names a padding mode;
+    undeclared data get reflect padding for crops and nearest-edge filling for warps.
+    """
     a, reg = recipe.augment, recipe.reg
     if not a.active() and reg.input_noise == 0:
         return None
     shape = tuple(splits.input_shape)
-    if a.active() and len(shape) != 3:
-        raise RegularkitError(f"augmentation needs images C x H x W, got input shape {shape}")
+    image_fields = [f for f in IMAGE_ONLY if getattr(a, f) and f != "tta"]
+    if image_fields and len(shape) != 3:
+        raise RegularkitError(f"{', '.join('augment.' + f for f in image_fields)} needs images C x H x W, "
+                              f"got input shape {shape}")
     ops: list[Any] = []
-    if a.active():
+    if image_fields:
         side = min(shape[1:])
+        fill = getattr(splits, "fill", None)
         if a.hflip:
             ops.append(A.HorizontalFlip())
         if a.crop_padding:
-            ops.append(A.RandomCrop(padding=_pixels(a.crop_padding, side), padding_mode=a.padding_mode))
+            ops.append(A.RandomCrop(padding=_pixels(a.crop_padding, side),
+                                    padding_mode=a.padding_mode or fill or "reflect"))
         if a.rotation or a.translate or a.shear or a.zoom:
             ops.append(A.RandomAffine(degrees=a.rotation, translate=a.translate, shear=a.shear,
-                                      scale=(1 - a.zoom, 1 + a.zoom), fill_mode="nearest"))
+                                      scale=(1 - a.zoom, 1 + a.zoom), fill_mode=a.padding_mode or fill or "nearest"))
         if a.pca_colour:
             ops.append(A.PCAColor(std=a.pca_colour).fit(splits.x_train, split="train"))
         if a.cutout:

@@ -165,7 +165,7 @@ class AugmentConfig:
 
     hflip: bool = False                    # horizontal flip with probability 0.5
     crop_padding: float = 0.0              # pad by this fraction of the side, crop back at a random offset
-    padding_mode: str = "reflect"          # constant | nearest | reflect | wrap
+    padding_mode: str | None = None        # constant | nearest | reflect | wrap; None: the data's fill, else reflect
     rotation: float = 0.0                  # degrees, uniform in [-r, r]
     translate: float = 0.0                 # fraction of the side
     shear: float = 0.0                     # degrees
@@ -178,7 +178,8 @@ class AugmentConfig:
     tta: str | None = None                 # test-time augmentation set: flips | five_crop | ten_crop | scales
 
     def __post_init__(self):
-        check_choice("padding_mode", self.padding_mode, ("constant", "nearest", "reflect", "wrap"))
+        if self.padding_mode is not None:
+            check_choice("padding_mode", self.padding_mode, ("constant", "nearest", "reflect", "wrap"))
         check_in_range("crop_padding", self.crop_padding, 0.0, 1.0)
         check_non_negative("rotation", self.rotation)
         check_in_range("translate", self.translate, 0.0, 1.0)

@@ -1,0 +1,121 @@
+"""The study on the data users have: vector, sequence and image .npz files, image folders, CSV tables,
+arrays and torch Datasets from Python; changed data is never mistaken for old data."""
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from regularkit.cli import main
+from regularkit.study import StudyConfig
+from regularkit.study.pipeline import run_study
+
+FAST = dict(epochs=2, seeds=2, batch_size=16)
+REPORT = ("results.csv", "report.html", "learning_curves.png", "gap.png", "reliability.png", "data.json")
+
+
+def toy(n=90, d=6, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    x = rng.normal(size=(n, d)).astype(np.float32) + y[:, None]  # separable: a model can learn it
+    return x, y
+
+
+def vectors_npz(path, **extra):
+    x, y = toy()
+    np.savez(path, x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:], **extra)
+    return path
+
+
+def assert_report(out, recipes):
+    for name in REPORT:
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["recipe"] for r in rows] == list(recipes)
+
+
+DEFAULT = ("baseline", "l2", "dropout", "early-stopping", "gaussian-noise", "label-smoothing")
+
+
+def test_vector_npz_runs_every_default_recipe(tmp_path):
+    """The crash this issue started from: gaussian-noise on N x D data ("x must be a 4-D batch")."""
+    result = run_study(StudyConfig(data=str(vectors_npz(tmp_path / "v.npz")), out=str(tmp_path / "o"), **FAST),
+                       progress=False)
+    assert_report(tmp_path / "o", DEFAULT)
+    assert result.plan.data.kind == "vectors" and all(not r.get("diverged") for r in result.records)
+
+
+def test_sequences_run_and_image_only_recipes_are_refused_before_any_training(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(80, 2, 20)).astype(np.float32)
+    y = np.arange(80) % 2
+    np.savez(tmp_path / "s.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:],
+             layout=np.array("sequences"))
+    out = tmp_path / "o"
+    code = main(["study", "--data", str(tmp_path / "s.npz"), "--recipes", "baseline,mixup,cutout", "--out", str(out),
+                 "--epochs", "1", "--seeds", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert err.count("\n") == 1 and "recipe 'cutout' cannot run here: it augments images (augment.cutout) and " \
+                                   "the data are sequences 2 x 20; recipes that apply: baseline, mixup" in err
+    assert main(["study", "--data", str(tmp_path / "s.npz"), "--recipes", "baseline,mixup,gaussian-noise",
+                 "--out", str(out), "--epochs", "1", "--seeds", "1", "--no-progress"]) == 0
+    assert_report(out, ("baseline", "mixup", "gaussian-noise"))
+
+
+def test_image_folder_with_resizing(tmp_path):
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "imgs" / f"class{c}").mkdir(parents=True)
+        for i in range(12):
+            a = (rng.random((10 + i % 3, 10)) * 100).astype(np.uint8) + 120 * c  # ragged heights
+            Image.fromarray(a).save(tmp_path / "imgs" / f"class{c}" / f"{i}.png")
+    cfg = StudyConfig(data=str(tmp_path / "imgs"), image_size=(8, 8), recipes=("baseline", "flip-crop"),
+                      out=str(tmp_path / "o"), model="cnn", channels=(4,), widths=(8,), **FAST)
+    result = run_study(cfg, progress=False)
+    assert_report(tmp_path / "o", ("baseline", "flip-crop"))
+    assert tuple(result.plan.data.splits.input_shape) == (1, 8, 8)
+    split = (tmp_path / "o" / "data.json").read_text()
+    assert "train_files" in split and "class1/" in split  # the test split made here is recorded
+
+
+def test_csv_table_with_a_string_target(tmp_path):
+    x, y = toy(n=120)
+    path = tmp_path / "t.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([f"f{i}" for i in range(x.shape[1])] + ["colour", "label"])
+        for row, label in zip(x, y):
+            w.writerow([f"{v:.5f}" for v in row] + [["red", "blue"][label % 2], ["ant", "bee", "cat"][label]])
+    result = run_study(StudyConfig(data=str(path), target="label", recipes=("baseline", "l2"),
+                                   out=str(tmp_path / "o"), **FAST), progress=False)
+    assert result.plan.data.splits.classes == ("ant", "bee", "cat")
+    assert tuple(result.plan.data.splits.input_shape) == (6 + 2,)  # six numbers, two one-hot colours
+    assert_report(tmp_path / "o", ("baseline", "l2"))
+
+
+@pytest.mark.parametrize("kind", ["arrays", "torch"])
+def test_python_arrays_and_torch_datasets(tmp_path, kind):
+    x, y = toy()
+    if kind == "arrays":
+        data = (x[:60], y[:60], x[60:], y[60:])
+    else:
+        data = (torch.utils.data.TensorDataset(torch.from_numpy(x[:60]), torch.from_numpy(y[:60])),
+                torch.utils.data.TensorDataset(torch.from_numpy(x[60:]), torch.from_numpy(y[60:])))
+    result = run_study(StudyConfig(recipes=("baseline", "mixup"), out=str(tmp_path / "o"), **FAST), data=data,
+                       progress=False)
+    assert len(result.records) == 4 and result.plan.data.kind == "vectors"
+
+
+def test_changing_one_byte_of_the_data_file_retrains(tmp_path):
+    path = vectors_npz(tmp_path / "v.npz")
+    cfg = StudyConfig(data=str(path), recipes=("baseline",), out=str(tmp_path / "o"), epochs=1, seeds=1)
+    first = run_study(cfg, progress=False)
+    same = run_study(cfg, progress=False)
+    assert same.records == first.records  # unchanged data: read back, not retrained
+    x, y = toy()
+    x[0, 0] += 1e-3  # one value, same shape, same path
+    np.savez(path, x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
+    changed = run_study(cfg, progress=False)
+    assert changed.records[0]["key"] != first.records[0]["key"]
+    assert changed.plan.data.digest != first.plan.data.digest
