@@ -30,7 +30,7 @@ from torch import nn
 
 from regularkit.errors import RegularkitError
 
-__all__ = ["BUILTIN_MODELS", "is_factory_spec", "load_factory", "call_factory", "check_model", "factory_digest", "factory_name"]
+__all__ = ["BUILTIN_MODELS", "PYTHON_PREFIX", "is_python_name", "is_factory_spec", "load_factory", "call_factory", "check_model", "factory_digest", "factory_name"]
 
 #: The names the study accepts besides a factory spec (the MODELS registry's keys).
 BUILTIN_MODELS = ("mlp", "cnn", "resnet")
@@ -73,6 +73,9 @@ def _module_from_file(path: Path, spec: str):
 
 def load_factory(spec: str) -> Factory:
     """The callable a ``module:function`` or ``file.py:function`` spec names."""
+    if is_python_name(spec):
+        raise RegularkitError(f"model {spec!r} was a Python callable that cannot be imported by name; pass it again "
+                              "with run_study(..., model=build)")
     where, function = _parse(spec)
     if where.endswith(".py") or "/" in where or "\\" in where:
         module = _module_from_file(Path(where), spec)
@@ -93,9 +96,22 @@ def load_factory(spec: str) -> Factory:
     return factory
 
 
+#: Prefix of the name of a factory passed from Python that cannot be imported by name (a closure, a lambda).
+PYTHON_PREFIX = "python:"
+
+
 def factory_name(factory: Factory) -> str:
-    """A printable ``module:qualname`` for a factory passed from Python."""
-    return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+    """``module:function`` for an importable module-level function, else ``python:module.qualname``."""
+    module = getattr(factory, "__module__", None) or "?"
+    qualname = getattr(factory, "__qualname__", type(factory).__name__)
+    if qualname.isidentifier() and module != "__main__":
+        return f"{module}:{qualname}"
+    return f"{PYTHON_PREFIX}{module}.{qualname}"
+
+
+def is_python_name(spec: str) -> bool:
+    """Whether ``spec`` names a factory that was passed from Python and cannot be imported again."""
+    return isinstance(spec, str) and spec.startswith(PYTHON_PREFIX)
 
 
 def factory_digest(factory: Factory | str) -> str:

@@ -21,7 +21,7 @@ from regularkit._util.checks import (
     check_str,
 )
 from regularkit.errors import RegularkitError
-from regularkit.models.factory import BUILTIN_MODELS, is_factory_spec
+from regularkit.models.factory import BUILTIN_MODELS, is_factory_spec, is_python_name
 from regularkit.study.recipes import DEFAULT_RECIPES
 from regularkit.train.config import ModelConfig, OptimConfig, Recipe
 from regularkit.train.device import DEVICES, PRECISIONS
@@ -90,7 +90,8 @@ class StudyConfig:
             check_choice("layout", self.layout, LAYOUTS)
         if self.test_fraction is not None:
             check_in_range("test_fraction", self.test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        if not isinstance(self.model, str) or not (self.model in BUILTIN_MODELS or is_factory_spec(self.model)):
+        if not isinstance(self.model, str) or not (self.model in BUILTIN_MODELS or is_factory_spec(self.model)
+                                                   or is_python_name(self.model)):
             raise RegularkitError(f"model must be one of {', '.join(BUILTIN_MODELS)}, or MODULE:FUNCTION or "
                                   f"FILE.py:FUNCTION naming a factory build(input_shape, num_classes), got {self.model!r}")
         for name in ("widths", "channels"):

@@ -90,17 +90,23 @@ def _train(plan: Plan, data: Any, study, store, console: Console, progress: bool
             return
         # data given from Python travels to the workers as the loaded Dataset; a name or path is loaded there
         procs = spawn_workers(cfg, None if data is None else plan.data.dataset, cfg.workers)
+        seen = set(ledger.completed(study, plan.keys))
         try:
-            while any(p.is_alive() for p in procs):
+            while True:
+                alive = any(p.is_alive() for p in procs)
+                for key, record in ledger.completed(study, plan.keys).items():
+                    if key not in seen:  # finished by a worker since the last look: one line, the ETA
+                        seen.add(key)
+                        bar.done_run(plan.jobs[key], record)
+                if not alive:
+                    break
                 time.sleep(POLL_S)
-                bar.set_done(len(ledger.completed(study, plan.keys)))
         finally:
             for p in procs:
                 if p.is_alive():
                     p.terminate()
             for p in procs:
                 p.join()
-        bar.set_done(len(ledger.completed(study, plan.keys)))
         check_exit_codes(procs)
 
 
