@@ -80,6 +80,10 @@ def _add_study(sub) -> None:
     _add_common(p)
     p.add_argument("--recipes", type=_csv, help="comma-separated recipe names (see `regularkit recipes`)")
     p.add_argument("--seeds", type=int, help="number of seeds per recipe (default 3)")
+    p.add_argument("--tune", type=int, metavar="N", help="first search each recipe's strength on the validation "
+                                                         "split with N trials (Optuna TPE, pruning)")
+    p.add_argument("--combine", action="store_const", const=True, help="also train a recipe combining the ones "
+                                                                        "that lowered validation error")
     p.add_argument("--workers", type=int, help="processes training runs side by side (default 1)")
     p.add_argument("--artifacts", help="folder for the runs' test probabilities shared by every worker "
                                        "(default: next to the ledger)")

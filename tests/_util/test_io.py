@@ -32,3 +32,17 @@ def test_figure_is_off_pyplot_and_saves_png(tmp_path):
     assert plt.get_fignums() == before  # never registered with pyplot: nothing to close, nothing leaks
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert tuple(fig.get_size_inches()) == (3, 2)
+
+
+def test_files_follow_the_umask_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from regularkit._util import io
+    path = atomic_write_text(tmp_path / "r.txt", "x")
+    assert stat.S_IMODE(path.stat().st_mode) == io.FILE_MODE == 0o666 & ~io._umask()
+    old = os.umask(0o027)
+    try:
+        assert io._umask() == 0o027
+    finally:
+        os.umask(old)

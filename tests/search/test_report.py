@@ -34,7 +34,10 @@ def results():
 def test_report_writes_every_plot_and_returns_the_border_warnings(results, tmp_path):
     random, grid = results
     report = search_report(random, tmp_path, compare=grid)
-    assert set(report.paths) == {"history", "best_so_far", "slices", "importance", "compare", "summary"}
+    assert set(report.paths) == {"history", "best_so_far", "slices", "importance", "compare", "summary", "html"}
+    page = report.paths["html"].read_text()
+    assert page.count("data:image/png;base64,") == 5 and "<b>Best:</b>" in page
+    assert page.count("<tr><td>") == len(random.trials)  # every trial listed
     for key in ("history", "best_so_far", "slices", "importance", "compare"):
         _png(report.paths[key])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in report.paths.values())  # no temp files

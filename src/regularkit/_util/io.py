@@ -18,6 +18,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no getter)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Permissions of the files we write: what ``open()`` would give (0666 minus the umask), not the
+#: 0600 of ``tempfile.mkstemp``, so results can be shared like any other file of the user's.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = True) -> Path:
     """Call ``write(fileobj)`` on a temp file next to ``path``, then rename it over ``path``."""
     path = Path(path)
@@ -27,6 +39,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binar
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), FILE_MODE)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -8,6 +8,8 @@ range did not bracket the optimum.
 """
 from __future__ import annotations
 
+import base64
+import html
 import platform
 import warnings
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from typing import Any
 
 import optuna
 
-from regularkit._util.io import atomic_savefig, atomic_write_json, figure
+from regularkit._util.io import atomic_savefig, atomic_write_json, atomic_write_text, figure
 from regularkit.search.border import border_warnings
 from regularkit.search.coarse_to_fine import CoarseToFineResult
 from regularkit.search.results import SearchResult, result_from_study
@@ -123,7 +125,57 @@ def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = N
                "versions": {"optuna": optuna.__version__, "python": platform.python_version()},
                "machine": platform.platform()}
     paths["summary"] = atomic_write_json(out / "summary.json", summary)
+    paths["html"] = write_html(result, paths, out / "report.html", warns, skipped)
     return SearchReport(paths=paths, warnings=warns, skipped=skipped)
+
+
+def _img(path: Path) -> str:
+    return (f'<img alt="{html.escape(path.stem)}" '
+            f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode("ascii")}">')
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_html(result: SearchResult, paths: dict[str, Path], path: Path, warns: list[str],
+               skipped: dict[str, str]) -> Path:
+    """One self-contained page: the best configuration, the border warnings, the plots, every trial."""
+    names = list(result.space)
+    best = ("no completed trial" if result.best_params is None else
+            ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in result.best_params.items())
+            + f": objective {result.best_value:.4f}")
+    rows = "".join(
+        "<tr>" + f"<td>{t.number}</td><td>{t.state.lower()}</td>"
+        + f"<td>{'' if t.value is None else f'{t.value:.4f}'}</td>"
+        + "".join(f"<td>{html.escape(_cell(t.params.get(n, '')))}</td>" for n in names) + "</tr>"
+        for t in result.trials)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    plots = "".join(_img(paths[k]) for k in ("best_so_far", "slices", "history", "importance", "stages", "compare")
+                    if k in paths)
+    notes = "".join(f"<p class=warn>{html.escape(w)}</p>" for w in warns)
+    notes += "".join(f"<p class=note>{html.escape(k)}: {html.escape(v)}</p>" for k, v in skipped.items())
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>search {html.escape(result.study_name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 70em; font-size: 18px; }}
+table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: .3em .7em; text-align: right; }}
+img {{ max-width: 100%; margin: 1em 0; }}
+.best {{ background: #eef6ee; border-left: 6px solid #2ca02c; padding: .8em 1.2em; }}
+.warn {{ color: #a33; }} .note {{ color: #777; }}
+</style></head><body>
+<h1>Search {html.escape(result.study_name)}</h1>
+<p>{result.sampler} sampler, {len(result.trials)} trials ({len(result.completed)} completed), {result.direction}
+the validation objective; the test set is not used (see final_test).</p>
+<p class=best><b>Best:</b> {html.escape(best)}</p>
+{notes}
+{plots}
+<h2>Trials</h2>
+<table><thead><tr><th>trial</th><th>state</th><th>objective</th>{head}</tr></thead><tbody>{rows}</tbody></table>
+</body></html>
+"""
+    return atomic_write_text(path, page)
 
 
 def _slices(result: SearchResult, path: Path, edge_fraction: float) -> Path:

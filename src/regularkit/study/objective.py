@@ -15,15 +15,15 @@ from typing import Any, Callable
 
 from regularkit.config import from_dict, replace
 from regularkit.study.config import StudyConfig
+from regularkit.study.data import prepare_data
 from regularkit.study.execute import run_recipe
-from regularkit.study.pipeline import prepare_splits
 from regularkit.study.recipes import load_recipe_file, resolve
 from regularkit.train.callbacks import Callback, Decision
 
 _SPLITS: dict[str, Any] = {}  # per process: data spec -> splits
 
 
-class _Pruner(Callback):
+class EpochPruner(Callback):
     """Reports each epoch's validation error to the search; stops when it says so."""
 
     def __init__(self, report: Callable[[int, float], bool]):
@@ -48,7 +48,7 @@ class RecipeObjective:
         cfg = self._config()
         key = json.dumps([cfg.data, cfg.data_dir, cfg.effective_train_size(), cfg.val_fraction, cfg.data_seed])
         if key not in _SPLITS:
-            _SPLITS[key] = prepare_splits(cfg)
+            _SPLITS[key] = prepare_data(cfg).splits
         return _SPLITS[key]
 
     def recipe_for(self, params: dict[str, Any]):
@@ -58,7 +58,7 @@ class RecipeObjective:
         return replace(base, params, where=f"recipe {self.recipe!r} with search parameters")
 
     def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
-        record = run_recipe(self.recipe_for(params), self._splits(), self.seed, callbacks=[_Pruner(report)],
+        record = run_recipe(self.recipe_for(params), self._splits(), self.seed, callbacks=[EpochPruner(report)],
                             with_test=False)
         return float(record["final"]["val_error"])
 

@@ -19,6 +19,7 @@ runs killed midway are redone from scratch, none is counted twice.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +32,19 @@ from regularkit._util.environment import environment
 from regularkit._util.io import atomic_write_json, atomic_write_text
 from regularkit.config import to_dict, to_toml
 from regularkit.errors import RegularkitError
-from regularkit.study import ledger, report
+from regularkit.study import figures, ledger, report
 from regularkit.study.artifacts import load_probs, open_store
+from regularkit.study.combine import COMBINED, combined_recipe, helped_on_validation, joint_space, with_combined
 from regularkit.study.config import StudyConfig
 from regularkit.study.data import prepare_data, split_record
 from regularkit.study.folder import check_folder, check_same_configuration, move_aside, remove_stale_temps
 from regularkit.study.plan import Plan, make_plan
 from regularkit.study.progress import StudyProgress
+from regularkit.study.recipes import strength_for
+from regularkit.study.statistics import compare_to_baseline
 from regularkit.study.summary import RecipeSummary, summarize
+from regularkit.study.tuning import tune, tune_recipe, tuning_storage
+from regularkit.study.verdict import make_verdict
 from regularkit.study.worker import check_exit_codes, spawn_workers, threads_per_worker, train_claimed
 
 __all__ = ["StudyResult", "run_study", "prepare_splits", "finish"]
@@ -54,6 +60,7 @@ class StudyResult:
     out_dir: Path
     files: dict[str, Path]
     plan: Plan | None = None
+    verdict: Any = None
 
 
 def prepare_splits(cfg: StudyConfig):
@@ -136,17 +143,47 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
     reclaimed = ledger.reclaim_dead(study)
     if reclaimed:
         console.print(f"[yellow]{reclaimed} run(s) interrupted earlier will be redone from scratch[/]")
+    _say_plan(plan, console, len(ledger.completed(study, plan.keys)))
+    if cfg.tune:
+        console.print(f"searching each recipe's strength on the validation split ({cfg.tune} trials each)",
+                      highlight=False)
+        plan, _ = tune(plan, tuning_storage(out, cfg), log=lambda line: console.print(line, highlight=False))
+    records = _run_jobs(plan, data, study, store, console, progress)
+    if cfg.combine:
+        plan, records = _combine(plan, records, out, study, store, console, progress)
+    return finish(plan, records, out, env, console, store)
+
+
+def _run_jobs(plan: Plan, data, study, store, console: Console, progress: bool) -> list[dict]:
+    """Enqueue the plan's runs, train what is left (here or in workers), return the finished records."""
     ledger.enqueue_missing(study, {k: {"recipe": j.recipe.name, "seed": j.seed} for k, j in plan.jobs.items()})
-    done = len(ledger.completed(study, plan.keys))
-    _say_plan(plan, console, done)
-    _train(plan, data, study, store, console, progress, done)
+    _train(plan, data, study, store, console, progress, len(ledger.completed(study, plan.keys)))
     records_by_key = ledger.completed(study, plan.keys)
     missing = len(plan.jobs) - len(records_by_key)
     if missing:
         console.print(f"[yellow]{missing} run(s) are still running in another worker or failed; "
                       "the table shows the finished ones[/]")
-    records = [records_by_key[k] for k in plan.jobs if k in records_by_key]
-    return finish(plan, records, out, env, console, store)
+    return [records_by_key[k] for k in plan.jobs if k in records_by_key]
+
+
+def _combine(plan: Plan, records, out: Path, study, store, console: Console, progress: bool):
+    """``--combine``: train the recipes that lowered validation error together (see study/combine.py)."""
+    comparisons = compare_to_baseline(summarize(records, [r.name for r in plan.recipes]), records)
+    helped = helped_on_validation(comparisons)
+    if len(helped) < 2:
+        console.print(f"[yellow]--combine: {len(helped)} recipe(s) lowered validation error beyond seed noise; "
+                      "nothing to combine[/]", highlight=False)
+        return plan, records
+    recipe = combined_recipe(helped, {r.name: r for r in plan.recipes}, plan.cfg.base_recipe())
+    space = joint_space(helped, plan.extra_recipes)
+    if plan.cfg.tune and space is not None:
+        recipe, info = tune_recipe(plan, recipe, space, tuning_storage(out, plan.cfg))
+        plan = dataclasses.replace(plan, tuned={**plan.tuned, COMBINED: {"field": ", ".join(space), **info,
+                                                                         "value": info["values"]}})
+    console.print(f"combining {', '.join(helped)}", highlight=False)
+    plan = with_combined(plan, recipe)
+    single = dataclasses.replace(plan, cfg=dataclasses.replace(plan.cfg, workers=1))  # the parent trains it
+    return plan, _run_jobs(single, None, study, store, console, progress)
 
 
 def _write_run_files(records, out: Path) -> None:
@@ -182,29 +219,51 @@ def add_seed_ensembles(summaries, records, store, y_test) -> int:
     return unseen
 
 
+def _strength(plan: Plan, recipe) -> dict | None:
+    if recipe.name in plan.tuned:
+        return {**plan.tuned[recipe.name], "tuned": True}
+    strength = strength_for(recipe.name, plan.extra_recipes)
+    return None if strength is None else {"field": strength.field, "value": strength.value(recipe), "tuned": False}
+
+
+def chance_error(y_test) -> float:
+    """The error of always answering the most common test class."""
+    counts = np.bincount(np.asarray(y_test))
+    return float(1 - counts.max() / counts.sum())
+
+
 def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
-    """Summaries, the table, the CSV, the figures and the HTML report of the finished ``records``."""
+    """Summaries, intervals, the verdict, the table, the CSV, the figures and the HTML report of ``records``."""
     cfg = plan.cfg
     summaries = summarize(records, [r.name for r in plan.recipes])
     if not summaries:
         raise RegularkitError(f"no finished runs to report in {str(out)!r}")
+    comparisons = compare_to_baseline(summaries, records)
+    recipes = {r.name: r for r in plan.recipes}
     for s in summaries:
         s.warnings = list(plan.warnings.get(s.recipe, []))
+        s.strength = _strength(plan, recipes[s.recipe])
+        s.deltas = comparisons.get(s.recipe, {})
+    verdict = make_verdict(summaries, comparisons, chance_error=chance_error(plan.data.splits.y_test),
+                           seeds=cfg.seeds)
     _write_run_files(records, out)
     unseen = add_seed_ensembles(summaries, records, store, plan.data.splits.y_test)
     if unseen:
         console.print(f"[yellow]{unseen} run(s) were made where this machine cannot see their artifact store; "
                       "the seed-ensemble column leaves them out (share --artifacts between machines)[/]")
     title = f"regularkit study: {plan.data.dataset.name}, {cfg.model}"
-    files = {"csv": report.write_csv(summaries, out / "results.csv"),
-             "curves": report.plot_learning_curves(summaries, out / "learning_curves.png"),
-             "test_curves": report.plot_learning_curves(summaries, out / "test_curves.png", against="test"),
-             "gap": report.plot_gap(summaries, out / "gap.png"),
-             "reliability": report.plot_reliability(summaries, out / "reliability.png")}
-    images = [files["curves"], files["test_curves"], files["gap"], files["reliability"]]
-    files["html"] = report.write_html(summaries, images, out / "report.html",
-                                      title=title, config=to_dict(cfg), environment=env)
-    report.print_table(summaries, title=title, console=console)
-    console.print(f"results in {out}/: results.csv, learning_curves.png, test_curves.png, gap.png, "
-                  "reliability.png, report.html")
-    return StudyResult(summaries=summaries, records=records, out_dir=out, files=files, plan=plan)
+    files = {"csv": report.write_csv(summaries, out / "results.csv")}
+    if comparisons:
+        files["forest"] = figures.plot_forest(comparisons, out / "forest.png")
+    files.update(curves=figures.plot_curves(summaries, out / "learning_curves.png"),
+                 test_curves=figures.plot_curves(summaries, out / "test_curves.png", against="test"),
+                 gap=figures.plot_gap(summaries, out / "gap.png"),
+                 reliability=figures.plot_reliability(summaries, out / "reliability.png"))
+    images = [files[k] for k in ("forest", "curves", "test_curves", "gap", "reliability") if k in files]
+    files["html"] = report.write_html(summaries, images, out / "report.html", title=title, config=to_dict(cfg),
+                                      environment=env, verdict=verdict, data=plan.data.description)
+    if plan.tuned:
+        atomic_write_json(out / "tuning.json", plan.tuned)
+    report.print_table(summaries, title=title, console=console, verdict=verdict)
+    console.print(f"results in {out}/: results.csv, {', '.join(p.name for p in images)}, report.html", highlight=False)
+    return StudyResult(summaries=summaries, records=records, out_dir=out, files=files, plan=plan, verdict=verdict)

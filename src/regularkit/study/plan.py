@@ -64,6 +64,9 @@ class Plan:
     factory: Callable | None = None
     factory_digest: str | None = None
     jobs: dict[str, Job] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)        # what every run key covers besides recipe and seed
+    extra_recipes: dict[str, tuple] | None = None                 # recipes from --recipe-file
+    tuned: dict[str, dict] = field(default_factory=dict)          # recipe -> its searched strength (--tune)
 
     @property
     def keys(self) -> set[str]:
@@ -153,4 +156,5 @@ def make_plan(cfg: StudyConfig, *, data: Any = None, model: Callable | None = No
                 "device": device.type, "precision": cfg.precision, "factory": digest}
     jobs = {run_key(r, seed, identity): Job(r, seed) for r in chosen for seed in range(cfg.seeds)}
     return Plan(cfg=cfg, data=study_data, recipes=chosen, skipped=verdict.refused, warnings=verdict.warnings,
-                device=device, factory=factory, factory_digest=digest, jobs=jobs)
+                device=device, factory=factory, factory_digest=digest, jobs=jobs, identity=identity,
+                extra_recipes=extra)

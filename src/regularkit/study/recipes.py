@@ -14,10 +14,13 @@ recipes or override these::
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from regularkit.config import expand_dotted, load_toml, merge, replace
 from regularkit.errors import RegularkitError
+from regularkit.search.distributions import Categorical, Distribution, Int, LogUniform, Uniform
+from regularkit.search.space import SearchSpace
 from regularkit.train.config import Recipe
 
 # name -> (description, overrides of the base recipe).  Keep it one literal dict.
@@ -72,7 +75,7 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "swa": ("stochastic weight averaging over the last quarter, BN recalibrated", {"reg.swa_start": 0.75}),
     "snapshot-ensemble": ("5 cyclic cosine cycles, the 5 snapshots averaged", {"reg.snapshot_cycles": 5}),
     # --- data augmentation and test-time augmentation (decks 000, 002, 004); image data
-    "flip-crop": ("horizontal flips and random crops (pad 1/8 of the side, reflect)",
+    "flip-crop": ("horizontal flips and random crops (pad 1/8 of the side, filled as the data declares)",
                   {"augment.hflip": True, "augment.crop_padding": 0.125}),
     "affine": ("random rotation 10 deg, shift 0.1, shear 5 deg, zoom 0.1: one affine warp",
                {"augment.rotation": 10.0, "augment.translate": 0.1, "augment.shear": 5.0, "augment.zoom": 0.1}),
@@ -91,8 +94,95 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
 DEFAULT_RECIPES = ("baseline", "l2", "dropout", "early-stopping", "gaussian-noise", "label-smoothing")
 
 
-def load_recipe_file(path) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Recipes defined in a TOML file's ``[recipes.NAME]`` tables."""
+@dataclass(frozen=True)
+class Strength:
+    """A recipe's main strength: the dotted field ``--tune`` searches, over ``[low, high]``.
+
+    ``log``: searched in log10 units (penalties, noise scales, Beta alphas: a decade each gets
+    the same share of the trials, the lecture's ``10**uniform(a, b)``); ``integer``: whole numbers.
+    """
+
+    field: str
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def distribution(self) -> Distribution:
+        if self.integer:
+            return Int(int(self.low), int(self.high), log=self.log)
+        return (LogUniform if self.log else Uniform)(self.low, self.high)
+
+    def value(self, recipe: Recipe) -> Any:
+        """The strength's value in ``recipe`` (follows the dotted path)."""
+        node: Any = recipe
+        for part in self.field.split("."):
+            node = getattr(node, part)
+        return node
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, **self.distribution().to_toml()}
+
+
+# name -> the strength --tune searches.  Recipes without one (the baseline, initializations, the
+# architecture swaps, the seed ensemble) are trained as they are.  Keep it one literal dict.
+STRENGTHS: dict[str, Strength] = {
+    "l2": Strength("reg.l2", 1e-5, 1e-1, log=True),
+    "weight-decay": Strength("optim.weight_decay", 1e-5, 1e-1, log=True),
+    "l1": Strength("reg.l1", 1e-6, 1e-2, log=True),
+    "elastic-net": Strength("reg.l1", 1e-6, 1e-2, log=True),
+    "max-norm": Strength("reg.max_norm", 0.5, 10.0, log=True),
+    "activity-l1": Strength("reg.activity_l1", 1e-6, 1e-2, log=True),
+    "early-stopping": Strength("reg.early_stopping.patience", 2, 40, log=True, integer=True),
+    "bottleneck": Strength("model.bottleneck", 2, 128, log=True, integer=True),
+    "dropout": Strength("model.dropout", 0.0, 0.7),
+    "dropout-cookbook": Strength("model.dropout", 0.1, 0.7),
+    "dropout-classic": Strength("model.dropout", 0.0, 0.7),
+    "dropout+max-norm": Strength("model.dropout", 0.1, 0.7),
+    "dropconnect": Strength("model.dropconnect", 0.0, 0.7),
+    "gaussian-noise": Strength("reg.input_noise", 0.01, 1.0, log=True),
+    "batchnorm": Strength("model.dropout", 0.0, 0.7),
+    "drop-path": Strength("model.drop_path", 0.0, 0.5),
+    "label-smoothing": Strength("reg.label_smoothing", 0.0, 0.3),
+    "ema": Strength("reg.ema_decay", 0.9, 0.999),
+    "swa": Strength("reg.swa_start", 0.5, 0.9),
+    "snapshot-ensemble": Strength("reg.snapshot_cycles", 2, 8, integer=True),
+    "flip-crop": Strength("augment.crop_padding", 0.0, 0.25),
+    "affine": Strength("augment.rotation", 0.0, 30.0),
+    "cutout": Strength("augment.cutout", 0.1, 0.7),
+    "random-erasing": Strength("augment.erasing", 0.1, 1.0),
+    "mixup": Strength("augment.mixup_alpha", 0.05, 2.0, log=True),
+    "cutmix": Strength("augment.cutmix_alpha", 0.1, 2.0, log=True),
+    "pca-colour": Strength("augment.pca_colour", 0.01, 0.5, log=True),
+    "tta": Strength("augment.crop_padding", 0.0, 0.25),
+}
+
+
+def strength_for(name: str, extra: Mapping[str, tuple] | None = None) -> Strength | None:
+    """The strength ``--tune`` searches for recipe ``name`` (a recipe file's own, else :data:`STRENGTHS`)."""
+    if extra is not None and name in extra:
+        return extra[name][2] if len(extra[name]) > 2 else None
+    return STRENGTHS.get(name)
+
+
+def _strength_from_toml(name: str, table: Any, path) -> Strength:
+    """``strength = {field = "reg.l2", log_uniform = [1e-5, 1e-1]}`` (or uniform, or int with log)."""
+    where = f"recipe {name!r} in {str(path)!r}: strength"
+    if not isinstance(table, dict) or not isinstance(table.get("field"), str):
+        raise RegularkitError(f"{where} must be a table with a field name, e.g. {{field = \"reg.l2\", "
+                              f"log_uniform = [1e-5, 1e-1]}}, got {table!r}")
+    dist = SearchSpace.from_dict({table["field"]: {k: v for k, v in table.items() if k != "field"}})[table["field"]]
+    if isinstance(dist, Categorical):
+        raise RegularkitError(f"{where} must be a range (uniform, log_uniform or int), got categorical")
+    return Strength(table["field"], dist.low, dist.high, log=dist.log, integer=isinstance(dist, Int))
+
+
+def load_recipe_file(path) -> dict[str, tuple]:
+    """Recipes defined in a TOML file's ``[recipes.NAME]`` tables: name -> (description, overrides, strength).
+
+    A table may declare its strength for ``--tune``:
+    ``strength = {field = "reg.l2", log_uniform = [1e-5, 1e-1]}``.
+    """
     data = load_toml(path)
     tables = data.get("recipes")
     if not isinstance(tables, dict) or not tables:
@@ -102,8 +192,11 @@ def load_recipe_file(path) -> dict[str, tuple[str, dict[str, Any]]]:
         if not isinstance(table, dict):
             raise RegularkitError(f"recipe {name!r} in {str(path)!r} must be a table, got {table!r}")
         table = dict(table)
-        description = str(table.pop("description", ""))
-        out[name] = (description, table)
+        description = table.pop("description", "")
+        if not isinstance(description, str):
+            raise RegularkitError(f"recipe {name!r} in {str(path)!r}: description must be text, got {description!r}")
+        strength = _strength_from_toml(name, table.pop("strength"), path) if "strength" in table else None
+        out[name] = (description, table, strength)
     return out
 
 
@@ -114,7 +207,7 @@ def resolve(names, base: Recipe, *, extra: Mapping[str, tuple[str, dict]] | None
     for name in names:
         if name not in registry:
             raise RegularkitError(f"unknown recipe {name!r}; choose from {', '.join(registry)}")
-        description, overrides = registry[name]
+        description, overrides = registry[name][:2]
         merged = merge(expand_dotted(overrides), {"name": name, "description": description})
         recipes.append(replace(base, merged, where=f"recipe {name!r}"))
     return recipes

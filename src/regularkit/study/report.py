@@ -1,8 +1,12 @@
-"""The study's face: terminal table, results.csv, learning curves, gap chart, report.html.
+"""The study's face: the terminal table with the verdict, results.csv, and report.html.
 
-Every file is written atomically, so a crash never leaves a half-written
-report; the HTML embeds its images (base64), so it is one file a teacher can
-copy to a USB stick and project.
+The table shows, per recipe, its strength (tuned or set), train / validation /
+test error and the gap (mean ± std over seeds), the paired difference in test
+error to the baseline with its 95% interval (``*`` beyond seed noise), and the
+extra measurements.  The verdict (:mod:`~regularkit.study.verdict`) follows it
+in the terminal and opens the HTML page.  Every file is written atomically; the
+HTML embeds its images (base64), so it is one file a teacher can copy to a USB
+stick and project.  The figures are in :mod:`~regularkit.study.figures`.
 """
 from __future__ import annotations
 
@@ -14,20 +18,18 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from regularkit._util.fmt import pct, pct_pm
-from regularkit._util.io import atomic_savefig, atomic_write_text, figure
-from regularkit.metrics.calibration import calibration_bins
+from regularkit._util.io import atomic_write_text
+from regularkit.metrics.summary import Interval
 from regularkit.study.summary import METRICS, RecipeSummary
 
-_LABELS = {"train_error": "train err", "val_error": "val err", "test_error": "test err", "gap": "gap"}
+_LABELS = {"train_error": "train", "val_error": "val", "test_error": "test", "gap": "gap"}
 _EXTRA_LABELS = {"weight_sparsity": "w≈0 %", "activation_sparsity": "h≈0 %",
                  "epochs_run": "epochs", "tta_test_error": "TTA test %", "ece": "ECE %",
-                 "ensemble_test_error": "ens test %"}
+                 "ensemble_test_error": "ens %"}
 
 
 _EXTRA_ORDER = ("ensemble_test_error", "tta_test_error", "epochs_run", "ece", "weight_sparsity",
@@ -50,16 +52,55 @@ def _fmt_extra(key: str, m: float, s: float) -> str:
     return f"{m:.4g}"
 
 
-def table_rows(summaries: Sequence[RecipeSummary]) -> tuple[list[str], list[list[str]]]:
+def delta_text(iv: Interval | None) -> str:
+    """``"-1.20 [-2.0, -0.4]*"``: the paired difference in points, its 95% interval, ``*`` beyond noise."""
+    if iv is None:
+        return "-"
+    if iv.n < 2:
+        return f"{pct(iv.mean)} (1 seed)"
+    return f"{pct(iv.mean)} [{pct(iv.low, 1)}, {pct(iv.high, 1)}]" + ("*" if iv.excludes_zero else "")
+
+
+#: How a strength's field is shown in the table: the symbol the lectures use for it.
+_SYMBOLS = {"l2": "λ", "l1": "λ₁", "weight_decay": "wd", "activity_l1": "λ_h", "dropout": "p", "dropconnect": "p",
+            "drop_path": "p", "input_noise": "σ", "label_smoothing": "α", "mixup_alpha": "α", "cutmix_alpha": "α",
+            "max_norm": "c", "ema_decay": "decay", "pca_colour": "σ", "erasing": "p", "crop_padding": "pad"}
+
+
+def strength_text(strength: dict | None) -> str:
+    """``"λ=0.01"``, ``"p=0.45 ✓"`` (tuned): the strength's symbol and value; several for a joint search."""
+    if not strength:
+        return "-"
+    values = strength["value"] if isinstance(strength["value"], dict) else {strength["field"]: strength["value"]}
+    parts = []
+    for field, value in values.items():
+        name = field.rsplit(".", 1)[-1]
+        shown = f"{value:.2g}" if isinstance(value, float) else str(value)
+        parts.append(f"{_SYMBOLS.get(name, name)}={shown}")
+    return " ".join(parts) + (" ✓" if strength.get("tuned") else "")
+
+
+#: Columns left out of the terminal table (results.csv and report.html have them).
+_HTML_ONLY = ("weight_sparsity", "activation_sparsity")
+
+
+def table_rows(summaries: Sequence[RecipeSummary], *, terminal: bool = False) -> tuple[list[str], list[list[str]]]:
     extra = _extra_keys(summaries)
-    header = ["recipe"] + [_LABELS[k] + " %" for k in METRICS] + [_EXTRA_LABELS.get(k, k) for k in extra]
+    if terminal:
+        epochs = {s.stats["epochs_run"][0] for s in summaries if "epochs_run" in s.stats}
+        extra = [k for k in extra if k not in _HTML_ONLY and not (k == "epochs_run" and len(epochs) == 1)]
+    with_deltas = any(s.deltas for s in summaries)
+    header = (["recipe", "strength"] + [_LABELS[k] + " %" for k in METRICS]
+              + (["Δ test (95% CI)"] if with_deltas else []) + [_EXTRA_LABELS.get(k, k) for k in extra])
     rows = []
     for s in summaries:
         name = s.recipe + (" ⚠" if s.warnings else "")
         if s.diverged:  # never a number computed from NaN outputs
-            rows.append([name, s.status] + ["-"] * (len(header) - 2))
+            rows.append([name, strength_text(s.strength), s.status] + ["-"] * (len(header) - 3))
             continue
-        row = [name] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
+        row = [name, strength_text(s.strength)] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
+        if with_deltas:
+            row.append("base" if s.recipe == "baseline" else delta_text(s.deltas.get("test_error")))
         row += [_fmt_extra(k, *s.stats[k]) if k in s.stats else "-" for k in extra]
         rows.append(row)
     return header, rows
@@ -79,13 +120,17 @@ def closing_notes(summaries: Sequence[RecipeSummary]) -> list[str]:
     return notes
 
 
-def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None) -> None:
-    console = console or Console()
-    header, rows = table_rows(summaries)
+def caption(summaries: Sequence[RecipeSummary]) -> str:
     n = {len(s.seeds) for s in summaries}
-    caption = (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
-               "ens test: the seeds' averaged predictions; w≈0 / h≈0: weights / activations with |·| ≤ 1e-3")
-    table = Table(title=title, caption=caption)
+    return (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
+            "Δ test: recipe − baseline paired by seed, in points, 95% interval, * beyond seed noise; "
+            "strength ✓: tuned on validation; ens test: the seeds' averaged predictions")
+
+
+def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None, verdict=None) -> None:
+    console = console or Console()
+    header, rows = table_rows(summaries, terminal=True)
+    table = Table(title=title, caption=caption(summaries))
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True,
                          style="bold" if h.startswith("gap") else None)
@@ -96,6 +141,8 @@ def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None)
     console.print(table)
     for note in closing_notes(summaries):
         console.print(f"[yellow]{note}[/]", highlight=False)
+    if verdict is not None:
+        console.print(f"[bold]Verdict.[/] {verdict.text}", highlight=False)
 
 
 def write_csv(summaries: Sequence[RecipeSummary], path: Path) -> Path:
@@ -110,89 +157,21 @@ def write_csv(summaries: Sequence[RecipeSummary], path: Path) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
-def plot_learning_curves(summaries: Sequence[RecipeSummary], path: Path, *, against: str = "val") -> Path:
-    """Train error (dashed) and ``against`` error (solid: "val", or "test" as in the lecture's dropout figure)."""
-    fig = figure(8, 5, layout=None)
-    ax = fig.add_subplot()
-    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    other = f"{against}_error"
-    later = [y for s in summaries for k in ("train_error", other)
-             for y in (s.curves.get(k) or [])[max(1, len(s.curves.get(k) or []) // 10):]]
-    if later:  # the first epochs' errors (near chance) would squash the part worth reading
-        ax.set_ylim(0, 100 * min(1.0, 1.3 * max(later)) + 0.5)
-    for i, s in enumerate(summaries):
-        c = colors[i % len(colors)]
-        for key, style in (("train_error", "--"), (other, "-")):
-            ys = s.curves.get(key) or []
-            if ys:
-                ax.plot(range(1, len(ys) + 1), [100 * y for y in ys], style, color=c,
-                        label=f"{s.recipe} ({'train' if key == 'train_error' else against})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("error %")
-    name = {"val": "validation", "test": "test"}[against]
-    ax.set_title(f"Learning curves: train (dashed) and {name} (solid) error, mean over seeds")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    return atomic_savefig(fig, path, dpi=110)
-
-
-def plot_gap(summaries: Sequence[RecipeSummary], path: Path) -> Path:
-    fig = figure(8, 4.5, layout=None)
-    ax = fig.add_subplot()
-    summaries = [s for s in summaries if not s.diverged]
-    names = [s.recipe for s in summaries]
-    xs = range(len(names))
-    width = 0.27
-    for j, (key, label) in enumerate((("train_error", "train"), ("test_error", "test"), ("gap", "gap"))):
-        means = [100 * s.stats[key][0] for s in summaries]
-        stds = [100 * s.stats[key][1] for s in summaries]
-        ax.bar([x + (j - 1) * width for x in xs], means, width, yerr=stds, capsize=3, label=label)
-    ax.set_xticks(list(xs), names, rotation=20, ha="right")
-    ax.set_ylabel("error %")
-    ax.set_title("Train error, test error and the gap (mean ± std over seeds)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return atomic_savefig(fig, path, dpi=110)
-
-
-def plot_reliability(summaries: Sequence[RecipeSummary], path: Path, n_bins: int = 15) -> Path:
-    """Reliability diagram: accuracy vs confidence per recipe (test set, all seeds pooled)."""
-    fig = figure(6, 6, layout=None)
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect calibration")
-    for s in summaries:
-        if s.pooled_probs is None:
-            continue
-        probs, y = s.pooled_probs
-        bins = calibration_bins(torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(y), n_bins)
-        keep = bins.counts > 0
-        ece = s.stats.get("ece", (float("nan"),))[0]
-        ax.plot(bins.confidence[keep].numpy(), bins.accuracy[keep].numpy(), "o-", ms=3,
-                label=f"{s.recipe} (ECE {100 * ece:.1f}%)")
-    ax.set_xlabel("confidence (max probability)")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Reliability on the test set (seeds pooled)")
-    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return atomic_savefig(fig, path, dpi=110)
-
-
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
 def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path: Path, *, title: str,
-               config: dict[str, Any], environment: dict[str, Any]) -> Path:
+               config: dict[str, Any], environment: dict[str, Any], verdict=None, data: str = "") -> Path:
     header, rows = table_rows(summaries)
     thead = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    desc = "".join(f"<li><b>{html.escape(s.recipe)}</b>: {html.escape(s.description)}</li>" for s in summaries)
+    desc = "".join(f"<tr><td><b>{html.escape(s.recipe)}</b></td><td>{html.escape(strength_text(s.strength))}</td>"
+                   f"<td class=text>{html.escape(s.description)}</td></tr>" for s in summaries)
     notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in closing_notes(summaries))
+    verdict_html = (f'<div class=verdict id=verdict><b>Verdict.</b> {html.escape(verdict.text)}</div>'
+                    if verdict is not None else "")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -201,20 +180,30 @@ table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
 th, td {{ border-bottom: 1px solid #ccc; padding: .35em .8em; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 img {{ max-width: 100%; margin: 1em 0; }}
+.verdict {{ background: #eef6ee; border-left: 6px solid #2ca02c; padding: .8em 1.2em; margin: 1em 0; line-height: 1.45; }}
+.note {{ color: #8a5a00; }}
+.data {{ color: #555; }}
+td.text {{ text-align: left; }}
 pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Errors in percent, mean ± standard deviation over seeds. The <b>gap</b> is test error minus
-train error, both measured in evaluation mode at the end of training. The test set was used for
-reporting only: early stopping and every other choice looked at the validation split.</p>
+<p class=data>{html.escape(data)}</p>
+{verdict_html}
+{_img(images[0]) if images else ""}
 <table><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
 {notes}
+<p>Errors in percent, mean ± standard deviation over seeds. The <b>gap</b> is test error minus
+train error, both measured in evaluation mode at the end of training. <b>Δ test</b> is the
+recipe's test error minus the baseline's, paired by seed, with its 95% interval (Student's t
+below five seeds, a bootstrap from five); <b>*</b> marks an interval that excludes zero. The test
+set was used for reporting only: early stopping, the strength search and the recommendation
+looked at the validation split.</p>
 <p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with
 test-time augmentation. ECE: expected calibration error on the test set (15 bins).
 w≈0 / h≈0: fraction of weights / hidden activations with |·| ≤ 1e-3. results.csv has every
 standard deviation.</small></p>
-<h2>Recipes</h2><ul>{desc}</ul>
-<h2>Plots</h2>{''.join(_img(p) for p in images)}
+<h2>Recipes</h2><table class=recipes>{desc}</table>
+<h2>Plots</h2>{''.join(_img(p) for p in images[1:])}
 <h2>Configuration</h2><pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>
 <h2>Environment</h2><pre>{html.escape(json.dumps(environment, indent=2, sort_keys=True))}</pre>
 </body></html>

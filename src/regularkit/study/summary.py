@@ -29,6 +29,8 @@ class RecipeSummary:
     pooled_probs: Any = None  # (test probabilities of all seeds stacked, matching labels), for calibration
     diverged: list[dict[str, Any]] = field(default_factory=list)  # {"seed", "epoch", "step", "value"} per run
     warnings: list[str] = field(default_factory=list)
+    strength: dict[str, Any] | None = None   # {"field", "value", "tuned", ...}: the recipe's main strength
+    deltas: dict[str, Any] = field(default_factory=dict)  # metric -> paired Interval against the baseline
 
     @property
     def status(self) -> str:
@@ -37,8 +39,15 @@ class RecipeSummary:
 
     def row(self) -> dict[str, Any]:
         row: dict[str, Any] = {"recipe": self.recipe, "n_seeds": len(self.seeds), "status": self.status}
+        if self.strength is not None:
+            row.update(strength_field=self.strength["field"], strength_value=self.strength["value"],
+                       strength_tuned=self.strength.get("tuned", False))
         for name, (m, s) in self.stats.items():
             row[f"{name}_mean"], row[f"{name}_std"] = round(m, 6), round(s, 6)
+        for name, iv in self.deltas.items():  # recipe - baseline, paired by seed, 95% interval
+            row.update({f"delta_{name}_mean": round(iv.mean, 6), f"delta_{name}_low": round(iv.low, 6),
+                        f"delta_{name}_high": round(iv.high, 6), f"delta_{name}_method": iv.method,
+                        f"delta_{name}_beyond_noise": iv.excludes_zero})
         return row
 
 

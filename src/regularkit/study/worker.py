@@ -35,6 +35,7 @@ from regularkit.study.artifacts import open_store, save_probs
 from regularkit.study.config import StudyConfig
 from regularkit.study.execute import run_recipe
 from regularkit.study.plan import Job, Plan, make_plan
+from regularkit.study.tuning import tune, tuning_storage
 
 __all__ = ["train_claimed", "threads_per_worker", "spawn_workers", "check_exit_codes"]
 
@@ -92,6 +93,8 @@ def _worker_main(cfg_dict: dict, data: Any, threads: int) -> None:
     try:
         plan = make_plan(cfg, data=data)
         out = Path(cfg.out)
+        if cfg.tune:  # the parent has run the searches: this reads the chosen strengths from the storage
+            plan, _ = tune(plan, tuning_storage(out, cfg))
         study = ledger.open_study(out, cfg.study_name, cfg.storage)
         train_claimed(plan, study, open_store(out, cfg.storage, cfg.artifacts))
     except Terminated:

@@ -1,0 +1,124 @@
+"""``--tune N``: each recipe's main strength searched on the validation split before the seeds are trained.
+
+A recipe's strength (``STRENGTHS`` in :mod:`~regularkit.study.recipes`: l2's lambda,
+dropout's p, mixup's alpha, ...) is set by hand for one small data set; on
+another it may do nothing or too much.  With ``--tune N`` each recipe that has a
+strength gets a search of ``N`` trials (Optuna's TPE sampler, successive-halving
+pruning on the per-epoch validation error, one seed: seed 0) over its declared
+range, then every seed trains the chosen value; the table shows it.
+
+The search looks at the validation split only: its trials get the splits with
+the test split replaced by a guard that raises on any use (:class:`TestSplitGuard`),
+so a bug that touched the test set would stop the study instead of leaking.
+
+The searches live in the ledger's storage as Optuna studies named
+``<study>.tune.<recipe>.<hash>`` (the hash covers the recipe, the data's digest
+and the settings), so tuning resumes like the rest: a rerun runs only the
+trials still missing, and a finished search costs nothing (workers and later
+reruns read the chosen values from it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from regularkit.config import replace
+from regularkit.errors import RegularkitError
+from regularkit.search.optimize import run_search
+from regularkit.search.space import SearchSpace
+from regularkit.study.execute import run_recipe
+from regularkit.study.objective import EpochPruner
+from regularkit.study.plan import Job, Plan, run_key
+from regularkit.study.recipes import Strength, strength_for
+from regularkit.train.config import Recipe
+
+__all__ = ["TestSplitGuard", "guarded", "tune", "tune_recipe", "tuning_storage", "TUNE_SEED", "TUNE_PRUNER"]
+
+TUNE_SEED = 0
+TUNE_PRUNER = "halving"
+
+
+class TestSplitGuard:
+    """Stands where the test tensors were: any use raises (the tuning must never look at the test split)."""
+
+    def _refuse(self, *args, **kwargs):
+        raise RegularkitError("the strength search touched the test split; it may only use train and validation")
+
+    __getattr__ = __getitem__ = __len__ = __iter__ = __array__ = _refuse
+
+    def __repr__(self) -> str:
+        return "TestSplitGuard()"
+
+
+def guarded(splits):
+    """``splits`` with the test tensors replaced by :class:`TestSplitGuard`."""
+    return dataclasses.replace(splits, x_test=TestSplitGuard(), y_test=TestSplitGuard())
+
+
+class TuneObjective:
+    """``(params, report) -> validation error`` of one recipe with the searched strength (seed 0)."""
+
+    def __init__(self, plan: Plan, recipe: Recipe):
+        self.plan, self.recipe = plan, recipe
+        self.splits = guarded(plan.data.splits)
+
+    def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
+        recipe = replace(self.recipe, params, where=f"recipe {self.recipe.name!r} with a tuned strength")
+        record = run_recipe(recipe, self.splits, TUNE_SEED, callbacks=[EpochPruner(report)], with_test=False,
+                            device=self.plan.device, precision=self.plan.cfg.precision, factory=self.plan.factory)
+        value = record["final"].get("val_error")
+        return float(value) if value is not None and math.isfinite(value) else math.inf
+
+
+def tuning_storage(out: Path, cfg) -> str:
+    """Where the strength searches live: the ledger's own storage (a journal in ``out`` by default)."""
+    return cfg.storage if cfg.storage is not None else str(Path(out) / "ledger.journal")
+
+
+def _study_name(plan: Plan, recipe: Recipe) -> str:
+    blob = json.dumps([run_key(recipe, TUNE_SEED, plan.identity), plan.cfg.tune], sort_keys=True)
+    return f"{plan.cfg.study_name}.tune.{recipe.name}.{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
+
+
+def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage) -> tuple[Recipe, dict[str, Any]]:
+    """Search ``space`` for ``recipe`` (TPE, pruning, ``cfg.tune`` trials, seed 0, validation only).
+
+    Resumes a stored search; returns the recipe with the best values and what was found.
+    """
+    result = run_search(TuneObjective(plan, recipe), space, sampler="tpe", n_trials=plan.cfg.tune, seed=TUNE_SEED,
+                        storage=storage, study_name=_study_name(plan, recipe), pruner=TUNE_PRUNER, log=None)
+    if result.best_params is None:
+        raise RegularkitError(f"the strength search of recipe {recipe.name!r} finished no trial (every trial "
+                              "diverged or was pruned); lower --lr or widen the range")
+    tuned = replace(recipe, result.best_params, where=f"recipe {recipe.name!r}")
+    return tuned, {"values": dict(result.best_params), "best_val_error": result.best_value,
+                   "trials": len(result.completed), "space": space.to_dict(), "warnings": result.warnings}
+
+
+def tune(plan: Plan, storage, *, log: Callable[[str], None] | None = None) -> tuple[Plan, dict[str, dict]]:
+    """Search each recipe's strength (resuming what is stored), and the plan with the chosen values.
+
+    Returns the new plan (recipes and jobs with the tuned strengths) and, per tuned recipe,
+    ``{"field", "default", "value", "values", "best_val_error", "trials", "space", "warnings"}``.
+    """
+    cfg = plan.cfg
+    chosen: dict[str, dict] = {}
+    recipes = []
+    for recipe in plan.recipes:
+        strength: Strength | None = strength_for(recipe.name, plan.extra_recipes)
+        if strength is None:
+            recipes.append(recipe)
+            continue
+        tuned, info = tune_recipe(plan, recipe, SearchSpace({strength.field: strength.distribution()}), storage)
+        recipes.append(tuned)
+        value = info["values"][strength.field]
+        chosen[recipe.name] = {"field": strength.field, "default": strength.value(recipe), "value": value, **info}
+        if log is not None:
+            log(f"tuned {recipe.name}: {strength.field} = {value:.4g} (val err {100 * info['best_val_error']:.2f}%, "
+                f"{info['trials']} trials)")
+    jobs = {run_key(r, seed, plan.identity): Job(r, seed) for r in recipes for seed in range(cfg.seeds)}
+    return dataclasses.replace(plan, recipes=recipes, jobs=jobs, tuned=chosen), chosen

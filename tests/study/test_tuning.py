@@ -1,0 +1,56 @@
+"""--tune: each recipe's strength searched on validation only, resumable, the chosen value in the table."""
+import csv
+
+import optuna
+import pytest
+
+from regularkit.errors import RegularkitError
+from regularkit.study import StudyConfig
+from regularkit.study.pipeline import run_study
+from regularkit.study.plan import make_plan
+from regularkit.study.recipes import STRENGTHS, RECIPES, resolve
+from regularkit.study.tuning import TestSplitGuard, TuneObjective, guarded
+
+FAST = dict(recipes=("baseline", "l2", "dropout"), seeds=2, epochs=3, train_size=100, batch_size=32)
+
+
+def test_every_strength_names_a_field_of_its_recipe_inside_its_range_or_at_its_default():
+    base = StudyConfig().base_recipe()
+    for name, strength in STRENGTHS.items():
+        assert name in RECIPES
+        value = strength.value(resolve([name], base)[0])  # the dotted path exists
+        assert strength.low <= value <= strength.high, name
+
+
+def test_the_search_cannot_touch_the_test_split():
+    plan = make_plan(StudyConfig(**FAST))
+    g = guarded(plan.data.splits)
+    assert isinstance(g.x_test, TestSplitGuard) and g.x_train is plan.data.splits.x_train
+    for use in (lambda: g.x_test.shape, lambda: g.y_test[0], lambda: len(g.x_test), lambda: g.test[0].to("cpu")):
+        with pytest.raises(RegularkitError, match="the strength search touched the test split"):
+            use()
+    # a trial trains and measures on train and validation only (it would raise above otherwise)
+    value = TuneObjective(plan, plan.recipes[1])({"reg.l2": 1e-3}, lambda step, v: False)
+    assert 0.0 <= value <= 1.0
+
+
+def test_tune_chooses_records_and_resumes(tmp_path):
+    out = tmp_path / "o"
+    first = run_study(StudyConfig(out=str(out), tune=3, **FAST), progress=False)
+    tuned = first.plan.tuned
+    assert set(tuned) == {"l2", "dropout"}  # the baseline has no strength
+    for name, info in tuned.items():
+        s = STRENGTHS[name]
+        assert s.low <= info["value"] <= s.high and info["trials"] >= 1
+    by_recipe = {r["recipe"]: r for r in first.records}
+    assert by_recipe["l2"]["recipe_config"]["reg"]["l2"] == pytest.approx(tuned["l2"]["value"])
+    rows = {r["recipe"]: r for r in csv.DictReader((out / "results.csv").open())}
+    assert rows["l2"]["strength_tuned"] == "True" and float(rows["l2"]["strength_value"]) == pytest.approx(
+        tuned["l2"]["value"])
+    assert (out / "tuning.json").is_file()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "ledger.journal")))
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    counts = {n: len(optuna.load_study(study_name=n, storage=storage).trials) for n in names if ".tune." in n}
+    again = run_study(StudyConfig(out=str(out), tune=3, **FAST), progress=False)
+    assert again.plan.tuned == tuned and again.records == first.records  # nothing searched or trained again
+    assert {n: len(optuna.load_study(study_name=n, storage=storage).trials) for n in counts} == counts

@@ -1,0 +1,50 @@
+"""The verdict: over- or under-fitting, what helps beyond noise, one recommendation chosen on validation."""
+from regularkit.metrics.summary import Interval
+from regularkit.study import StudyConfig
+from regularkit.study.pipeline import run_study
+from regularkit.study.summary import RecipeSummary
+from regularkit.study.verdict import make_verdict
+
+
+def summary(name, train, val, test):
+    return RecipeSummary(recipe=name, description="", seeds=[0, 1, 2],
+                         stats={"train_error": (train, 0.0), "val_error": (val, 0.0), "test_error": (test, 0.0),
+                                "gap": (test - train, 0.0)})
+
+
+def iv(mean, low, high):
+    return Interval(mean, low, high, 3, "t")
+
+
+def test_overfitting_baseline_one_recipe_helps_one_hurts():
+    summaries = [summary("baseline", 0.0, 0.10, 0.09), summary("good", 0.01, 0.06, 0.05),
+                 summary("bad", 0.0, 0.14, 0.13), summary("noise", 0.0, 0.095, 0.088)]
+    comparisons = {"good": {"test_error": iv(-0.04, -0.05, -0.03), "val_error": iv(-0.04, -0.06, -0.02)},
+                   "bad": {"test_error": iv(0.04, 0.02, 0.06), "val_error": iv(0.04, 0.03, 0.05)},
+                   "noise": {"test_error": iv(-0.002, -0.02, 0.016), "val_error": iv(-0.005, -0.03, 0.02)}}
+    v = make_verdict(summaries, comparisons, chance_error=0.9, seeds=3)
+    assert v.fit == "over-fits" and v.helped == ["good"] and v.hurt == ["bad"] and v.recommended == "good"
+    assert "good lowers test error by 4.00 points (95% CI 3.00 to 5.00)" in v.text
+    assert "bad raises test error by 4.00 points (95% CI 2.00 to 6.00)" in v.text
+    assert "noise cannot be told apart from the baseline with 3 seeds" in v.text
+
+
+def test_underfitting_baseline_and_nothing_better_keeps_the_baseline():
+    summaries = [summary("baseline", 0.6, 0.62, 0.61), summary("l2", 0.65, 0.66, 0.66)]
+    comparisons = {"l2": {"test_error": iv(0.05, -0.01, 0.11), "val_error": iv(0.04, -0.02, 0.1)}}
+    v = make_verdict(summaries, comparisons, chance_error=0.9, seeds=3)
+    assert v.fit == "under-fits" and v.recommended == "baseline" and "keep the baseline" in v.text
+    assert "more capacity, more epochs or a better learning rate" in v.text
+
+
+def test_a_synthetic_study_where_one_recipe_is_clearly_better(tmp_path):
+    """The baseline learns with a learning rate 100 times too small; "good" fixes it: the verdict names it."""
+    recipes = tmp_path / "r.toml"
+    recipes.write_text('[recipes.good]\ndescription = "a working learning rate"\n"optim.lr" = 0.1\n'
+                       '[recipes.same]\ndescription = "the baseline again"\n')
+    cfg = StudyConfig(recipes=("baseline", "good", "same"), recipe_file=str(recipes), lr=0.001, epochs=4,
+                      seeds=3, train_size=200, out=str(tmp_path / "o"))
+    result = run_study(cfg, progress=False)
+    v = result.verdict
+    assert v.recommended == "good" and v.helped == ["good"] and "same" not in v.helped + v.hurt
+    assert "Recommendation: good" in (tmp_path / "o" / "report.html").read_text()
