@@ -177,7 +177,7 @@ def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 70em; font-size: 18px; color: #222; }}
 table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
-th, td {{ border-bottom: 1px solid #ccc; padding: .35em .8em; text-align: right; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: .35em .8em; text-align: right; white-space: nowrap; }}
 th:first-child, td:first-child {{ text-align: left; }}
 img {{ max-width: 100%; margin: 1em 0; }}
 .verdict {{ background: #eef6ee; border-left: 6px solid #2ca02c; padding: .8em 1.2em; margin: 1em 0; line-height: 1.45; }}
