@@ -130,9 +130,8 @@ def cmd_study(args) -> int:
     import torch
 
     from regularkit.study.pipeline import run_study
-    from regularkit.study.worker import threads_per_worker
     cfg = study_config(args)
-    torch.set_num_threads(threads_per_worker(cfg.workers, cfg.threads))
+    torch.set_num_threads(cfg.threads_per_worker())
     run_study(cfg, progress=not args.no_progress, fresh=args.fresh)
     return 0
 

@@ -8,7 +8,7 @@ from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig
 from regularkit.study.pipeline import run_study
 from regularkit.study.plan import make_plan
-from regularkit.study.recipes import STRENGTHS, RECIPES, resolve
+from regularkit.study.recipes import RECIPES, STRENGTHS, resolve
 from regularkit.study.tuning import TestSplitGuard, TuneObjective, guarded
 
 FAST = dict(recipes=("baseline", "l2", "dropout"), seeds=2, epochs=3, train_size=100, batch_size=32)

@@ -9,7 +9,6 @@ import pytest
 from regularkit.study import StudyConfig
 from regularkit.study.ledger import open_study
 from regularkit.study.pipeline import run_study
-from regularkit.study.worker import threads_per_worker
 
 FAST = dict(recipes=("baseline", "l2", "dropout"), seeds=2, epochs=3, train_size=120, batch_size=32)
 
@@ -20,8 +19,8 @@ def rows(path):
 
 def test_threads_are_shared_out_between_workers(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert threads_per_worker(1, None) == 8 and threads_per_worker(2, None) == 4 and threads_per_worker(16, None) == 1
-    assert threads_per_worker(2, 3) == 3
+    for workers, threads, expected in ((1, None, 8), (2, None, 4), (16, None, 1), (2, 3, 3)):
+        assert StudyConfig(workers=workers, threads=threads).threads_per_worker() == expected
 
 
 @pytest.mark.slow
@@ -35,7 +34,7 @@ def test_two_workers_train_every_run_once_and_the_parent_reports(tmp_path):
     workers = {t.user_attrs["regularkit.worker"]["pid"] for t in trials}
     assert len(workers) == 2  # both processes trained
     # the same numbers as one worker: a run is a function of its key, wherever it runs
-    single = run_study(StudyConfig(out=str(tmp_path / "one"), threads=1, **FAST), progress=False)
+    run_study(StudyConfig(out=str(tmp_path / "one"), threads=1, **FAST), progress=False)
     assert rows(out / "results.csv") == rows(tmp_path / "one" / "results.csv")
 
 

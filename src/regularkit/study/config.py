@@ -9,6 +9,7 @@ the table shows the ones asked for).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 
 from regularkit._util.checks import (
@@ -124,6 +125,10 @@ class StudyConfig:
 
     def effective_train_size(self) -> int | None:
         return self.train_size if self.train_size is not None else TRAIN_SIZE_DEFAULTS.get(self.data)
+
+    def threads_per_worker(self) -> int:
+        """``threads`` if given, else the cores shared out between the workers: ``max(1, cores // workers)``."""
+        return self.threads if self.threads is not None else max(1, (os.cpu_count() or 1) // self.workers)
 
     def is_factory(self) -> bool:
         """Whether the model is the user's ``build`` function rather than a built-in."""

@@ -45,7 +45,7 @@ from regularkit.study.statistics import compare_to_baseline
 from regularkit.study.summary import RecipeSummary, summarize
 from regularkit.study.tuning import tune, tune_recipe, tuning_storage
 from regularkit.study.verdict import make_verdict
-from regularkit.study.worker import check_exit_codes, spawn_workers, threads_per_worker, train_claimed
+from regularkit.study.worker import check_exit_codes, spawn_workers, train_claimed
 
 __all__ = ["StudyResult", "run_study", "prepare_splits", "finish"]
 
@@ -136,7 +136,7 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
     env = environment()
-    env["machine"]["torch_threads_per_worker"] = threads_per_worker(cfg.workers, cfg.threads)
+    env["machine"]["torch_threads_per_worker"] = cfg.threads_per_worker()
     _write_start(plan, out, env)
     study = ledger.open_study(out, cfg.study_name, cfg.storage)
     store = open_store(out, cfg.storage, cfg.artifacts)

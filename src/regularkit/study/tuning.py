@@ -26,6 +26,8 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from regularkit.config import replace
 from regularkit.errors import RegularkitError
 from regularkit.search.optimize import run_search
@@ -67,6 +69,8 @@ class TuneObjective:
         self.splits = guarded(plan.data.splits)
 
     def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
+        # in a search worker process (--workers N) the threads are shared out as for training
+        torch.set_num_threads(self.plan.cfg.threads_per_worker())
         recipe = replace(self.recipe, params, where=f"recipe {self.recipe.name!r} with a tuned strength")
         record = run_recipe(recipe, self.splits, TUNE_SEED, callbacks=[EpochPruner(report)], with_test=False,
                             device=self.plan.device, precision=self.plan.cfg.precision, factory=self.plan.factory)
@@ -89,8 +93,12 @@ def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage) -> tupl
 
     Resumes a stored search; returns the recipe with the best values and what was found.
     """
+    # --workers N: N processes share the trials (TPE with the constant liar); a factory passed from Python
+    # cannot travel to them, so that search stays in this process
+    workers = plan.cfg.workers if plan.factory is None or not plan.cfg.model.startswith("python:") else 1
     result = run_search(TuneObjective(plan, recipe), space, sampler="tpe", n_trials=plan.cfg.tune, seed=TUNE_SEED,
-                        storage=storage, study_name=_study_name(plan, recipe), pruner=TUNE_PRUNER, log=None)
+                        storage=storage, study_name=_study_name(plan, recipe), pruner=TUNE_PRUNER, log=None,
+                        workers=workers)
     if result.best_params is None:
         raise RegularkitError(f"the strength search of recipe {recipe.name!r} finished no trial (every trial "
                               "diverged or was pruned); lower --lr or widen the range")

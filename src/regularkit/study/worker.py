@@ -4,7 +4,7 @@
 fresh interpreter each: no half-initialised thread pool or lock inherited from
 the parent).  Each one rebuilds the plan from the configuration (loading the
 data itself; data given from Python travels by pickle), sets its torch threads
-(``--threads``, default ``cores // N`` so that N x threads <= cores), and claims
+(``--threads``, default ``cores // N`` so that N x threads <= cores: ``StudyConfig.threads_per_worker``), and claims
 runs until none is left; the parent watches the ledger for progress and writes
 the report once every worker has finished.  Several commands started by hand
 (on one machine or many, sharing ``--storage``) cooperate the same way: each
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -37,14 +36,9 @@ from regularkit.study.execute import run_recipe
 from regularkit.study.plan import Job, Plan, make_plan
 from regularkit.study.tuning import tune, tuning_storage
 
-__all__ = ["train_claimed", "threads_per_worker", "spawn_workers", "check_exit_codes"]
+__all__ = ["train_claimed", "spawn_workers", "check_exit_codes"]
 
 START_METHOD = "spawn"
-
-
-def threads_per_worker(workers: int, threads: int | None) -> int:
-    """``threads`` if given, else the cores shared out: ``max(1, cores // workers)``."""
-    return threads if threads is not None else max(1, (os.cpu_count() or 1) // workers)
 
 
 def objective_value(record: dict[str, Any]) -> float:
@@ -109,7 +103,7 @@ def _worker_main(cfg_dict: dict, data: Any, threads: int) -> None:
 def spawn_workers(cfg: StudyConfig, data: Any, workers: int) -> list[multiprocessing.Process]:
     """Start ``workers`` processes training this study's runs (see the module docstring)."""
     ctx = multiprocessing.get_context(START_METHOD)
-    threads = threads_per_worker(workers, cfg.threads)
+    threads = cfg.threads_per_worker()
     procs = [ctx.Process(target=_worker_main, args=(to_dict(cfg), data, threads), name=f"regularkit-study-{i}")
              for i in range(workers)]
     for p in procs:
