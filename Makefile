@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test bench clean
+.PHONY: study test bench mutate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/loop_overhead.py
+
+# Mutation testing of one module against its tests (not part of `make test`; see docs/mutation.md), e.g.
+#   make mutate ARGS="--module src/regularkit/augment/erase.py --tests tests/augment/test_erase.py"
+mutate: $(STAMP)
+	$(PY) bench/mutate.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

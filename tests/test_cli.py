@@ -52,7 +52,7 @@ def _bad_cases(tmp):
         "unknown dataset": (["--data", "cifar-1000"], "unknown dataset 'cifar-1000'"),
         "missing npz": (["--data", str(tmp / "nope.npz")], "nope.npz"),
         "missing fashion-mnist": (["--data", "fashion-mnist", "--data-dir", str(tmp / "void")],
-                                  "Fashion-MNIST not found"),
+                                  "does not hold Fashion-MNIST: missing"),
         "truncated idx": (["--data", "fashion-mnist", "--data-dir", str(idx_dir)], "train-images-idx3-ubyte.gz"),
         "labels out of range": (["--data", str(write_npz(tmp / "lab.npz", y_test=np.full(12, 7),
                                                           num_classes=np.array(3)))], "label 7"),

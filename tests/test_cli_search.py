@@ -50,7 +50,7 @@ def test_objective_pickles_and_never_touches_the_test_split():
     from regularkit.study import StudyConfig
     obj = RecipeObjective(to_dict(StudyConfig(epochs=2, train_size=60)), recipe="dropout")
     clone = pickle.loads(pickle.dumps(obj))
-    guarded = NoTest(clone._splits())
+    guarded = NoTest(clone.splits())
     clone._splits = lambda: guarded
     reported = []
     value = clone({"optim.lr": 0.05}, lambda step, v: reported.append((step, v)) or False)

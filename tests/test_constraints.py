@@ -277,3 +277,67 @@ def test_configs_registry_and_pickling():
         layer.weight.mul_(100.0)
     projector(layer)
     assert unit_norms(layer.weight.detach()).max() <= 3.0 + 1e-6 and layer.bias.min() >= 0
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (3, 7), (7, 3)])
+def test_orthonormal_on_float32_weights_is_the_float64_projection_rounded(shape):
+    """A float32 weight is projected in float64 and rounded once: the float64 result to the last bit, and
+    orthonormal to float32 precision (an SVD in float32 would be off by a few ulps)."""
+    w = randn(*shape, seed=3).float()
+    q = C.Orthonormal()(w)
+    assert q.dtype == torch.float32 and q.shape == w.shape
+    assert torch.equal(q, C.orthonormal(w.double()).float())
+    mat = q.double()
+    eye = mat @ mat.T if shape[0] <= shape[1] else mat.T @ mat
+    torch.testing.assert_close(eye, torch.eye(min(shape), dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_constraints_are_frozen_values_whose_configs_hold_plain_floats():
+    """Frozen dataclasses (equal when their settings are, hashable, immutable); numbers given as NumPy or 0-d
+    tensors are stored as the floats the validation returns, so configs are JSON."""
+    import json
+    from dataclasses import FrozenInstanceError
+    for c in CONSTRAINTS:
+        assert hash(c) == hash(type(c)(**c.get_config())) and len({c, type(c)(**c.get_config())}) == 1
+        with pytest.raises(FrozenInstanceError):
+            c.extra = 1
+    with pytest.raises(FrozenInstanceError):
+        C.MaxNorm(1.0).max_value = 5.0
+    c = C.MinMaxNorm(np.float32(0.5), torch.tensor(2.0), np.float64(0.25))
+    assert json.loads(json.dumps(c.get_config())) == {"min_value": 0.5, "max_value": 2.0, "rate": 0.25}
+    assert all(type(v) is float for v in c.get_config().values())
+    assert type(C.MaxNorm(np.int64(3)).max_value) is float and C.MaxNorm(np.int64(3)) == C.MaxNorm(3.0)
+
+
+def test_min_max_norm_with_equal_bounds_fixes_every_norm():
+    w = randn(5, 4, scale=3.0)
+    fixed = C.MinMaxNorm(1.5, 1.5)(w)  # min_value == max_value is allowed: a fixed norm
+    torch.testing.assert_close(unit_norms(fixed), torch.full((5,), 1.5, dtype=torch.float64), rtol=1e-6, atol=0)
+    half = C.MinMaxNorm(1.5, 1.5, rate=0.5)(w)  # half of the way from each norm to 1.5
+    torch.testing.assert_close(unit_norms(half), (unit_norms(w) + 1.5) / 2 * unit_norms(w) / (EPS + unit_norms(w)))
+
+
+def test_project_finds_conv_transpose_weights_inside_containers_and_projects_shared_ones_once():
+    model = nn.Sequential(nn.Sequential(nn.ConvTranspose2d(3, 5, 2)), nn.Linear(4, 4), nn.Linear(4, 4))
+    model[2].weight = model[1].weight  # tied
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(20.0)
+    assert C.project(model, {nn.ConvTranspose2d: C.MaxNorm(1.0)}) == ["0.0.weight"]
+    per_out = model[0][0].weight.detach().transpose(0, 1).reshape(5, -1).norm(dim=1)
+    torch.testing.assert_close(per_out, torch.ones(5), rtol=1e-5, atol=0)  # dim 1 is the output unit
+    calls = []
+
+    def counting(w):
+        calls.append(tuple(w.shape))
+        return w * 0.5
+
+    before = model[1].weight.detach().clone()
+    assert C.project(model, {(nn.Linear,): counting}) == ["1.weight"]  # the tied weight once, under its first name
+    assert calls == [(4, 4)] and torch.equal(model[1].weight.detach(), before * 0.5)
+
+
+def test_the_base_constraint_is_abstract_and_a_projector_shows_its_spec():
+    with pytest.raises(NotImplementedError):
+        C.Constraint()(torch.ones(2, 2))
+    assert repr(C.Projector(C.MaxNorm(3.0))) == "Projector(MaxNorm(max_value=3.0))"

@@ -20,7 +20,14 @@ DEMO_NAMES = ("bias-variance", "l1-vs-l2", "mc-dropout", "transfer")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors in the one-line form every other error has (and exit code 2)."""
+    """argparse, with its errors in the one-line form every other error has (and exit code 2).
+
+    Abbreviated flags are refused (``--epoch`` is not ``--epochs``): a typo must not run a study.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         print(f"regularkit: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -138,16 +145,34 @@ def cmd_study(args) -> int:
 
 def cmd_search(args) -> int:
     import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
     from regularkit.config import to_dict
     from regularkit.search import SearchSpace, coarse_to_fine, final_test, run_search, search_report
-    from regularkit.study.objective import RecipeObjective
+    from regularkit.search.samplers import check_sampler_args
+    from regularkit.search.storage import check_storage
+    from regularkit.study.folder import check_folder
+    from regularkit.study.objective import RecipeObjective, check_space
     cfg = study_config(args)
+    torch.set_num_threads(cfg.threads_per_worker())
+    # validate everything before anything is written: the recipe, the space against it, the data, the
+    # budget, the sampler, the storage and the folder
     objective = RecipeObjective(to_dict(cfg), recipe=args.recipe, seed=args.seed)
-    objective.recipe_for({})  # validate the recipe before any trial runs
     space = SearchSpace.from_toml(args.space)
-    out = Path(cfg.out)
+    check_space(space, objective)
+    if args.stages is None and args.trials is None:
+        raise RegularkitError("--trials is required without --stages, got none")
+    if args.trials is not None and args.trials < 1:
+        raise RegularkitError(f"--trials must be >= 1, got {args.trials}")
+    if args.workers < 1:
+        raise RegularkitError(f"--workers must be >= 1, got {args.workers}")
+    for n, e in args.stages or ():
+        if n < 1 or e < 1:
+            raise RegularkitError(f"--stages needs TRIALS:EPOCHS of at least 1:1, got {n}:{e}")
+    check_sampler_args(args.sampler, space, 5)
+    objective.splits()  # loads and checks the data now, not in the first trial
+    if args.storage is not None:
+        check_storage(args.storage)
+    out = check_folder(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or str(out / "search.journal")  # a journal file next to the report
     common = dict(sampler=args.sampler, seed=args.seed, storage=storage, study_name=cfg.study_name,
@@ -156,8 +181,6 @@ def cmd_search(args) -> int:
         stages = [{"n_trials": n, "optim.epochs": e} for n, e in args.stages]
         result = coarse_to_fine(objective, space, stages, **common)
     else:
-        if args.trials is None:
-            raise RegularkitError("--trials is required without --stages, got none")
         result = run_search(objective, space, n_trials=args.trials, **common)
     search_report(result, out)
     print(f"best val error {result.best_value:.4f} with {result.best_params}")

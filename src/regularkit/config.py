@@ -143,5 +143,11 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RegularkitError(f"TOML file not found: {str(path)!r}") from None
+    except IsADirectoryError:
+        raise RegularkitError(f"{str(path)!r} is a folder, not a TOML file") from None
+    except PermissionError:
+        raise RegularkitError(f"cannot read {str(path)!r}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise RegularkitError(f"{str(path)!r} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise RegularkitError(f"invalid TOML in {str(path)!r}: {exc}") from None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from regularkit._util.checks import check_in_range, check_int, check_positive
+from regularkit._util.checks import check_bool, check_in_range, check_int, check_positive
 from regularkit.errors import RegularkitError
 
 
@@ -128,8 +128,8 @@ class ReferenceBatchNorm(nn.Module):
         if momentum is not None:
             momentum = check_in_range("momentum", momentum, 0.0, 1.0)
         self.momentum = momentum
-        self.affine = bool(affine)
-        self.track_running_stats = bool(track_running_stats)
+        self.affine = check_bool("affine", affine)
+        self.track_running_stats = check_bool("track_running_stats", track_running_stats)
         factory = dict(device=device, dtype=dtype)
         if self.affine:
             self.weight = nn.Parameter(torch.ones(num_features, **factory))

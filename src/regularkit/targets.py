@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from regularkit._util.checks import check_choice, check_in_range, check_int
 from regularkit.errors import RegularkitError
 
-__all__ = ["FORMULAS", "hard_labels", "check_class_indices", "smooth", "smooth_targets", "to_soft_targets", "soft_targets_for"]
+__all__ = ["FORMULAS", "hard_labels", "check_class_indices", "smooth", "smooth_targets", "to_soft_targets",
+           "soft_targets_for"]
 
 FORMULAS = ("uniform", "others")
 
@@ -49,6 +50,7 @@ def hard_labels(y):
 
 def check_class_indices(y: torch.Tensor, k: int, *, everywhere: bool = True) -> None:
     """Class indices in ``[0, k)``; on accelerators only when ``everywhere`` (it costs a host sync)."""
+    k = check_int("num_classes", k, minimum=1)
     if y.numel() == 0 or not (everywhere or y.device.type == "cpu"):
         return
     bad = (y < 0) | (y >= k)

@@ -1,6 +1,7 @@
 """Cutout and Random Erasing: box geometry, Algorithm 1 restated in NumPy, erased fraction, fills."""
 import importlib
 import math
+import re
 
 import numpy as np
 import pytest
@@ -164,3 +165,144 @@ def test_erasing_errors(make, match):
 def test_per_channel_value_must_match_channels():
     with pytest.raises(RegularkitError, match="value has 3 entries for 1 channels"):
         A.Cutout(2, value=(0, 0, 0))(torch.rand(2, 1, 4, 4))
+
+
+def test_cutout_with_p_below_one_leaves_the_other_rows_untouched():
+    """Each row is erased with probability p; a row that is not has an empty box and comes back bit for bit."""
+    x = torch.rand(2000, 2, 9, 7, generator=gen(4)) + 1.0
+    op = A.Cutout(3, p=0.3, value=(0.0, -1.0))
+    params = op.make_params(x, gen(5))
+    out, _ = op.apply(x, None, params)
+    erased = _erased(x, out).flatten(1).any(1)
+    assert abs(float(erased.float().mean()) - 0.3) < 4 * math.sqrt(0.3 * 0.7 / 2000)
+    empty = (params["bottom"] - params["top"]) * (params["right"] - params["left"]) == 0
+    assert torch.equal(empty, ~erased)  # a size-3 box always keeps at least 2 x 2 pixels inside the image
+    assert torch.equal(out[~erased], x[~erased])
+    rows = erased.nonzero().flatten()
+    assert (out[rows, 0][_erased(x, out)[rows]] == 0).all() and (out[rows, 1][_erased(x, out)[rows]] == -1).all()
+    # the same draws with p = 1 erase every row: p chooses rows, it does not move the boxes
+    every = A.Cutout(3, value=(0.0, -1.0)).make_params(x, gen(5))
+    for k in ("top", "left", "right"):
+        assert torch.equal(every[k], params[k]), k
+    assert torch.equal(every["bottom"][erased], params["bottom"][erased])
+
+
+@pytest.mark.parametrize("h, w", [(32, 64), (48, 20), (9, 9)])
+def test_random_erasing_boxes_stay_inside_and_reach_every_border(h, w):
+    """Erased rows: a box inside the image, and over many rows every border is touched (corners uniform over
+    the image); rows not drawn for erasing: an empty box at a valid corner, the row untouched."""
+    n = 4000
+    x = torch.rand(n, 1, h, w, generator=gen(6)) + 1.0
+    op = A.RandomErasing(p=0.5)
+    p = op.make_params(x, gen(7))
+    out, _ = op.apply(x, None, p)
+    he, we = p["bottom"] - p["top"], p["right"] - p["left"]
+    on = (he > 0) & (we > 0)
+    assert torch.equal(on, _erased(x, out).flatten(1).any(1))
+    assert torch.equal(he == 0, we == 0)  # a row is erased whole or not at all
+    assert ((p["top"] >= 0) & (p["left"] >= 0) & (p["bottom"] <= h) & (p["right"] <= w)).all()
+    assert ((p["top"] < h) & (p["left"] < w)).all()
+    assert p["top"][on].min() == 0 and p["left"][on].min() == 0
+    assert p["bottom"][on].max() == h and p["right"][on].max() == w
+    assert torch.equal(out[~on], x[~on])
+    for i in on.nonzero().flatten()[:50].tolist():  # inside the box the fill, outside the image itself
+        box = out[i, :, p["top"][i]:p["bottom"][i], p["left"][i]:p["right"][i]]
+        assert (box == 0).all() and _erased(x, out)[i].sum() == he[i] * we[i]
+
+
+@pytest.mark.parametrize("value, pixel", [(7.6, 8), (300.0, 255), (-4.0, 0), (2.5, 2)])
+def test_a_constant_fill_on_integer_images_is_rounded_and_clamped_to_the_dtype(value, pixel):
+    """uint8 images hold 0..255: the fill is rounded (half to even, as torch) and clamped, never wrapped."""
+    x8 = torch.full((6, 2, 5, 5), 100, dtype=torch.uint8)
+    for op in (A.Cutout(3, value=value), A.RandomErasing(p=1.0, value=value)):
+        out = op(x8, generator=gen(0))
+        assert out.dtype == torch.uint8
+        changed = out != x8
+        assert changed.flatten(1).any(1).all() and (out[changed] == pixel).all(), type(op).__name__
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
+def test_cutout_box_is_the_clipped_square_around_a_uniform_centre(size):
+    """Rows ``[cy - size // 2, cy - size // 2 + size)`` clipped to the image, ``cy`` uniform on 0..H-1, and the
+    same for columns: every (top, bottom) pair the paper's rule gives appears, equally often, and no other."""
+    h, w, n = 7, 6, 42_000
+    p = A.Cutout(size).make_params(torch.empty(n, 1, h, w), gen(size))
+    for lo, hi, extent in ((p["top"], p["bottom"], h), (p["left"], p["right"], w)):
+        expected = [(max(c - size // 2, 0), min(c - size // 2 + size, extent)) for c in range(extent)]
+        pairs = torch.stack([lo, hi], 1)
+        got, counts = pairs.unique(dim=0, return_counts=True)
+        want = torch.tensor(sorted(set(expected)))
+        assert torch.equal(got, want), (got.tolist(), want.tolist())
+        share = {pair: expected.count(pair) / extent for pair in expected}
+        for pair, count in zip(got.tolist(), counts.tolist()):
+            assert abs(count / n - share[tuple(pair)]) < 0.015, (pair, count / n)
+
+
+def test_raw_pixel_fill_is_floor_256_phi_of_the_normal_draw():
+    z = torch.tensor([-math.inf, -40.0, -3.0, -0.5, 0.0, 1e-3, 0.7, 2.5, 40.0, math.inf])
+    phi = stats.norm.cdf(z.double().numpy())
+    np.testing.assert_array_equal(erase_module._raw_pixels(z).numpy(), np.clip(np.floor(256 * phi), 0, 255))
+    assert erase_module._raw_pixels(z)[-1] == 255 and erase_module._raw_pixels(z)[0] == 0
+
+
+# (h, w, scale, ratio, box sides): degenerate ranges, so every candidate is the same box
+EXACT = [
+    (8, 8, (1 / 64, 1 / 64), (1.0, 1.0), (1, 1)),       # 1 x 1 boxes
+    (4, 16, (0.25, 0.25), (1.0, 1.0), (4, 4)),          # full height
+    (8, 16, (0.125, 0.125), (4.0, 4.0), (8, 2)),        # full height, narrow (ratio = H_e / W_e = 4)
+    (16, 4, (0.125, 0.125), (0.5, 0.5), (2, 4)),        # full width
+    (6, 5, (0.1, 0.1), (1.2, 1.2), (2, 2)),             # sides round to whole pixels: sqrt(3 * 1.2) = 1.9
+]
+
+
+@pytest.mark.parametrize("h, w, scale, ratio, sides", EXACT)
+def test_acceptance_and_boxes_of_a_single_box_size_are_exact(h, w, scale, ratio, sides):
+    """A box of sides (H_e, W_e) fits at (H - H_e + 1)(W - W_e + 1) of the H W corners."""
+    he, we = sides
+    assert erase_module.acceptance(scale, ratio, h, w) == pytest.approx((h - he + 1) * (w - we + 1) / (h * w))
+    x = torch.rand(500, 1, h, w, generator=gen(9)) + 1.0
+    p = A.RandomErasing(p=1.0, scale=scale, ratio=ratio).make_params(x, gen(10))
+    assert ((p["bottom"] - p["top"]) == he).all() and ((p["right"] - p["left"]) == we).all()
+    assert p["top"].max() == h - he and p["left"].max() == w - we  # every corner where the box fits is used
+    assert p["top"].min() == 0 and p["left"].min() == 0
+
+
+def test_boxes_that_round_to_no_pixel_are_never_used():
+    """A candidate whose side rounds to 0 pixels does not fit: with a range where most do, every sample at p = 1
+    still gets a box of at least one pixel; a range where all do cannot fit at all."""
+    x = torch.rand(400, 1, 8, 8, generator=gen(11)) + 1.0
+    op = A.RandomErasing(p=1.0, scale=(0.001, 0.04), ratio=(0.3, 3.0))  # 0.06 .. 2.6 pixels
+    p = op.make_params(x, gen(12))
+    assert ((p["bottom"] - p["top"]) >= 1).all() and ((p["right"] - p["left"]) >= 1).all()
+    assert (op.apply(x, None, p)[0] != x).flatten(1).any(1).all()
+    with pytest.raises(RegularkitError, match=r"RandomErasing cannot fit any box of scale=\(0.001, 0.003\)"):
+        A.RandomErasing(p=1.0, scale=(0.001, 0.003), ratio=(1.0, 1.0))(x, generator=gen(0))  # < 0.2 pixels
+    assert erase_module.acceptance((0.001, 0.003), (1.0, 1.0), 8, 8) == 0.0
+
+
+def test_scale_may_reach_the_whole_image_but_not_beyond():
+    assert A.RandomErasing(scale=(0.5, 1.0)).scale == (0.5, 1.0)
+    for bad in ((0.5, 1.5), (1.0, 2.0)):
+        with pytest.raises(RegularkitError, match=r"scale must lie in \(0, 1\], got " + re.escape(repr(bad))):
+            A.RandomErasing(scale=bad)
+
+
+def test_one_round_of_k_candidates_almost_always_suffices(monkeypatch):
+    """docs/augment.md: the default ranges fit 21 % of candidates on 32 x 64 images, so k = 30 candidates per
+    sample and round leave a sample without a box with chance 0.1 %; k is capped at 64; the safety cap is 100 000."""
+    rounds = []
+    real = A.RandomErasing._round
+
+    def spy(self, m, k, *args):
+        rounds.append((m, k))
+        return real(self, m, k, *args)
+
+    monkeypatch.setattr(A.RandomErasing, "_round", spy)
+    n = 3000
+    A.RandomErasing(p=1.0)(torch.rand(n, 1, 32, 64), generator=gen(13))
+    assert rounds[0] == (n, 30)
+    assert sum(m for m, _ in rounds[1:]) <= 4 * 0.001 * n + 3  # about 3 samples draw a second round
+    rounds.clear()
+    A.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(0.5, 0.55))(torch.rand(20, 1, 32, 64), generator=gen(14))
+    assert {k for _, k in rounds} == {64}  # 0.3 % of candidates fit: k would be 2300, capped
+    assert erase_module.MAX_CANDIDATES == 100_000

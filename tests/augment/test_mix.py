@@ -274,3 +274,19 @@ def test_graph_break_counter_sees_a_host_sync(fresh_dynamo):
     """The negative control: the eager target encoding range-checks indices on the host, and the counter sees it."""
     y = torch.arange(6) % K
     assert torch._dynamo.explain(lambda t: soft_targets_for(t, K, 0.1))(y).graph_break_count > 0
+
+
+@pytest.mark.parametrize("h, w", [(64, 64), (20, 48), (7, 5)])
+def test_cutmix_boxes_stay_inside_the_image_and_reach_every_border(h, w):
+    """Centres uniform over the image, boxes clipped to it: every box lies inside [0, H] x [0, W], has
+    top <= bottom and left <= right, and over many draws each of the four borders is reached."""
+    x = torch.empty(4000, 1, h, w)
+    for op in (A.CutMix(num_classes=K), A.MixUpCutMix(num_classes=K, switch_prob=1.0)):
+        p = op.make_params(x, gen(8))
+        top, left, bottom, right = p["top"], p["left"], p["bottom"], p["right"]
+        assert ((0 <= top) & (top <= bottom) & (bottom <= h)).all() and ((0 <= left) & (left <= right)
+                                                                          & (right <= w)).all()
+        assert (top.min(), left.min(), bottom.max(), right.max()) == (0, 0, h, w)
+        assert ((bottom > 0) & (right > 0) & (top < h) & (left < w))[(bottom > top) & (right > left)].all()
+        area = ((bottom - top) * (right - left)).double() / (h * w)
+        torch.testing.assert_close(p["lam"].double(), 1 - area, atol=1e-7, rtol=0)

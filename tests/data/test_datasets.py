@@ -203,6 +203,15 @@ def test_fashion_lookup_order(tmp_path, fake_fashion, no_fashion_anywhere, monke
 
 
 def test_fashion_missing_says_where_it_looked_and_how_to_get_it(tmp_path, fake_fashion, no_fashion_anywhere):
+    with pytest.raises(RegularkitError) as info:
+        load_dataset("fashion-mnist")
+    msg = str(info.value)
+    assert "\n" not in msg and f"{tmp_path}/system/fashion-mnist" in msg
+    assert "`regularkit data download fashion-mnist`" in msg and "`apt-get install dataset-fashion-mnist`" in msg
+
+
+def test_a_data_dir_without_the_files_is_an_error_never_a_fallback(tmp_path, fake_fashion, no_fashion_anywhere):
+    fake_fashion(tmp_path / "system" / "fashion-mnist")  # another copy exists, and must not be used
     (tmp_path / "half").mkdir()
     fake_fashion(tmp_path / "half")
     for name in FASHION_MNIST_FILES[2:]:
@@ -210,10 +219,8 @@ def test_fashion_missing_says_where_it_looked_and_how_to_get_it(tmp_path, fake_f
     with pytest.raises(RegularkitError) as info:
         load_dataset("fashion-mnist", data_dir=tmp_path / "half")
     msg = str(info.value)
-    assert "\n" not in msg
-    assert f"looked in {tmp_path}/half (2 of 4 files), {tmp_path}/half/fashion-mnist, " in msg
-    assert f"{tmp_path}/system/fashion-mnist" in msg
-    assert "`regularkit data download fashion-mnist`" in msg and "`apt-get install dataset-fashion-mnist`" in msg
+    assert "\n" not in msg and f"--data-dir '{tmp_path}/half' does not hold Fashion-MNIST: missing " in msg
+    assert "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz" in msg and "no other folder is tried" in msg
 
 
 def test_fashion_shape_checks_name_the_file(tmp_path, fake_fashion):

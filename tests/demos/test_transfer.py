@@ -228,7 +228,7 @@ def test_missing_fashion_mnist_raises_the_loaders_error(tmp_path, monkeypatch):
     from regularkit.data import datasets
     monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "none")
     monkeypatch.setenv("REGULARKIT_DATA", str(tmp_path / "none"))
-    with pytest.raises(RegularkitError, match="Fashion-MNIST not found"):
+    with pytest.raises(RegularkitError, match=r"does not hold Fashion-MNIST: missing train-images-idx3-ubyte.gz"):
         T.transfer_table(progress=False, data_dir=tmp_path, **TINY)
 
 

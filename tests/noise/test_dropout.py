@@ -1,4 +1,6 @@
 """Dropout: drop fraction, exact scaling, test-time rules, noise_shape, seeds, errors, dtypes."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -244,3 +246,14 @@ def test_properties_over_shapes_and_dtypes(shape, dtype, p, classic, seed, data)
     # eval: identity (inverted) or exactly x * keep (classic)
     test = dropout(x, p, training=False, classic=classic, noise_shape=noise_shape)
     assert torch.equal(test, x * (1 - p) if classic and p > 0 else x)
+
+
+@pytest.mark.parametrize("entry", [1.0, 2.5, True, "1"])
+def test_noise_shape_entries_that_are_not_ints_are_refused(entry):
+    """``1.0`` is not ``1``: a float (or a bool, or a string) in ``noise_shape`` is refused, not truncated."""
+    message = r"noise_shape entries must be None or positive ints, got \(None, " + re.escape(repr(entry)) + r"\)"
+    with pytest.raises(RegularkitError, match=message):
+        Dropout(0.5, noise_shape=(None, entry))
+    with pytest.raises(RegularkitError, match=message):
+        dropout(torch.ones(4, 3), 0.5, noise_shape=(None, entry))
+    assert resolve_noise_shape((4, 3), (None, np.int64(1))) == (4, 1)  # integer types other than int are ints

@@ -1,10 +1,16 @@
-"""The run ledger's recovery: dead workers' runs and orphaned pops are redone, none counted twice."""
+"""The run ledger: claims (the worker recorded, a lost race closed, another study's run given back), completed
+records (asked keys only, the first of a key), recovery (dead workers' runs and orphaned pops redone, none counted
+twice)."""
 import subprocess
 import sys
 import time
 
+import optuna
+import pytest
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from regularkit.errors import RegularkitError
 from regularkit.search.storage import WORKER_ATTR, worker_identity
 from regularkit.study import ledger
 
@@ -38,3 +44,81 @@ def test_dead_worker_on_this_host_is_reclaimed_and_live_one_is_not(tmp_path):
     assert ledger.reclaim_dead(study) == 1
     assert states(study) == [(t1.user_attrs["key"], TrialState.FAIL), (t2.user_attrs["key"], TrialState.RUNNING),
                              (t1.user_attrs["key"], TrialState.WAITING)]  # the dead worker's run, queued again
+
+
+def test_claim_records_its_worker_and_returns_none_when_nothing_of_ours_waits(tmp_path):
+    study = ledger.open_study(tmp_path, "s")
+    assert ledger.enqueue_missing(study, {"a": {"recipe": "r", "seed": 0}, "b": {"recipe": "r", "seed": 1}}) == 2
+    trial = ledger.claim(study, {"a", "b"})
+    assert trial.user_attrs["key"] == "a" and trial.user_attrs["recipe"] == "r"
+    assert trial.user_attrs[WORKER_ATTR] == worker_identity()
+    assert ledger.claim(study, {"a"}) is None  # "a" is running and "b" is not ours: nothing to claim
+    assert states(study) == [("a", TrialState.RUNNING), ("b", TrialState.WAITING)]  # "b" left where it was
+    assert ledger.enqueue_missing(study, {"a": {}, "b": {}, "c": {}}) == 1  # running and waiting keys count as taken
+
+
+def test_completed_reads_only_the_asked_keys_and_the_first_record_of_a_key(tmp_path):
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {"a": {}, "b": {}, "other": {}})
+    for key in ("a", "b", "other"):
+        trial = ledger.claim(study, {key})
+        trial.set_user_attr("record", {"key": key, "n": 1})
+        study.tell(trial, 0.5)
+    study.enqueue_trial({}, user_attrs={"key": "a"})  # "a" done a second time (a live run reclaimed by mistake)
+    again = ledger.claim(study, {"a"})
+    again.set_user_attr("record", {"key": "a", "n": 2})
+    study.tell(again, 0.1)
+    study.enqueue_trial({}, user_attrs={"key": "b2"})  # a COMPLETE trial without a record is not a finished run
+    study.tell(ledger.claim(study, {"b2"}), 0.3)
+    done = ledger.completed(study, {"a", "b", "b2", "never-run"})
+    assert done == {"a": {"key": "a", "n": 1}, "b": {"key": "b", "n": 1}}  # no "other": it was not asked for
+    assert ledger.completed(study, set()) == {}
+
+
+def test_a_claim_that_loses_the_race_leaves_no_blank_running_trial(tmp_path):
+    """Another worker pops the last waiting run between our look and our ``ask``: Optuna's ``ask`` then makes
+    up a blank trial, which claim must close (FAIL) instead of leaving it RUNNING forever."""
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {"a": {}})
+    other = ledger.open_study(tmp_path, "s")  # the other worker, on the same journal
+    real_ask = study.ask
+
+    def ask_after_the_other_worker():
+        other.ask()
+        return real_ask()
+
+    study.ask = ask_after_the_other_worker
+    assert ledger.claim(study, {"a"}) is None
+    assert states(study) == [("a", TrialState.RUNNING), (None, TrialState.FAIL)]
+    assert ledger.reclaim_dead(study) == 0  # nothing to recover: the blank trial is closed, the run is alive
+
+
+def test_a_run_of_another_study_popped_by_claim_is_given_back(tmp_path):
+    """Two studies share one ledger: popping the other's run puts it back, waiting, with its key and attrs."""
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {"theirs": {"recipe": "l2", "seed": 3}})
+    ledger.enqueue_missing(study, {"ours": {"recipe": "baseline", "seed": 0}})
+    trial = ledger.claim(study, {"ours"})  # Optuna pops the oldest waiting trial first: theirs
+    assert trial.user_attrs["key"] == "ours"
+    assert states(study) == [("theirs", TrialState.FAIL), ("ours", TrialState.RUNNING),
+                             ("theirs", TrialState.WAITING)]
+    back = study.get_trials(states=(TrialState.WAITING,))[0]
+    assert back.user_attrs == {"key": "theirs", "recipe": "l2", "seed": 3}  # untouched: no worker recorded
+    theirs = ledger.claim(study, {"theirs"})
+    assert theirs.user_attrs["key"] == "theirs" and theirs.user_attrs[WORKER_ATTR] == worker_identity()
+
+
+def test_open_study_names_a_storage_it_cannot_open(tmp_path, monkeypatch):
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    study = ledger.open_study(tmp_path, "s")
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING  # no INFO line per run from Optuna
+    assert (tmp_path / "ledger.journal").exists() and study.study_name == "s"
+    assert study.directions == [StudyDirection.MINIMIZE]  # a run's validation error: lower is better
+    assert len(ledger.open_study(tmp_path, "s").get_trials()) == 0  # opened again, not refused as a duplicate
+
+    def refuse(storage):
+        raise ValueError("no such server")
+
+    monkeypatch.setattr(ledger, "open_storage", refuse)
+    with pytest.raises(RegularkitError, match=r"^cannot open storage 'sqlite:///x.db': no such server$"):
+        ledger.open_study(tmp_path, "s", "sqlite:///x.db")

@@ -147,3 +147,58 @@ def test_resume_after_sigkill_gives_the_same_table(tmp_path):
     study = open_study(killed_dir, "regularkit-study")
     keys = [t.user_attrs["key"] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
     assert len(keys) == len(set(keys)) == 6
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_a_run_that_raises_inside_run_study_is_failed_in_the_ledger_and_redone_by_a_rerun(tmp_path, monkeypatch,
+                                                                                          exc):
+    import optuna
+
+    from regularkit.study import worker
+    from regularkit.study.ledger import open_study
+    cfg = StudyConfig(recipes=("baseline",), out=str(tmp_path / "s"), **{**FAST, "epochs": 2})
+    real, trained = worker.run_recipe, []
+
+    def seed_1_raises(recipe, splits, seed, **kw):
+        trained.append(seed)
+        if seed == 1:
+            raise exc
+        return real(recipe, splits, seed, **kw)
+
+    monkeypatch.setattr(worker, "run_recipe", seed_1_raises)
+    with pytest.raises(type(exc)):
+        run_study(cfg, progress=False)
+    states = [(t.user_attrs["seed"], t.state) for t in open_study(tmp_path / "s", cfg.study_name).get_trials()]
+    assert states == [(0, optuna.trial.TrialState.COMPLETE), (1, optuna.trial.TrialState.FAIL)]
+    assert not (tmp_path / "s" / "results.csv").exists()  # no report of a study that did not finish
+    monkeypatch.setattr(worker, "run_recipe", lambda recipe, splits, seed, **kw: (trained.append(seed),
+                                                                                 real(recipe, splits, seed, **kw))[1])
+    result = run_study(cfg, progress=False)  # the rerun: seed 1 again, seed 0 read from the ledger
+    assert trained == [0, 1, 1]
+    assert [r["seed"] for r in result.records] == [0, 1]
+    states = [(t.user_attrs["seed"], t.state) for t in open_study(tmp_path / "s", cfg.study_name).get_trials()]
+    assert states == [(0, optuna.trial.TrialState.COMPLETE), (1, optuna.trial.TrialState.FAIL),
+                      (1, optuna.trial.TrialState.COMPLETE)]
+
+
+def test_a_two_seed_study_keeps_each_runs_probabilities_and_reports_their_ensemble(tmp_path):
+    """Each run's test probabilities are an artifact; the seed-ensemble column is the error of their mean."""
+    import numpy as np
+
+    from regularkit.study.artifacts import load_probs, open_store
+    out = tmp_path / "s"
+    result = run_study(StudyConfig(recipes=("baseline",), out=str(out), **{**FAST, "epochs": 2}), progress=False)
+    store = open_store(out, None, None)
+    y = result.plan.data.splits.y_test.numpy()
+    probs = [load_probs(store, r) for r in result.records]
+    assert len({r["probs_artifact"] for r in result.records}) == 2
+    assert len([p for p in (out / "artifacts").rglob("*") if p.is_file()]) == 2
+    for p, r in zip(probs, result.records):
+        assert p.shape == (len(y), 10) and float((p.argmax(1) != y).mean()) == pytest.approx(
+            r["final"]["test_error"], abs=1e-9)
+    ensemble = float((np.mean(probs, axis=0).argmax(1) != y).mean())
+    (row,) = read_csv(out / "results.csv")
+    assert float(row["ensemble_test_error_mean"]) == pytest.approx(ensemble, abs=1e-6)
+    assert result.summaries[0].stats["ensemble_test_error"] == (pytest.approx(ensemble), 0.0)
+    pooled, labels = result.summaries[0].pooled_probs
+    assert pooled.shape == (2 * len(y), 10) and np.array_equal(labels, np.tile(y, 2))

@@ -54,3 +54,12 @@ def test_tune_chooses_records_and_resumes(tmp_path):
     again = run_study(StudyConfig(out=str(out), tune=3, **FAST), progress=False)
     assert again.plan.tuned == tuned and again.records == first.records  # nothing searched or trained again
     assert {n: len(optuna.load_study(study_name=n, storage=storage).trials) for n in counts} == counts
+
+
+def test_a_pruned_trial_of_a_recipe_whose_final_model_does_not_exist_yet_is_not_evaluated():
+    # SWA starts averaging at 75% of the run; pruned at epoch 1, there is no average to evaluate.
+    plan = make_plan(StudyConfig(**{**FAST, "recipes": ("baseline", "swa"), "epochs": 4}))
+    value = TuneObjective(plan, plan.recipes[1])({"reg.swa_start": 0.75}, lambda step, v: True)
+    assert value == float("inf")  # Optuna keeps the last reported value of a pruned trial
+    finished = TuneObjective(plan, plan.recipes[1])({"reg.swa_start": 0.5}, lambda step, v: False)
+    assert 0.0 <= finished <= 1.0

@@ -1,11 +1,16 @@
-"""Many workers: N processes on one machine share the ledger; folders sharing one storage give one report."""
+"""Workers: train_claimed (each waiting run once, a failed run marked FAIL and redone), a worker process's exit codes;
+N processes on one machine share the ledger; folders sharing one storage give one report."""
 import csv
+import math
 import subprocess
 import sys
 
+import numpy as np
 import optuna
 import pytest
 
+from regularkit._util.signals import Terminated
+from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig
 from regularkit.study.ledger import open_study
 from regularkit.study.pipeline import run_study
@@ -61,3 +66,151 @@ def test_two_folders_sharing_one_storage_write_identical_complete_reports(tmp_pa
     trials = open_study(tmp_path / "a", "regularkit-study", str(storage)).get_trials()
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 6
     assert (tmp_path / "shared" / "artifacts").is_dir()
+
+
+# --------------------------------------------------------------------------- train_claimed, in this process
+TINY = dict(recipes=("baseline",), seeds=2, epochs=2, train_size=60, batch_size=32, threads=1)
+
+
+def tiny_study(tmp_path, **kw):
+    """A plan of two runs, its ledger with both enqueued, and its artifact store."""
+    from regularkit.study import ledger
+    from regularkit.study.artifacts import open_store
+    from regularkit.study.plan import make_plan
+    cfg = StudyConfig(out=str(tmp_path / "s"), **{**TINY, **kw})
+    plan = make_plan(cfg)
+    study = ledger.open_study(tmp_path / "s", cfg.study_name)
+    ledger.enqueue_missing(study, {k: {"recipe": j.recipe.name, "seed": j.seed} for k, j in plan.jobs.items()})
+    return plan, study, open_store(tmp_path / "s", None, None)
+
+
+def trial_states(study):
+    return [(t.user_attrs["key"], t.state) for t in study.get_trials()]
+
+
+def test_train_claimed_trains_each_waiting_run_and_reports_it(tmp_path):
+    from regularkit.study.artifacts import load_probs
+    from regularkit.study.worker import train_claimed
+    plan, study, store = tiny_study(tmp_path)
+    seen = {"start": [], "epoch": [], "done": []}
+    n = train_claimed(plan, study, store, on_start=lambda job: seen["start"].append(job),
+                      on_epoch=lambda job, m: seen["epoch"].append((job.seed, m["epoch"])),
+                      on_done=lambda job, record: seen["done"].append((job, record)))
+    assert n == 2 and sorted(job.seed for job in seen["start"]) == [0, 1]
+    assert sorted(seen["epoch"]) == [(0, 1), (0, 2), (1, 1), (1, 2)]  # every epoch of every run, with its job
+    trials = {t.user_attrs["key"]: t for t in study.get_trials()}
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials.values())
+    for job, record in seen["done"]:
+        key = next(k for k, j in plan.jobs.items() if j is job)
+        assert record["key"] == key and trials[key].user_attrs["record"] == record
+        assert trials[key].value == record["final"]["val_error"]  # what the ledger is told: validation error
+        assert "test_probs" not in record  # the probabilities went to the artifact store, not into the ledger
+        probs = load_probs(store, record)
+        assert probs.shape == (len(plan.data.splits.y_test), 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+        errors = float((probs.argmax(1) != plan.data.splits.y_test.numpy()).mean())
+        assert errors == pytest.approx(record["final"]["test_error"], abs=1e-9)
+    assert train_claimed(plan, study, store) == 0  # nothing is left waiting
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom in run 2"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_a_run_that_raises_is_marked_failed_the_error_propagates_and_a_rerun_redoes_it(tmp_path, monkeypatch, exc):
+    from regularkit.study import ledger, worker
+    plan, study, store = tiny_study(tmp_path)
+    real, calls = worker.run_recipe, []
+
+    def second_run_raises(recipe, splits, seed, **kw):
+        calls.append(seed)
+        if len(calls) == 2:
+            raise exc
+        return real(recipe, splits, seed, **kw)
+
+    monkeypatch.setattr(worker, "run_recipe", second_run_raises)
+    done = []
+    with pytest.raises(type(exc)):
+        worker.train_claimed(plan, study, store, on_done=lambda job, record: done.append(job.seed))
+    first, second = calls
+    assert done == [first]  # the finished run was reported; the failed one was not
+    keys = {j.seed: k for k, j in plan.jobs.items()}
+    assert trial_states(study) == [(keys[first], optuna.trial.TrialState.COMPLETE),
+                                   (keys[second], optuna.trial.TrialState.FAIL)]
+    assert set(ledger.completed(study, plan.keys)) == {keys[first]}
+    monkeypatch.setattr(worker, "run_recipe", real)
+    assert ledger.enqueue_missing(study, {k: {} for k in plan.keys}) == 1  # only the failed run is to do
+    assert worker.train_claimed(plan, study, store) == 1
+    assert set(ledger.completed(study, plan.keys)) == plan.keys
+    assert trial_states(study)[-1] == (keys[second], optuna.trial.TrialState.COMPLETE)
+
+
+@pytest.mark.parametrize("val_error, told", [(0.25, 0.25), (0.0, 0.0), (None, math.inf), (math.nan, math.inf),
+                                             (math.inf, math.inf)])
+def test_the_ledger_is_told_the_validation_error_and_inf_for_a_diverged_run(val_error, told):
+    from regularkit.study.worker import objective_value
+    assert objective_value({"final": {"val_error": val_error}}) == told
+    assert objective_value({"final": {}}) == math.inf
+
+
+def test_a_worker_that_died_of_an_error_is_reported_and_one_stopped_by_a_signal_is_not():
+    from types import SimpleNamespace
+
+    from regularkit.errors import RegularkitError
+    from regularkit.study.worker import check_exit_codes
+    procs = [SimpleNamespace(name=f"w{code}", exitcode=code) for code in (0, None, 130, 143, -9)]
+    check_exit_codes(procs)  # finished, still running, Ctrl-C, SIGTERM, killed: none is a bug to report
+    with pytest.raises(RegularkitError, match=r"^study worker w1 exited with code 1; see its message above$"):
+        check_exit_codes(procs + [SimpleNamespace(name="w1", exitcode=1), SimpleNamespace(name="w2", exitcode=2)])
+
+
+# --------------------------------------------------------------------------- a spawned worker's main, in this process
+@pytest.fixture
+def worker_main(monkeypatch):
+    """``_worker_main`` without its process-wide settings leaking into the test process."""
+    import torch
+
+    from regularkit.study import worker
+    calls = []
+    monkeypatch.setattr(worker, "handle_sigterm", lambda: calls.append("sigterm"))
+    threads = torch.get_num_threads()
+    yield worker, calls
+    torch.set_num_threads(threads)
+
+
+def test_a_worker_process_claims_and_trains_every_run(tmp_path, worker_main):
+    import torch
+
+    from regularkit.config import to_dict
+    from regularkit.study import ledger
+    worker, calls = worker_main
+    plan, study, _ = tiny_study(tmp_path)
+    worker._worker_main(to_dict(plan.cfg), None, 2)
+    assert calls == ["sigterm"] and torch.get_num_threads() == 2  # SIGTERM handled, the threads it was given
+    assert set(ledger.completed(study, plan.keys)) == plan.keys
+    assert (tmp_path / "s" / "artifacts").is_dir()
+
+
+@pytest.mark.parametrize("raised, code, message", [
+    (Terminated(), 143, ""), (KeyboardInterrupt(), 130, ""),
+    (RegularkitError("bad data"), 2, "regularkit: error: bad data\n")])
+def test_a_worker_process_exits_with_the_code_of_what_stopped_it(tmp_path, worker_main, monkeypatch, capsys,
+                                                                 raised, code, message):
+    from regularkit.config import to_dict
+    worker, _ = worker_main
+
+    def stopped(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(worker, "make_plan", stopped)
+    with pytest.raises(SystemExit) as info:
+        worker._worker_main(to_dict(StudyConfig(out=str(tmp_path / "s"), **TINY)), None, 1)
+    assert info.value.code == code and capsys.readouterr().err == message
+
+
+def test_a_tuned_worker_trains_the_strengths_the_parent_searched(tmp_path, worker_main, monkeypatch):
+    from regularkit.config import to_dict
+    worker, _ = worker_main
+    got = {}
+    monkeypatch.setattr(worker, "tune", lambda plan, storage: (("tuned", plan.cfg.tune, storage), {}))
+    monkeypatch.setattr(worker, "train_claimed", lambda plan, study, store: got.setdefault("plan", plan))
+    cfg = StudyConfig(out=str(tmp_path / "s"), tune=3, **TINY)
+    worker._worker_main(to_dict(cfg), None, 1)
+    tuned, trials, storage = got["plan"]
+    assert (tuned, trials) == ("tuned", 3) and storage is not None

@@ -149,3 +149,119 @@ def test_restores_best_weights_when_training_is_interrupted():
     best_epoch = min(snapshots, key=lambda e: snapshots[e][0])
     assert es.restored_epoch == best_epoch
     assert torch.equal(model.weight, snapshots[best_epoch][1])
+
+
+# --------------------------------------------------------------------------- what the table above leaves open
+def test_a_plateau_is_not_an_improvement():
+    """``current < best - min_delta``: an equal value does not reset the wait (Keras' ``np.less``)."""
+    es = EarlyStopping(patience=2)
+    stop, reason = drive(es, [1.0, 1.0, 1.0, 1.0])
+    assert stop == 3 and es.stopped_epoch == 3
+    assert es.best_epoch == 1 and es.restored_epoch == 1
+    assert reason == "val_loss did not improve for 2 epochs (best 1 at epoch 1)"
+
+
+@pytest.mark.parametrize("losses,patience,min_delta,stop,restored", TABLE)
+def test_stopped_epoch_is_the_epoch_of_the_stop_decision(losses, patience, min_delta, stop, restored):
+    es = EarlyStopping(patience=patience, min_delta=min_delta)
+    got, _ = drive(es, losses)
+    assert es.stopped_epoch == got == stop  # None when training ran to its last epoch
+
+
+def test_mode_max_with_min_delta():
+    """``current > best + min_delta``: a rise of exactly ``min_delta`` is not an improvement; the reference
+    stays the best value, so small rises add up until one clears it."""
+    es = EarlyStopping(monitor="val_loss", mode="max", patience=2, min_delta=0.05)
+    stop, _ = drive(es, [0.5, 0.55, 0.62, 0.63, 0.66])
+    assert (stop, es.stopped_epoch, es.best, es.best_epoch, es.restored_epoch) == (5, 5, 0.62, 3, 3)
+    # the same values with mode="min": only the first epoch is ever an improvement
+    low = EarlyStopping(mode="min", patience=2, min_delta=0.05)
+    assert drive(low, [0.5, 0.55, 0.62, 0.63, 0.66])[0] == 3 and low.best_epoch == 1
+
+
+def test_one_instance_used_in_two_fits_starts_fresh():
+    es = EarlyStopping(patience=1, start_from_epoch=2)
+    assert drive(es, [1.0, 1.0, 0.5, 0.9]) == (4, "val_loss did not improve for 1 epochs (best 0.5 at epoch 3)")
+    assert (es.best_epoch, es.stopped_epoch, es.restored_epoch) == (3, 4, 3)
+    model = nn.Linear(1, 1)
+    # second fit: two epochs, both in the warm-up, so nothing is monitored and nothing restored
+    assert drive(es, [0.1, 0.2], model) == (None, "")
+    assert (es.best, es.best_epoch, es.wait, es.stopped_epoch, es.restored_epoch) == (None, None, 0, None, None)
+    assert model.weight.item() == 2.0  # the last epoch's weights, not the first fit's best
+    fresh = EarlyStopping(patience=1, start_from_epoch=2)
+    drive(fresh, [0.1, 0.2])
+    assert fresh.state_dict() == es.state_dict()
+
+
+def test_a_new_instance_has_the_state_of_a_train_begin():
+    es = EarlyStopping()
+    assert (es.best, es.best_epoch, es.wait, es.stopped_epoch, es.restored_epoch) == (None, None, 0, None, None)
+    assert es.state_dict() == {"best": None, "best_epoch": None, "wait": 0, "stopped_epoch": None,
+                               "best_state": None}
+
+
+def test_nothing_monitored_leaves_the_weights_as_they_are():
+    es = EarlyStopping(patience=1, start_from_epoch=5)
+    model = nn.Linear(1, 1)
+    assert drive(es, [3.0, 2.0, 1.0], model) == (None, "")
+    assert es.restored_epoch is None and model.weight.item() == 3.0
+
+
+def test_without_restore_best_weights_the_last_weights_stay():
+    es = EarlyStopping(patience=1, restore_best_weights=False)
+    model = nn.Linear(1, 1)
+    assert drive(es, [1.0, 0.5, 0.7], model)[0] == 3
+    assert es.best_epoch == 2 and es.restored_epoch is None and model.weight.item() == 3.0
+    assert es.state_dict()["best_state"] is None  # no copy of the weights is even kept
+
+
+def test_resumed_instance_restores_the_best_weights_seen_before_the_checkpoint():
+    model = nn.Linear(1, 1)
+    first = EarlyStopping(patience=3)
+    state = TrainState(model=model)
+    first.on_train_begin(state)
+    for epoch, v in enumerate([1.0, 0.2, 0.5], 1):  # the best epoch (2) is before the checkpoint
+        state.epoch, state.metrics = epoch, {"val_loss": v}
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        first.on_epoch_end(state)
+    checkpoint = first.state_dict()
+    resumed = EarlyStopping(patience=3)
+    resumed.load_state_dict(checkpoint)
+    for epoch, v in enumerate([0.6, 0.7], 4):
+        state.epoch, state.metrics = epoch, {"val_loss": v}
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        decision = resumed.on_epoch_end(state)
+    assert decision.stop and resumed.stopped_epoch == 5
+    resumed.on_train_end(state)
+    assert resumed.restored_epoch == 2 and model.weight.item() == 2.0
+    with torch.no_grad():  # the checkpoint is a copy: later changes to it do not reach the resumed instance
+        checkpoint["best_state"]["weight"].fill_(-1.0)
+    resumed.on_train_end(state)
+    assert model.weight.item() == 2.0
+
+
+def test_the_base_callback_does_nothing_and_decisions_are_values():
+    from dataclasses import FrozenInstanceError
+
+    from regularkit.train.callbacks import Callback, Decision
+
+    class Quiet(Callback):  # a user's callback without an __init__ of its own
+        pass
+
+    base, state = Quiet(), TrainState(model=nn.Linear(1, 1))
+    assert (base.on_train_begin(state), base.on_epoch_end(state), base.on_train_end(state)) == (None, None, None)
+    assert base.state_dict() == {} and base.load_state_dict({}) is None
+    assert base.get_config() == {} and type(Quiet.from_config({})) is Quiet  # was: AttributeError 'args'
+    assert (state.epoch, state.metrics, state.history) == (0, {}, [])
+    decision = Decision(True, "why")
+    with pytest.raises(FrozenInstanceError):
+        decision.stop = False
+    assert Decision(False).reason == "" and decision == Decision(True, "why")
+
+
+def test_from_config_refuses_a_config_that_is_not_a_dict():
+    with pytest.raises(RegularkitError, match=r"config must be a dict of constructor arguments, got \[5\]"):
+        EarlyStopping.from_config([5])
+    assert EarlyStopping.from_config({"patience": 2}).patience == 2

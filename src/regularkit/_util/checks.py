@@ -6,6 +6,7 @@ Messages name the parameter and the value received, e.g. ``max_norm must be
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -120,3 +121,71 @@ def check_int_tuple(name: str, value: Any, *, minimum: int = 1, maximum: int | N
     if maximum is not None and max(out) > maximum:
         raise RegularkitError(f"{name} must be at most {maximum}, got {max(out)}")
     return out
+
+
+def describe(value: Any) -> str:
+    """A received value for a one-line message: plain values as written, anything else by its type.
+
+    ``str()`` of an object can span lines (a tensor, a module); its type name never does.
+    """
+    if value is None or isinstance(value, (str, bytes, bool, int, float, np.generic)):
+        return _fmt(value)
+    if isinstance(value, type):
+        return f"the class {value.__name__}"
+    return a_or_an(type(value).__name__)
+
+
+def a_or_an(noun: str) -> str:
+    """``"a Tensor"``, ``"an OptimConfig"``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def check_path(name: str, value: Any) -> "os.PathLike[str] | str":
+    """A file path: a string or an ``os.PathLike`` (a number or a file object is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or value == "":
+        raise RegularkitError(f"{name} must be a file path (a string or a pathlib.Path), got {_fmt(value)}")
+    return value
+
+
+def check_optional_number(name: str, value: Any) -> float | None:
+    """``None``, or a finite number (:func:`check_number`)."""
+    return None if value is None else check_number(name, value)
+
+
+def check_instance(name: str, value: Any, types, what: str) -> Any:
+    """``isinstance(value, types)``; ``what`` says in words what was expected (``"a torch.nn.Module"``)."""
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise RegularkitError(f"{name} must be {what}, got {_fmt(value)}")
+    if not isinstance(value, types):
+        raise RegularkitError(f"{name} must be {what}, got {describe(value)}")
+    return value
+
+
+def check_callable(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """A callable (or ``None`` when allowed); a class is a callable too."""
+    if value is None and allow_none:
+        return None
+    if not callable(value):
+        raise RegularkitError(f"{name} must be callable, got {describe(value)}")
+    return value
+
+
+def check_callables(name: str, value: Any, what: str = "callables") -> tuple:
+    """A list or tuple of callables (each named ``name[i]`` in a message); returned as a tuple."""
+    if not isinstance(value, (list, tuple)):
+        raise RegularkitError(f"{name} must be a list of {what}, got {describe(value)}")
+    return tuple(check_callable(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+def check_monitor(name: str, value: Any) -> str:
+    """A metric name to watch, never one of the test split (``test_loss``, ``test_error``, ...).
+
+    Metrics are recorded as ``{split}_{metric}``; a choice made by watching the test
+    split (when to stop, which epoch to keep) makes the test error a biased estimate.
+    """
+    value = check_str(name, value)
+    if value.lower() == "test" or value.lower().startswith("test_"):
+        raise RegularkitError(
+            f"{name} must not watch the test split: early stopping (or any choice) monitoring the test split is "
+            f"refused, got {value!r}; watch a validation metric such as 'val_loss'")
+    return value

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from regularkit._util import rng
-from regularkit._util.checks import check_number
+from regularkit._util.checks import check_bool, check_number
 from regularkit.augment.base import (
     Augmentation,
     Batch,
@@ -191,7 +191,7 @@ class OneOf(_Pipeline):
             raise RegularkitError(f"p must be one non-negative weight per op, not all zero, got {p!r}")
         self.p = p
         self._weights = torch.tensor(weights, dtype=torch.float64) / sum(weights)
-        self.per_sample = bool(per_sample)
+        self.per_sample = check_bool("per_sample", per_sample)
 
     def output_shape(self, shape):
         outs = {self._out_shape(op, shape) for op in self.ops}

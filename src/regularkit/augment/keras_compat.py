@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from regularkit._util import rng
-from regularkit._util.checks import check_choice, check_int, check_non_negative, check_number
+from regularkit._util.checks import check_bool, check_choice, check_int, check_non_negative, check_number
 from regularkit.augment.affine import affine
 from regularkit.augment.base import Augmentation, Batch, Params, check_images, uniform
 from regularkit.augment.geometric import PAD_MODES, hflip, vflip
@@ -80,10 +80,10 @@ class ImageDataGenerator(Augmentation):
                  preprocessing_function: Callable[[np.ndarray], np.ndarray] | None = None,
                  data_format: str = "channels_last", seed: int | None = None):
         super().__init__(seed=seed)
-        self.featurewise_center, self.samplewise_center = bool(featurewise_center), bool(samplewise_center)
-        self.featurewise_std_normalization = bool(featurewise_std_normalization)
-        self.samplewise_std_normalization = bool(samplewise_std_normalization)
-        self.zca_whitening, self.zca_epsilon = bool(zca_whitening), check_non_negative("zca_epsilon", zca_epsilon)
+        self.featurewise_center, self.samplewise_center = check_bool("featurewise_center", featurewise_center), check_bool("samplewise_center", samplewise_center)
+        self.featurewise_std_normalization = check_bool("featurewise_std_normalization", featurewise_std_normalization)
+        self.samplewise_std_normalization = check_bool("samplewise_std_normalization", samplewise_std_normalization)
+        self.zca_whitening, self.zca_epsilon = check_bool("zca_whitening", zca_whitening), check_non_negative("zca_epsilon", zca_epsilon)
         self.rotation_range = check_non_negative("rotation_range", rotation_range)
         for name, spec in (("width_shift_range", width_shift_range), ("height_shift_range", height_shift_range)):
             if np.ndim(spec) > 1 or (np.ndim(spec) == 0 and check_number(name, spec) < 0):
@@ -104,7 +104,7 @@ class ImageDataGenerator(Augmentation):
         self.channel_shift_range = check_non_negative("channel_shift_range", channel_shift_range)
         self.fill_mode = check_choice("fill_mode", fill_mode, PAD_MODES)
         self.cval = check_number("cval", cval)
-        self.horizontal_flip, self.vertical_flip = bool(horizontal_flip), bool(vertical_flip)
+        self.horizontal_flip, self.vertical_flip = check_bool("horizontal_flip", horizontal_flip), check_bool("vertical_flip", vertical_flip)
         self.rescale = None if rescale in (None, 0) else check_number("rescale", rescale)
         if preprocessing_function is not None and not callable(preprocessing_function):
             raise RegularkitError(f"preprocessing_function must be callable, got {preprocessing_function!r}")
@@ -236,7 +236,7 @@ class Flow:
         if self.y is not None and len(self.y) != len(self.x):
             raise RegularkitError(f"x and y must have the same length, got {len(self.x)} and {len(self.y)}")
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
-        self.shuffle = bool(shuffle)
+        self.shuffle = check_bool("shuffle", shuffle)
         self.seed = seed
         self.generator = torch.Generator()
         if seed is None:

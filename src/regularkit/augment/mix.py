@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from regularkit._util import rng
-from regularkit._util.checks import check_choice, check_in_range, check_int, check_positive
+from regularkit._util.checks import check_bool, check_choice, check_in_range, check_int, check_positive
 from regularkit.augment.base import (
     Augmentation,
     Batch,
@@ -105,7 +105,7 @@ class _Mix(Augmentation):
         self.num_classes = check_int("num_classes", num_classes, minimum=1)
         self.p = check_probability("p", p)
         self.label_smoothing = check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
-        self.per_sample = bool(per_sample)
+        self.per_sample = check_bool("per_sample", per_sample)
         self.pairing = check_choice("pairing", pairing, PAIRINGS)
 
     def _lam(self, x, generator, alpha: float | None = None) -> torch.Tensor:

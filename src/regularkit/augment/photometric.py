@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from regularkit._util import rng
-from regularkit._util.checks import check_non_negative
+from regularkit._util.checks import check_bool, check_non_negative
 from regularkit.augment.base import Augmentation, Batch, Params, check_range, in_float, uniform
 from regularkit.errors import RegularkitError
 from regularkit.preprocess import as_fit_tensor, check_fit_split
@@ -82,7 +82,7 @@ class ColorJitter(Augmentation):
         self._b = check_range("brightness", brightness, symmetric_about=1.0, low=0.0)
         self._c = check_range("contrast", contrast, symmetric_about=1.0, low=0.0)
         self._s = check_range("channel_shift", channel_shift, symmetric_about=0.0)
-        self.per_channel_shift = bool(per_channel_shift)
+        self.per_channel_shift = check_bool("per_channel_shift", per_channel_shift)
         if clip is not None and clip != "sample" and not (isinstance(clip, (tuple, list)) and len(clip) == 2):
             raise RegularkitError(f"clip must be None, 'sample' or a pair (low, high), got {clip!r}")
         self.clip = clip
@@ -123,7 +123,7 @@ class PCAColor(Augmentation):
     def __init__(self, std: float = 0.1, *, literal: bool = False, seed: int | None = None):
         super().__init__(seed=seed)
         self.std = check_non_negative("std", std)
-        self.literal = bool(literal)
+        self.literal = check_bool("literal", literal)
 
     def fit(self, x, split: str = "train") -> "PCAColor":
         check_fit_split(x, split, who="PCAColor")

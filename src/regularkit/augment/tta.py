@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regularkit._util.checks import check_choice, check_in_range, check_positive
+from regularkit._util.checks import check_bool, check_choice, check_in_range, check_positive
 from regularkit._util.distributed import unwrap_model
 from regularkit.augment.affine import affine
 from regularkit.errors import RegularkitError
@@ -162,7 +162,7 @@ class TTA(nn.Module):
         self.model = unwrap_model(model)
         self.views = tta_views(transforms, crop_fraction=crop_fraction, crop_fit=crop_fit, scales=scales)
         self.average = check_choice("average", average, ("logits", "probs"))
-        self.batched = bool(batched)
+        self.batched = check_bool("batched", batched)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 4:

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from regularkit._util.checks import check_int
+from regularkit._util.checks import check_int, check_path
 from regularkit.data.download import default_data_root
 from regularkit.data.idx import read_idx
 from regularkit.data.images import load_image_folder
@@ -63,10 +63,14 @@ def load_digits(*, data_dir: str | os.PathLike | None = None) -> Dataset:
 
 
 def fashion_mnist_search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The folders :func:`load_fashion_mnist` looks in, in order."""
-    dirs: list[Path] = []
+    """The folders :func:`load_fashion_mnist` looks in, in order.
+
+    A ``data_dir`` given is the only place looked in (and its ``fashion-mnist`` subfolder): asking
+    for a folder and silently getting the files of another would mix data without saying so.
+    """
     if data_dir is not None:
-        dirs += [Path(data_dir), Path(data_dir) / "fashion-mnist"]
+        return [Path(data_dir), Path(data_dir) / "fashion-mnist"]
+    dirs: list[Path] = []
     env = os.environ.get("REGULARKIT_DATA")
     if env:
         dirs += [Path(env), Path(env) / "fashion-mnist"]
@@ -96,6 +100,11 @@ def load_fashion_mnist(*, data_dir: str | os.PathLike | None = None) -> Dataset:
             return _fashion_mnist_from(found)
         have = sum(f is not None for f in found)
         looked.append(f"{folder}" + (f" ({have} of 4 files)" if have else ""))
+    if data_dir is not None:
+        missing = [n for n in FASHION_MNIST_FILES if _find_file(Path(data_dir), n) is None]
+        raise RegularkitError(f"--data-dir {str(data_dir)!r} does not hold Fashion-MNIST: missing {', '.join(missing)} "
+                              "(also looked in its fashion-mnist/ subfolder); no other folder is tried when "
+                              "--data-dir is given")
     raise RegularkitError(
         "Fashion-MNIST not found; looked in " + ", ".join(looked) + ". Get it with "
         "`regularkit data download fashion-mnist` or `apt-get install dataset-fashion-mnist`")
@@ -177,7 +186,7 @@ def load_npz(path: str | os.PathLike, *, layout: str | None = None,
     1/255; without a layout, N×H×W is grey images N×1×H×W, as Keras'
     ``mnist.load_data()`` returns them; channels-last 4-D is transposed).
     """
-    path = Path(path)
+    path = Path(check_path("path", path))
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from regularkit._util.checks import check_in_range, check_int
+from regularkit._util.checks import check_bool, check_in_range, check_int
 from regularkit.errors import RegularkitError
 
 __all__ = ["train_val_split", "split_off_test", "stratified_subset", "kfold_indices", "labels_array"]
@@ -90,6 +90,7 @@ def train_val_split(y, val_fraction: float | None = None, *, val_size: int | Non
     """
     y = labels_array(y)
     seed = _seed(seed)
+    stratify = check_bool("stratify", stratify)
     n = len(y)
     if n < 2:
         raise RegularkitError(f"need at least 2 samples to split, got {n}")
@@ -158,6 +159,7 @@ def kfold_indices(y, k: int, seed: int = 0, *, stratified: bool = True) -> list[
     y = labels_array(y)
     k = check_int("k", k, minimum=2)
     seed = _seed(seed)
+    stratified = check_bool("stratified", stratified)
     if k > len(y):
         raise RegularkitError(f"k={k} folds need at least {k} samples, got {len(y)}")
     if stratified:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regularkit._util.checks import check_int
+from regularkit._util.checks import check_int, check_str
 from regularkit.errors import RegularkitError
 
 __all__ = ["Dataset", "LAYOUTS", "FLIPS", "FILLS", "as_features", "as_labels", "resolve_layout",
@@ -145,8 +145,10 @@ class Dataset:
     """A classification dataset: fixed train and test arrays, class names, layout and data semantics.
 
     Construction checks dtypes (x float32, y int64), lengths, label range,
-    layout against shape, flips and fill, and marks the four arrays read-only
-    (the caller's arrays included): edit copies, never the dataset.
+    finite x (one ``np.isfinite`` pass per array), at least two classes in
+    ``y_train``, layout against shape, flips and fill, then marks the four arrays
+    read-only (the caller's arrays included; a refused dataset leaves them as
+    they were): edit copies, never the dataset.
     ``layout=None`` is inferred by :attr:`kind`; ``flips`` / ``fill`` ``None``
     mean unknown.  ``sources`` is a JSON-ready record of where the samples came
     from (files, rows, indices of a seeded test split, fitted preprocessing),
@@ -166,9 +168,13 @@ class Dataset:
     sources: dict | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        check_int("num_classes", self.num_classes, minimum=1)
+        check_str("name", self.name)
+        check_int("num_classes", self.num_classes, minimum=2)
         for part in ("train", "test"):
             x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
+            for what, a in ((f"x_{part}", x), (f"y_{part}", y)):
+                if not isinstance(a, np.ndarray):
+                    raise RegularkitError(f"{self.name}: {what} must be a NumPy array, got {type(a).__name__}")
             if x.dtype != np.float32 or y.dtype != np.int64:
                 raise RegularkitError(
                     f"{self.name}: x_{part} must be float32 and y_{part} int64, got {x.dtype} and {y.dtype}")
@@ -182,11 +188,28 @@ class Dataset:
                 bad = y.min() if y.min() < 0 else y.max()
                 raise RegularkitError(
                     f"{self.name}: y_{part} holds label {bad}, outside [0, {self.num_classes})")
-            x.setflags(write=False)
-            y.setflags(write=False)
+            bad = int(np.count_nonzero(~np.isfinite(x)))  # one pass over each array, once per Dataset
+            if bad:
+                raise RegularkitError(f"{self.name}: x_{part} holds {bad} non-finite values (NaN or inf)")
+        if len(self.y_train) == 0:
+            raise RegularkitError(f"{self.name}: x_train is empty (0 samples)")
+        seen = np.unique(self.y_train)
+        if len(seen) < 2:
+            raise RegularkitError(
+                f"{self.name}: y_train holds a single class ({seen[0]}); a classifier needs at least 2")
+        unseen = np.setdiff1d(self.y_test, seen)
+        if unseen.size:
+            # the model can never predict a class it never saw: refused now, not reported later as error
+            raise RegularkitError(f"{self.name}: y_test holds label {unseen[0]}, which y_train never has "
+                                  f"({unseen.size} such label(s)); every test class must be in the training set")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise RegularkitError(f"{self.name}: train samples have shape {self.x_train.shape[1:]} "
                                   f"but test samples {self.x_test.shape[1:]}")
+        if self.classes is not None:
+            if not isinstance(self.classes, (tuple, list)) or not all(isinstance(c, str) for c in self.classes):
+                raise RegularkitError(f"{self.name}: classes must be a tuple of class names (strings) or None, "
+                                      f"got {self.classes!r}")
+            object.__setattr__(self, "classes", tuple(self.classes))
         if self.classes is not None and len(self.classes) != self.num_classes:
             raise RegularkitError(
                 f"{self.name}: {len(self.classes)} class names for {self.num_classes} classes")
@@ -200,6 +223,8 @@ class Dataset:
         object.__setattr__(self, "flips", check_flips(self.flips, self.kind, self.name))
         object.__setattr__(self, "fill", check_fill(self.fill, self.kind, self.name))
         object.__setattr__(self, "sources", _json_ready(self.name, self.sources))
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):  # only once every check passed
+            a.setflags(write=False)
 
     @property
     def kind(self) -> str:

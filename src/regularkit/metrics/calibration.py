@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import torch
 
-from regularkit._util.checks import check_int
+from regularkit._util.checks import check_bool, check_int
 from regularkit._util.io import atomic_savefig, figure
 from regularkit.errors import RegularkitError
 from regularkit.targets import hard_labels
@@ -43,6 +43,9 @@ def _probabilities(probs: torch.Tensor, from_logits: bool) -> torch.Tensor:
     if probs.ndim != 2 or probs.shape[1] < 2:
         raise RegularkitError(f"probs must be N x K with K >= 2, got shape {tuple(probs.shape)}")
     probs = probs.detach().to(torch.float64)
+    if not bool(torch.isfinite(probs).all()):
+        what = "logits" if from_logits else "probs"
+        raise RegularkitError(f"{what} hold {int((~torch.isfinite(probs)).sum())} non-finite values (NaN or inf)")
     if from_logits:
         return probs.softmax(dim=1)
     if probs.numel():
@@ -56,13 +59,20 @@ def _probabilities(probs: torch.Tensor, from_logits: bool) -> torch.Tensor:
     return probs
 
 
-def _labels(y: torch.Tensor, n: int) -> torch.Tensor:
+def _labels(y: torch.Tensor, n: int, k: int) -> torch.Tensor:
     if not isinstance(y, torch.Tensor):
         raise RegularkitError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    if y.ndim == 2 and y.shape[1] != k:
+        raise RegularkitError(f"soft targets y must have the {k} columns of probs, got shape {tuple(y.shape)}")
     y = hard_labels(y)  # soft targets (mixup, smoothing): the hard label is the argmax
     if y.ndim != 1 or y.shape[0] != n:
         raise RegularkitError(f"y must be class indices of shape ({n},) or N x K soft targets, "
                               f"got shape {tuple(y.shape)}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise RegularkitError(f"y must be class indices of an integer dtype, got dtype {y.dtype}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= k):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise RegularkitError(f"class index {bad} in y is out of range for the {k} columns of probs")
     return y
 
 
@@ -70,8 +80,8 @@ def calibration_bins(probs: torch.Tensor, y: torch.Tensor, n_bins: int = 15, *,
                      from_logits: bool = False) -> CalibrationBins:
     """Bin the predictions by confidence into ``n_bins`` equal-width bins ``((m-1)/M, m/M]``."""
     n_bins = check_int("n_bins", n_bins, minimum=1)
-    probs = _probabilities(probs, from_logits)
-    y = _labels(y, probs.shape[0]).to(probs.device)
+    probs = _probabilities(probs, check_bool("from_logits", from_logits))
+    y = _labels(y, probs.shape[0], probs.shape[1]).to(probs.device)
     confidence, prediction = probs.max(dim=1)
     correct = (prediction == y).to(torch.float64)
     # m / M, correctly rounded (linspace may be off by an ulp), so a confidence of exactly 0.6 lands in (0.4, 0.6]

@@ -14,9 +14,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from regularkit._util.checks import check_int
+from regularkit._util.checks import check_int, check_int_tuple
 from regularkit.errors import RegularkitError
-from regularkit.models.mlp import dense_stack, dropout_layer, make_activation
+from regularkit.models.mlp import check_activation, check_dense_args, dense_stack, dropout_layer, make_activation
 
 
 class CNN(nn.Module):
@@ -26,11 +26,16 @@ class CNN(nn.Module):
                  dropout_kind: str = "inverted", batchnorm: bool = False, dropconnect: float = 0.0,
                  bottleneck: int | None = None):
         super().__init__()
-        if len(input_shape) != 3:
-            raise RegularkitError(f"the CNN needs images C x H x W, got input shape {tuple(input_shape)}")
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+            shown = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else repr(input_shape)
+            raise RegularkitError(f"the CNN needs images C x H x W, got input shape {shown}")
         num_classes = check_int("num_classes", num_classes, minimum=2)
-        c, h, w = input_shape
-        self.input_dropout = dropout_layer(input_dropout, dropout_kind)
+        c, h, w = check_int_tuple("input_shape", input_shape)
+        channels = check_int_tuple("channels", channels)
+        check_activation(activation)
+        a = check_dense_args(widths, dropout, input_dropout, dropout_kind, batchnorm, dropconnect, bottleneck)
+        batchnorm = a["batchnorm"]
+        self.input_dropout = dropout_layer(a["input_dropout"], a["dropout_kind"])
         convs: list[nn.Module] = []
         for out in channels:
             convs.append(nn.Conv2d(c, out, 3, padding=1, bias=not batchnorm))
@@ -42,11 +47,9 @@ class CNN(nn.Module):
                 h, w = h // 2, w // 2
             c = out
         self.conv = nn.Sequential(*convs)
-        rates = tuple(dropout) if isinstance(dropout, (tuple, list)) else (float(dropout),) * len(widths)
         self.features, n_out = dense_stack(
-            c * h * w, widths, activation=activation, dropout=rates, dropout_kind=dropout_kind,
-            batchnorm=batchnorm, dropconnect=dropconnect,
-            bottleneck=None if bottleneck is None else check_int("bottleneck", bottleneck, minimum=1))
+            c * h * w, a["widths"], activation=activation, dropout=a["rates"], dropout_kind=a["dropout_kind"],
+            batchnorm=batchnorm, dropconnect=a["dropconnect"], bottleneck=a["bottleneck"])
         self.head = nn.Linear(n_out, num_classes)
         self.feature_size = math.prod((c, h, w))
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from regularkit._util.checks import check_int
+from regularkit._util.checks import check_bool, check_int
 
 __all__ = ["AbsoluteValueRectification", "LowRankLinear"]
 
@@ -71,7 +71,7 @@ class LowRankLinear(nn.Module):
         self.out_features = check_int("out_features", out_features, minimum=1)
         self.rank = check_int("rank", rank, minimum=1)
         self.v = nn.Linear(self.in_features, self.rank, bias=False)
-        self.u = nn.Linear(self.rank, self.out_features, bias=bool(bias))
+        self.u = nn.Linear(self.rank, self.out_features, bias=check_bool("bias", bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.u(self.v(x))

@@ -19,7 +19,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from regularkit._util.checks import check_choice, check_int
+from regularkit._util.checks import check_bool, check_choice, check_int, check_int_tuple, check_rate
+from regularkit.errors import RegularkitError
 from regularkit.models.layers import AbsoluteValueRectification, LowRankLinear
 from regularkit.noise import DropConnectLinear, Dropout
 
@@ -42,6 +43,27 @@ def check_activation(name: str) -> str:
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module by its config name (``"relu"``, ``"tanh"``, ...)."""
     return _ACTIVATIONS[check_activation(name)]()
+
+
+def check_rates(dropout: Sequence[float] | float, n: int) -> tuple[float, ...]:
+    """One drop rate in [0, 1) per hidden layer: one number for all ``n``, or ``n`` of them."""
+    if isinstance(dropout, (tuple, list)):
+        rates = tuple(check_rate("dropout", p) for p in dropout)
+        if len(rates) != n:
+            raise RegularkitError(f"dropout has {len(rates)} rates but the model has {n} hidden layers; "
+                                  f"got {tuple(dropout)}")
+        return rates
+    return (check_rate("dropout", dropout),) * n
+
+
+def check_dense_args(widths, dropout, input_dropout, dropout_kind, batchnorm, dropconnect, bottleneck) -> dict:
+    """The arguments the MLP and the CNN's dense head share, checked before any layer is built."""
+    widths = check_int_tuple("widths", widths)
+    return {"widths": widths, "rates": check_rates(dropout, len(widths)),
+            "input_dropout": check_rate("input_dropout", input_dropout),
+            "dropout_kind": check_choice("dropout_kind", dropout_kind, ("inverted", "classic")),
+            "batchnorm": check_bool("batchnorm", batchnorm), "dropconnect": check_rate("dropconnect", dropconnect),
+            "bottleneck": None if bottleneck is None else check_int("bottleneck", bottleneck, minimum=1)}
 
 
 def dropout_layer(p: float, kind: str = "inverted") -> nn.Module:
@@ -91,15 +113,14 @@ class MLP(nn.Module):
                  bottleneck: int | None = None):
         super().__init__()
         num_classes = check_int("num_classes", num_classes, minimum=2)
+        input_shape = check_int_tuple("input_shape", input_shape)
         check_activation(activation)
-        if bottleneck is not None:
-            bottleneck = check_int("bottleneck", bottleneck, minimum=1)
+        a = check_dense_args(widths, dropout, input_dropout, dropout_kind, batchnorm, dropconnect, bottleneck)
         n_in = math.prod(input_shape)
-        rates = tuple(dropout) if isinstance(dropout, (tuple, list)) else (float(dropout),) * len(widths)
-        self.input_dropout = dropout_layer(input_dropout, dropout_kind)
+        self.input_dropout = dropout_layer(a["input_dropout"], a["dropout_kind"])
         self.features, n_out = dense_stack(
-            n_in, widths, activation=activation, dropout=rates, dropout_kind=dropout_kind,
-            batchnorm=batchnorm, dropconnect=dropconnect, bottleneck=bottleneck)
+            n_in, a["widths"], activation=activation, dropout=a["rates"], dropout_kind=a["dropout_kind"],
+            batchnorm=a["batchnorm"], dropconnect=a["dropconnect"], bottleneck=a["bottleneck"])
         self.head = nn.Linear(n_out, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from regularkit._util.checks import check_int, check_rate
+from regularkit._util.checks import check_bool, check_int, check_int_tuple, check_rate
 from regularkit.errors import RegularkitError
 from regularkit.noise import Dropout, DropPath, linear_drop_path_rates
 
@@ -58,17 +58,18 @@ class ResNet(nn.Module):
     def __init__(self, input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int] = (16, 32, 64),
                  blocks_per_stage: int = 1, drop_path: float = 0.0, batchnorm: bool = True, dropout: float = 0.0):
         super().__init__()
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3:
-            raise RegularkitError(f"the resnet needs images C x H x W, got input shape {input_shape}")
-        c, h, w = (check_int("input_shape", s, minimum=1) for s in input_shape)
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+            shown = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else repr(input_shape)
+            raise RegularkitError(f"the resnet needs images C x H x W, got input shape {shown}")
+        c, h, w = check_int_tuple("input_shape", input_shape)
         num_classes = check_int("num_classes", num_classes, minimum=2)
-        widths = tuple(check_int("widths", width, minimum=1) for width in widths)
-        if not widths:
-            raise RegularkitError(f"widths must name at least one stage, got {widths}")
+        if isinstance(widths, (tuple, list)) and not widths:
+            raise RegularkitError(f"widths must name at least one stage, got {tuple(widths)}")
+        widths = check_int_tuple("widths", widths)
         blocks_per_stage = check_int("blocks_per_stage", blocks_per_stage, minimum=1)
         drop_path = check_rate("drop_path", drop_path)
         dropout = check_rate("dropout", dropout)
+        batchnorm = check_bool("batchnorm", batchnorm)
 
         self.stem = nn.Sequential(nn.Conv2d(c, widths[0], 3, padding=1, bias=not batchnorm),
                                   _norm(widths[0], batchnorm), nn.ReLU())

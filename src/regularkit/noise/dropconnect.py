@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regularkit._util.checks import check_choice, check_int, check_rate
+from regularkit._util.checks import check_bool, check_choice, check_int, check_rate
 from regularkit._util.rng import check_generator, keep_mask, randn
 from regularkit.errors import RegularkitError
 from regularkit.noise.dropout import apply_dropout, dropout, layer_generator, traceable_generator
@@ -174,7 +174,7 @@ class DropConnect(Stochastic):
                  generator: torch.Generator | None = None):
         super().__init__(seed=seed, generator=generator)
         self.p = check_rate("p", p)
-        self.classic = bool(classic)
+        self.classic = check_bool("classic", classic)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         generator = layer_generator(self, weight.device) if self.training else None
@@ -212,9 +212,9 @@ class DropConnectLinear(nn.Linear, Stochastic):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self._init_randomness(seed, generator)
         self.p = check_rate("p", p)
-        self.per_sample = bool(per_sample)
-        self.classic = bool(classic)
-        self.mask_bias = bool(mask_bias)
+        self.per_sample = check_bool("per_sample", per_sample)
+        self.classic = check_bool("classic", classic)
+        self.mask_bias = check_bool("mask_bias", mask_bias)
         self.activation = check_choice("activation", activation, (None, *ACTIVATIONS))
         self.inference = check_choice("inference", inference, INFERENCE_RULES)
         self.samples = check_int("samples", samples, minimum=1)
@@ -257,9 +257,9 @@ class DropConnectConv2d(nn.Conv2d, Stochastic):
                          groups=groups, bias=bias, padding_mode=padding_mode, device=device, dtype=dtype)
         self._init_randomness(seed, generator)
         self.p = check_rate("p", p)
-        self.per_sample = bool(per_sample)
-        self.classic = bool(classic)
-        self.mask_bias = bool(mask_bias)
+        self.per_sample = check_bool("per_sample", per_sample)
+        self.classic = check_bool("classic", classic)
+        self.mask_bias = check_bool("mask_bias", mask_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         generator = layer_generator(self, x.device) if self.training else None

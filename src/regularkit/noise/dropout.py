@@ -35,7 +35,7 @@ from typing import Sequence
 
 import torch
 
-from regularkit._util.checks import check_in_range
+from regularkit._util.checks import check_bool, check_in_range
 from regularkit._util.rng import check_generator, keep_mask
 from regularkit.errors import RegularkitError
 from regularkit.noise.stochastic import Stochastic, check_float_tensor
@@ -195,7 +195,7 @@ class Dropout(Stochastic):
         super().__init__(seed=seed, generator=generator)
         self.p = check_drop_rate("p", p)
         self.noise_shape = check_noise_shape(noise_shape)
-        self.classic = bool(classic)
+        self.classic = check_bool("classic", classic)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         generator = layer_generator(self, x.device) if self.training else None

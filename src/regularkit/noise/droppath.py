@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-from regularkit._util.checks import check_choice, check_int
+from regularkit._util.checks import check_bool, check_choice, check_int
 from regularkit._util.rng import keep_mask
 from regularkit.errors import RegularkitError
 from regularkit.noise.dropout import check_drop_rate, drop_all, layer_generator, traceable_generator
@@ -46,12 +46,15 @@ RATE_RULES = ("paper", "timm")
 
 def resolve_scale_by_keep(scale_by_keep: bool | None, classic: bool) -> bool:
     """``None`` means "divide by keep unless ``classic``"; ``classic`` with ``scale_by_keep=True`` contradicts."""
+    if scale_by_keep is not None:
+        check_bool("scale_by_keep", scale_by_keep)
+    check_bool("classic", classic)
     if scale_by_keep is None:
         return not classic
     if classic and scale_by_keep:
         raise RegularkitError("classic=True trains unscaled (Huang et al.'s rule), so scale_by_keep must be "
                               f"False or None, got scale_by_keep={scale_by_keep!r}")
-    return bool(scale_by_keep)
+    return check_bool("scale_by_keep", scale_by_keep)
 
 
 def drop_path(x: torch.Tensor, p: float, training: bool = True, *, scale_by_keep: bool | None = None,
@@ -132,7 +135,7 @@ class DropPath(Stochastic):
                  seed: int | None = None, generator: torch.Generator | None = None):
         super().__init__(seed=seed, generator=generator)
         self.p = check_drop_rate("p", p)
-        self.classic = bool(classic)
+        self.classic = check_bool("classic", classic)
         self.scale_by_keep = resolve_scale_by_keep(scale_by_keep, self.classic)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,9 @@ scikit-learn's conventions: the constructor only stores its arguments;
 ``fit(x_train)`` sets attributes ending in ``_``; ``transform(x)`` applies
 them; ``state_dict()`` / ``load_state_dict()`` save them with the model.
 
+``fit`` refuses data holding NaN or inf (one ``torch.isfinite`` pass over it):
+every statistic learned from it would be NaN, and so would every transformed sample.
+
 Guard against fitting on the wrong split: ``fit(x, split=...)`` refuses
 ``"val"``, ``"validation"`` and ``"test"``, and so does fitting anything tagged
 with :func:`~regularkit.preprocess.splitguard.mark_split` (see that module).
@@ -45,11 +48,12 @@ from typing import Any, Dict, Tuple
 import torch
 
 from regularkit._util.checks import (
+    check_bool,
     check_choice,
     check_in_range,
+    check_int,
     check_non_negative,
     check_number,
-    check_positive,
 )
 from regularkit.errors import RegularkitError
 from regularkit.preprocess.splitguard import as_fit_tensor, check_fit_split
@@ -131,6 +135,9 @@ class _Preprocessor:
         if x.dim() < 2 or x.shape[0] < 1:
             raise RegularkitError(
                 f"{type(self).__name__}.fit needs a batch N x ... with N >= 1, got shape {tuple(x.shape)}")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):  # one pass over the data
+            bad = int((~torch.isfinite(x)).sum())
+            raise RegularkitError(f"{type(self).__name__}.fit: x holds {bad} non-finite values (NaN or inf)")
         self._fit(x)
         self.feature_shape_ = tuple(x.shape[1:])
         return self
@@ -196,7 +203,7 @@ class Standardize(_Preprocessor):
                  with_std: bool = True, eps: float = 1e-6):
         self.mode = check_choice("mode", mode, ("featurewise", "samplewise"))
         self.per = check_choice("per", per, ("channel", "feature"))
-        self.with_mean, self.with_std = bool(with_mean), bool(with_std)
+        self.with_mean, self.with_std = check_bool("with_mean", with_mean), check_bool("with_std", with_std)
         self.eps = check_non_negative("eps", eps)
         self._needs_fit = self.mode == "featurewise"
 
@@ -279,9 +286,7 @@ class PCAWhiten(_Preprocessor):
     _fitted = ("mean_", "components_", "explained_variance_", "rank_")
 
     def __init__(self, n_components: int | None = None, *, eps: float = 1e-5, rtol: float | None = None):
-        if n_components is not None:
-            n_components = int(check_positive("n_components", n_components))
-        self.n_components = n_components
+        self.n_components = None if n_components is None else check_int("n_components", n_components, minimum=1)
         self.eps = check_non_negative("eps", eps)
         self.rtol = _check_rtol(rtol)
 

@@ -128,6 +128,9 @@ class SearchSpace(Mapping):
                 raise RegularkitError(f"invalid TOML in search space text: {exc}") from None
         if not isinstance(doc.get("space"), dict):
             raise RegularkitError(f"no [space] table in {where}; found tables {sorted(doc)}")
+        other = sorted(set(doc) - {"space"})
+        if other:
+            raise RegularkitError(f"{where} holds {other[0]!r} beside the [space] table; a space file holds only it")
         return cls.from_dict(doc["space"])
 
 

@@ -11,10 +11,12 @@ trials), because strengths that are right alone are often too strong together.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Sequence
 
 from regularkit.config import expand_dotted, merge, replace, to_dict
+from regularkit.errors import RegularkitError
 from regularkit.metrics.summary import Interval
 from regularkit.search.space import SearchSpace
 from regularkit.study.plan import Job, Plan, run_key
@@ -51,13 +53,29 @@ def _overrides(recipe: Recipe, base: Recipe) -> dict[str, Any]:
     return out
 
 
-def combined_recipe(names: Sequence[str], recipes: dict[str, Recipe], base: Recipe) -> Recipe:
-    """The base recipe with every override of ``names`` (earlier names win a conflict)."""
+def combined_recipe(names: Sequence[str], recipes: dict[str, Recipe], base: Recipe) -> tuple[Recipe, list[str]]:
+    """The base recipe with the overrides of ``names``, best first, and the names actually combined.
+
+    A recipe whose overrides cannot join those already taken (two ways of choosing the final
+    weights, such as early stopping and SWA) is left out; the description names it.  When two
+    recipes set the same field, the earlier (better) one's value stays.
+    """
     merged: dict[str, Any] = {}
-    for name in reversed(names):  # the best last, so its values stay
-        merge(merged, expand_dotted(_overrides(recipes[name], base)))
-    description = "combination of " + ", ".join(names) + " (the recipes that lowered validation error)"
-    return replace(base, merge(merged, {"name": COMBINED, "description": description}), where="recipe 'combined'")
+    taken: list[str] = []
+    left_out: list[str] = []
+    for name in names:
+        candidate = merge(expand_dotted(_overrides(recipes[name], base)), copy.deepcopy(merged))
+        try:
+            replace(base, candidate, where=f"recipe 'combined' with {name!r}")
+        except RegularkitError:
+            left_out.append(name)
+            continue
+        merged, taken = candidate, [*taken, name]
+    description = "combination of " + ", ".join(taken) + " (the recipes that lowered validation error)"
+    if left_out:
+        description += "; left out, as they cannot join the others: " + ", ".join(left_out)
+    recipe = replace(base, merge(merged, {"name": COMBINED, "description": description}), where="recipe 'combined'")
+    return recipe, taken
 
 
 def joint_space(names: Sequence[str], extra) -> SearchSpace | None:

@@ -8,6 +8,7 @@ does not touch it at all.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -57,14 +58,16 @@ def _environment() -> dict[str, Any]:
 
 
 def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=(), with_test: bool = True,
-               device: torch.device | str = "cpu", precision: str = "fp32", factory: Factory | None = None
-               ) -> dict[str, Any]:
+               device: torch.device | str = "cpu", precision: str = "fp32", factory: Factory | None = None,
+               abandoned: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Train ``recipe`` with ``seed`` and return its record (JSON-ready) plus ``test_probs`` (a tensor).
 
     ``with_test=False`` (a search trial) never touches the test split: no test curve, no test metrics.
     ``callbacks`` are added to the recipe's own (a search's pruner).  A run that diverges (a
     non-finite or exploding loss: see :func:`regularkit.train.loop.fit`) is recorded as such, with
     no final metrics: an error rate computed from NaN outputs would be a number that means nothing.
+    ``abandoned()`` true after training (a search trial its pruner stopped) skips the final model and
+    metrics too: nobody reads them, and a final model may not exist yet (SWA stopped before it started).
     """
     device = torch.device(device)
     amp = Precision(precision, device.type)
@@ -85,7 +88,7 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
               "extra": {"epochs_run": len(history.epochs)}, "history": history.epochs,
               "stop_reason": history.stop_reason, "seconds": history.seconds, "recipe_config": to_dict(recipe),
               "diverged": history.diverged, "environment": _environment()}
-    if history.diverged is not None:
+    if history.diverged is not None or abandoned():
         record["test_probs"] = None
         return record
     final_model = (parts.final_model or parts.eval_model or (lambda: parts.model))()

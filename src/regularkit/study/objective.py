@@ -11,9 +11,11 @@ it, through :func:`regularkit.search.final_test`, which records the look.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Callable
 
 from regularkit.config import from_dict, replace
+from regularkit.errors import RegularkitError
 from regularkit.study.config import StudyConfig
 from regularkit.study.data import prepare_data
 from regularkit.study.execute import run_recipe
@@ -28,11 +30,20 @@ class EpochPruner(Callback):
 
     def __init__(self, report: Callable[[int, float], bool]):
         self.report = report
+        self.pruned_at: int | None = None   # the epoch the search stopped this trial at
 
     def on_epoch_end(self, state) -> Decision | None:
         if self.report(state.epoch, float(state.metrics["val_error"])):
+            self.pruned_at = state.epoch
             return Decision(True, f"pruned by the search at epoch {state.epoch}")
         return None
+
+
+def trial_value(record: dict[str, Any]) -> float:
+    """A trial's value: the final validation error; ``inf`` when there is none (diverged; pruned, where
+    Optuna keeps the last reported value instead)."""
+    value = record["final"].get("val_error")
+    return float(value) if value is not None and math.isfinite(value) else math.inf
 
 
 class RecipeObjective:
@@ -44,7 +55,7 @@ class RecipeObjective:
     def _config(self):
         return from_dict(StudyConfig, self.study, where="study")
 
-    def _splits(self):
+    def splits(self):
         cfg = self._config()
         key = json.dumps([cfg.data, cfg.data_dir, cfg.effective_train_size(), cfg.val_fraction, cfg.data_seed])
         if key not in _SPLITS:
@@ -58,11 +69,26 @@ class RecipeObjective:
         return replace(base, params, where=f"recipe {self.recipe!r} with search parameters")
 
     def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
-        record = run_recipe(self.recipe_for(params), self._splits(), self.seed, callbacks=[EpochPruner(report)],
-                            with_test=False)
-        return float(record["final"]["val_error"])
+        pruner = EpochPruner(report)
+        record = run_recipe(self.recipe_for(params), self.splits(), self.seed, callbacks=[pruner],
+                            with_test=False, abandoned=lambda: pruner.pruned_at is not None)
+        return trial_value(record)
 
     def test_error(self, params: dict[str, Any]) -> float:
         """Train the chosen configuration and measure it on the test split (call once, via final_test)."""
-        record = run_recipe(self.recipe_for(params), self._splits(), self.seed, with_test=True)
+        record = run_recipe(self.recipe_for(params), self.splits(), self.seed, with_test=True)
         return float(record["final"]["test_error"])
+
+
+def check_space(space, objective: RecipeObjective) -> None:
+    """Every end of every range (and every choice) must make a valid recipe: one line now, not an Optuna
+    traceback in the middle of the search."""
+    objective.recipe_for({})  # the recipe itself
+    for name, dist in space.items():
+        values = list(dist.choices) if hasattr(dist, "choices") else [dist.low, dist.high]
+        for value in values:
+            try:
+                objective.recipe_for({name: list(value) if isinstance(value, tuple) else value})
+            except RegularkitError as exc:
+                raise RegularkitError(f"space.{name} = {value!r} does not make a valid recipe "
+                                      f"{objective.recipe!r}: {exc}") from None

@@ -174,13 +174,20 @@ def _combine(plan: Plan, records, out: Path, study, store, console: Console, pro
         console.print(f"[yellow]--combine: {len(helped)} recipe(s) lowered validation error beyond seed noise; "
                       "nothing to combine[/]", highlight=False)
         return plan, records
-    recipe = combined_recipe(helped, {r.name: r for r in plan.recipes}, plan.cfg.base_recipe())
-    space = joint_space(helped, plan.extra_recipes)
+    recipe, taken = combined_recipe(helped, {r.name: r for r in plan.recipes}, plan.cfg.base_recipe())
+    if len(taken) < 2:
+        console.print(f"[yellow]--combine: {', '.join(helped)} lowered validation error, but they cannot be "
+                      "trained together (each chooses the final weights); nothing to combine[/]", highlight=False)
+        return plan, records
+    left_out = [n for n in helped if n not in taken]
+    space = joint_space(taken, plan.extra_recipes)
     if plan.cfg.tune and space is not None:
         recipe, info = tune_recipe(plan, recipe, space, tuning_storage(out, plan.cfg))
         plan = dataclasses.replace(plan, tuned={**plan.tuned, COMBINED: {"field": ", ".join(space), **info,
                                                                          "value": info["values"]}})
-    console.print(f"combining {', '.join(helped)}", highlight=False)
+    console.print(f"combining {', '.join(taken)}"
+                  + (f" (left out: {', '.join(left_out)}, which cannot join them)" if left_out else ""),
+                  highlight=False)
     plan = with_combined(plan, recipe)
     single = dataclasses.replace(plan, cfg=dataclasses.replace(plan.cfg, workers=1))  # the parent trains it
     return plan, _run_jobs(single, None, study, store, console, progress)

@@ -97,8 +97,11 @@ def _check_memory(recipes: list[Recipe], data: StudyData, factory) -> None:
     for r in recipes:
         if r.model.kind == "factory":
             continue  # built for real already (the probe): it fitted
-        with torch.device("meta"):
-            n = sum(p.numel() for p in build_model(r.model, s.input_shape, s.num_classes).parameters())
+        try:
+            with torch.device("meta"):
+                n = sum(p.numel() for p in build_model(r.model, s.input_shape, s.num_classes).parameters())
+        except RegularkitError:
+            continue  # a model that cannot be built on this data: the applicability check says why
         if 16 * n > limit:
             raise RegularkitError(f"recipe {r.name!r} builds a model of {n:,} parameters ({16 * n / 2**30:.1f} GiB to "
                                   f"train in float32), more than {MEMORY_SHARE:.0%} of the {limit / MEMORY_SHARE / 2**30:.1f}"
@@ -133,11 +136,13 @@ def make_plan(cfg: StudyConfig, *, data: Any = None, model: Callable | None = No
     recipes = resolve(cfg.recipes, base, extra=extra)
     study_data = prepare_data(cfg, data)
     s = study_data.splits
+    _check_memory(recipes, study_data, factory)
     probe: nn.Module | None = None
     if factory is not None:
         probe = call_factory(factory, s.input_shape, s.num_classes, cfg.model)
-    elif recipes:
-        probe = build_model(base.model, s.input_shape, s.num_classes)
+    else:
+        with torch.device("meta"):  # the built-in model's modules, without memory for its weights
+            probe = build_model(base.model, s.input_shape, s.num_classes)
     verdict = check_recipes(recipes, base, kind=study_data.kind, input_shape=tuple(s.input_shape), probe=probe,
                             flips=study_data.dataset.flips, data_name=study_data.dataset.name)
     chosen = [r for r in recipes if r.name not in verdict.refused]
@@ -147,7 +152,6 @@ def make_plan(cfg: StudyConfig, *, data: Any = None, model: Callable | None = No
         raise RegularkitError(f"recipe {name!r} cannot run here: {why}; recipes that apply: {applies}")
     if not chosen:
         raise RegularkitError(f"no recipe can run on this data and model: {next(iter(verdict.refused.values()))}")
-    _check_memory(chosen, study_data, factory)
     device = resolve_device(cfg.device)
     if cfg.storage is not None:
         check_storage(cfg.storage)

@@ -14,6 +14,7 @@ recipes or override these::
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -90,6 +91,9 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "seed-ensemble": ("the baseline; read its seed-ens column: the average of its seeds' predictions",
                       {}),
 }
+
+#: What a recipe name may be (it is part of run keys and file names).
+RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
 DEFAULT_RECIPES = ("baseline", "l2", "dropout", "early-stopping", "gaussian-noise", "label-smoothing")
 
@@ -187,8 +191,15 @@ def load_recipe_file(path) -> dict[str, tuple]:
     tables = data.get("recipes")
     if not isinstance(tables, dict) or not tables:
         raise RegularkitError(f"{str(path)!r} has no [recipes.NAME] tables")
+    other = sorted(set(data) - {"recipes"})
+    if other:
+        raise RegularkitError(f"{str(path)!r} holds {other[0]!r} beside [recipes.NAME] tables; a recipe file holds "
+                              "only recipes")
     out = {}
     for name, table in tables.items():
+        if not RECIPE_NAME.fullmatch(name):
+            raise RegularkitError(f"recipe name {name!r} in {str(path)!r} must be 1-64 letters, digits, '-', '_', '.' "
+                                  "or '+'")
         if not isinstance(table, dict):
             raise RegularkitError(f"recipe {name!r} in {str(path)!r} must be a table, got {table!r}")
         table = dict(table)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,7 +32,7 @@ from regularkit.errors import RegularkitError
 from regularkit.search.optimize import run_search
 from regularkit.search.space import SearchSpace
 from regularkit.study.execute import run_recipe
-from regularkit.study.objective import EpochPruner
+from regularkit.study.objective import EpochPruner, trial_value
 from regularkit.study.plan import Job, Plan, run_key
 from regularkit.study.recipes import Strength, strength_for
 from regularkit.train.config import Recipe
@@ -72,10 +71,11 @@ class TuneObjective:
         # in a search worker process (--workers N) the threads are shared out as for training
         torch.set_num_threads(self.plan.cfg.threads_per_worker())
         recipe = replace(self.recipe, params, where=f"recipe {self.recipe.name!r} with a tuned strength")
-        record = run_recipe(recipe, self.splits, TUNE_SEED, callbacks=[EpochPruner(report)], with_test=False,
-                            device=self.plan.device, precision=self.plan.cfg.precision, factory=self.plan.factory)
-        value = record["final"].get("val_error")
-        return float(value) if value is not None and math.isfinite(value) else math.inf
+        pruner = EpochPruner(report)
+        record = run_recipe(recipe, self.splits, TUNE_SEED, callbacks=[pruner], with_test=False,
+                            device=self.plan.device, precision=self.plan.cfg.precision, factory=self.plan.factory,
+                            abandoned=lambda: pruner.pruned_at is not None)
+        return trial_value(record)
 
 
 def tuning_storage(out: Path, cfg) -> str:

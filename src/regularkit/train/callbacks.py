@@ -26,7 +26,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from regularkit._util.checks import check_choice, check_int, check_non_negative
+from regularkit._util.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_monitor,
+    check_non_negative,
+    check_optional_number,
+)
 from regularkit._util.registry import build
 from regularkit.errors import RegularkitError
 
@@ -62,7 +69,9 @@ class Callback:
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments by name, read from the attributes of the same name."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        # a subclass without its own __init__ has object's (*args, **kwargs): no arguments to report
+        names = [p.name for p in inspect.signature(type(self).__init__).parameters.values()
+                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         return {k: getattr(self, k) for k in names}
 
     @classmethod
@@ -81,6 +90,8 @@ class EarlyStopping(Callback):
     ``current < best - min_delta`` for ``mode="min"`` (``>`` / ``+`` for
     ``"max"``).  The direction is never guessed from the metric's name.
 
+    ``monitor`` names a recorded metric, never one of the test split (``test_loss``,
+    ``test_error``: refused, as any choice made by watching the test split is).
     ``start_from_epoch`` epochs are a warm-up: not monitored at all.
     ``baseline``: training stops after ``patience`` epochs unless the metric
     beats the baseline.  With ``restore_best_weights`` the best epoch's
@@ -90,13 +101,13 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int = 5, min_delta: float = 0.0,
                  restore_best_weights: bool = True, start_from_epoch: int = 0, baseline: float | None = None):
-        self.monitor = monitor
+        self.monitor = check_monitor("monitor", monitor)
         self.mode = check_choice("mode", mode, ("min", "max"))
         self.patience = check_int("patience", patience, minimum=0)
         self.min_delta = check_non_negative("min_delta", min_delta)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
         self.start_from_epoch = check_int("start_from_epoch", start_from_epoch, minimum=0)
-        self.baseline = baseline
+        self.baseline = check_optional_number("baseline", baseline)
         self._reset()
 
     def _reset(self) -> None:

@@ -3,6 +3,9 @@
 A :class:`Recipe` is the unit the study runs (once per seed).  Every field is
 validated on construction, so a bad value fails at once with a message that
 names it (``weight_decay must be >= 0, got -1.0``), before any training.
+Types are strict: a boolean field takes ``True`` / ``False`` only (``"false"``
+is refused, never read as true), a number field refuses strings and booleans,
+a tuple field takes a tuple (or list, stored as a tuple) of integers.
 Recipes round-trip through :func:`regularkit.config.to_dict` / ``from_dict``
 and TOML, and are saved next to every result.
 """
@@ -11,15 +14,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from regularkit._util.checks import (
+    a_or_an,
+    check_bool,
     check_choice,
     check_in_range,
+    check_instance,
     check_int,
+    check_int_tuple,
+    check_monitor,
     check_non_negative,
     check_number,
+    check_optional_number,
     check_positive,
     check_rate,
+    check_str,
 )
 from regularkit.errors import RegularkitError
+from regularkit.init import INITIALIZERS
 
 #: The hidden units a built-in model offers (deck 003 "Generalizations of ReLu"; the modules are
 #: regularkit.models.mlp._ACTIVATIONS, which the MLP and the CNN share; the ResNet is ReLU only).
@@ -49,16 +60,18 @@ class ModelConfig:
 
     def __post_init__(self):
         check_choice("model.kind", self.kind, MODEL_KINDS)
+        check_str("model.factory", self.factory, allow_none=True)
         if self.kind == "factory" and self.factory is None:
             raise RegularkitError("model.kind 'factory' needs model.factory, the build function's "
                                   "'module:function' or 'file.py:function'; got none")
         check_choice("model.activation", self.activation, ACTIVATIONS)
         check_choice("model.dropout_kind", self.dropout_kind, ("inverted", "classic"))
         check_choice("model.output_bias", self.output_bias, ("zero", "prior"))
-        for w in self.widths:
-            check_int("model.widths", w, minimum=1)
-        for c in self.channels:
-            check_int("model.channels", c, minimum=1)
+        object.__setattr__(self, "widths", check_int_tuple("model.widths", self.widths))
+        object.__setattr__(self, "channels", check_int_tuple("model.channels", self.channels))
+        check_bool("model.batchnorm", self.batchnorm)
+        if self.init is not None:
+            check_choice("model.init", self.init, INITIALIZERS)
         rates = self.dropout if isinstance(self.dropout, tuple) else (self.dropout,)
         for r in rates:
             check_rate("dropout", r)
@@ -119,10 +132,13 @@ class EarlyStoppingConfig:
     restore_best_weights: bool = True
 
     def __post_init__(self):
+        check_monitor("early_stopping.monitor", self.monitor)
         check_choice("early_stopping.mode", self.mode, ("min", "max"))
         check_int("patience", self.patience, minimum=0)
         check_non_negative("min_delta", self.min_delta)
         check_int("start_from_epoch", self.start_from_epoch, minimum=0)
+        check_optional_number("early_stopping.baseline", self.baseline)
+        check_bool("early_stopping.restore_best_weights", self.restore_best_weights)
 
 
 @dataclass(frozen=True)
@@ -157,6 +173,16 @@ class RegConfig:
             check_positive("swa_lr", self.swa_lr)
         if self.snapshot_cycles is not None:
             check_int("snapshot_cycles", self.snapshot_cycles, minimum=1)
+        if self.early_stopping is not None:
+            check_instance("early_stopping", self.early_stopping, EarlyStoppingConfig,
+                           "an EarlyStoppingConfig or None")
+        # Each of these decides which weights are the final model; two at once would leave one
+        # silently unused (EMA's average vs SWA's) or unable to exist (SWA stopped before it started).
+        chosen = [n for n in ("early_stopping", "ema_decay", "swa_start", "snapshot_cycles")
+                  if getattr(self, n) is not None]
+        if len(chosen) > 1:
+            raise RegularkitError(f"{' and '.join(chosen)} each choose the final weights (best epoch, EMA, SWA, "
+                                  f"snapshots); use one of them, got {len(chosen)}")
 
 
 @dataclass(frozen=True)
@@ -178,6 +204,7 @@ class AugmentConfig:
     tta: str | None = None                 # test-time augmentation set: flips | five_crop | ten_crop | scales
 
     def __post_init__(self):
+        check_bool("hflip", self.hflip)
         if self.padding_mode is not None:
             check_choice("padding_mode", self.padding_mode, ("constant", "nearest", "reflect", "wrap"))
         check_in_range("crop_padding", self.crop_padding, 0.0, 1.0)
@@ -208,3 +235,10 @@ class Recipe:
     optim: OptimConfig = field(default_factory=OptimConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self):
+        check_str("recipe.name", self.name)
+        check_instance("recipe.description", self.description, str, "a string")
+        for name, cls in (("model", ModelConfig), ("optim", OptimConfig), ("reg", RegConfig),
+                          ("augment", AugmentConfig)):
+            check_instance(f"recipe.{name}", getattr(self, name), cls, a_or_an(cls.__name__))

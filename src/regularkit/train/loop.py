@@ -29,6 +29,19 @@ means logits wrong by thousands), stops training at that step, before the
 optimizer applies it.  ``History.diverged`` then holds the epoch, the step and
 the value, and ``stop_reason`` says so; callbacks' ``on_train_end`` still runs.
 
+Checks: everything ``fit`` and ``evaluate`` are given is checked before any work,
+each bad input a one-line :class:`~regularkit.errors.RegularkitError` naming it:
+types (a model, an optimizer, callables, real booleans), ``(x, y)`` pairs of
+tensors of equal length and at least one row, labels that are class indices
+(N,) of an integer dtype or soft targets N x K of a float dtype, and finite
+inputs: one ``torch.isfinite`` pass over every floating tensor, the training
+and every evaluation split, once at the start of ``fit`` (not every epoch).
+The first batch then checks what only the model can tell: a model that cannot
+take the inputs (torch's shape, dtype or index error in its first forward,
+re-raised as one line naming the shapes and torch's first line), class indices
+out of range for its K outputs, soft targets of other than K columns (one
+comparison pass over each ``y``).
+
 Device and precision: see :mod:`regularkit.train.device`.
 """
 from __future__ import annotations
@@ -43,7 +56,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regularkit._util.checks import check_int
+from regularkit._util.checks import (
+    check_bool,
+    check_callable,
+    check_callables,
+    check_instance,
+    check_int,
+    check_positive,
+    describe,
+)
 from regularkit.errors import RegularkitError
 from regularkit.targets import hard_labels
 from regularkit.train.callbacks import Callback, TrainState
@@ -76,7 +97,6 @@ class History:
         return self.epochs[-1] if self.epochs else {}
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024,
              device: torch.device | str | None = None, precision: Precision | None = None) -> tuple[float, float]:
     """Mean cross-entropy and error rate (fraction misclassified) of ``model`` in eval mode.
@@ -85,8 +105,24 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     ``y`` may be class indices or soft targets; both the loss and the error use
     hard labels (the argmax of soft targets), never a smoothed or mixed target.
     ``device``: where batches go (default: where ``x`` is); ``precision``: autocast
-    for the forward pass, the loss on float32 logits.
+    for the forward pass, the loss on float32 logits.  The inputs are checked
+    first (see the module docstring: one ``torch.isfinite`` pass over ``x``).
     """
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    x, y = _check_data("evaluate", (x, y))
+    device = _check_device(device)
+    if precision is not None:
+        check_instance("precision", precision, Precision, "a regularkit.train.device.Precision or None")
+    return _evaluate(model, x, y, batch_size=batch_size, device=device, precision=precision, name="evaluate",
+                     check_labels=True)
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024,
+              device: torch.device | str | None = None, precision: Precision | None = None,
+              name: str = "evaluate", check_labels: bool = False) -> tuple[float, float]:
+    """:func:`evaluate` on checked inputs (``fit`` checks its splits once, not every epoch)."""
     was_training = model.training
     model.eval()
     total_loss, wrong, n = 0.0, 0, int(x.shape[0])
@@ -97,7 +133,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
             if device is not None:
                 xb, labels = xb.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with autocast:
-                logits = model(xb)
+                logits = model(xb) if i else _first_forward(model, xb, x, name)
+            if not i and check_labels:
+                _check_labels(name, y, logits)
             logits = logits.float()
             total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
             wrong += int((logits.argmax(1) != labels).sum())
@@ -109,10 +147,95 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
 
 
 def _check_data(name: str, data: Batch) -> Batch:
+    """``(x, y)``: tensors of equal length, at least one row, labels of a known kind, finite (one pass each)."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise RegularkitError(f"{name} must be a pair (x, y) of tensors, got {describe(data)}")
     x, y = data
+    for part, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise RegularkitError(f"{name}: {part} must be a torch.Tensor, got {describe(t)}")
+        if t.dim() == 0:
+            raise RegularkitError(f"{name}: {part} must have one row per sample, got a 0-d tensor")
     if x.shape[0] != y.shape[0]:
         raise RegularkitError(f"{name}: x has {x.shape[0]} rows but y has {y.shape[0]}")
+    if x.shape[0] == 0:
+        raise RegularkitError(f"{name}: x and y are empty (0 rows); at least one sample is needed")
+    integer = not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool)
+    if not ((y.dim() == 1 and integer) or (y.dim() == 2 and y.is_floating_point())):
+        hint = " (cast class indices with y.long())" if y.dim() == 1 and y.is_floating_point() else ""
+        raise RegularkitError(f"{name}: y must be class indices (N,) of an integer dtype or soft targets N x K of a "
+                              f"float dtype, got shape {tuple(y.shape)} and dtype {y.dtype}{hint}")
+    for part, t in (("x", x), ("y", y)):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise RegularkitError(f"{name}: {part} holds {bad} non-finite values (NaN or inf)")
     return x, y
+
+
+def _check_device(device) -> torch.device | None:
+    if device is None:
+        return None
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise RegularkitError(f"device must be a torch.device or a name like 'cpu' or 'cuda:0', "
+                              f"got {describe(device)}") from None
+
+
+def _first_forward(model: nn.Module, xb: torch.Tensor, x: torch.Tensor, name: str) -> torch.Tensor:
+    """``model(xb)`` on the first batch: torch's shape or dtype error becomes one line naming the shapes."""
+    try:
+        return model(xb)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except (RuntimeError, TypeError, IndexError) as exc:  # torch's shape, dtype and index errors
+        if "out of memory" in str(exc):
+            raise
+        said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise RegularkitError(f"{name}: the model fails on a batch of shape {tuple(xb.shape)} (samples of shape "
+                              f"{tuple(x.shape[1:])}, dtype {x.dtype}): {type(exc).__name__}: {said}") from None
+
+
+def _check_labels(name: str, y: torch.Tensor, logits: torch.Tensor) -> None:
+    """Labels against the model's K outputs (``logits`` N x K): indices in [0, K), K columns of soft targets."""
+    if logits.dim() != 2:
+        return
+    k = logits.shape[1]
+    if y.dim() == 2:
+        if y.shape[1] != k:
+            raise RegularkitError(f"{name}: soft targets y have {y.shape[1]} columns but the model gives {k} outputs")
+        return
+    lo, hi = int(y.min()), int(y.max())  # one pass, one host sync, once per split
+    if lo < 0 or hi >= k:
+        raise RegularkitError(f"{name}: y holds class index {lo if lo < 0 else hi}, out of range for the model's "
+                              f"{k} outputs (labels must be in [0, {k}))")
+
+
+def _check_fit_arguments(model, optimizer, scheduler, loss_fn, batch_transform, loss_terms, after_step, callbacks,
+                         eval_model, on_epoch) -> list:
+    """Types of what ``fit`` calls, before any work; returns the callbacks as a list."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    if not isinstance(optimizer, torch.optim.Optimizer) and not (
+            callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))
+            and hasattr(optimizer, "param_groups")):
+        raise RegularkitError(f"optimizer must be a torch.optim.Optimizer, got {describe(optimizer)}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise RegularkitError(f"scheduler must have a step() method (a torch LR scheduler) or be None, "
+                              f"got {describe(scheduler)}")
+    check_callable("loss_fn", loss_fn)
+    check_callable("batch_transform", batch_transform, allow_none=True)
+    check_callables("loss_terms", loss_terms, "callables term(model) -> tensor")
+    check_callables("after_step", after_step, "callables fn(model)")
+    check_callable("eval_model", eval_model, allow_none=True)
+    check_callable("on_epoch", on_epoch, allow_none=True)
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise RegularkitError(f"callbacks must be a list of callbacks, got {describe(callbacks)}")
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
+        if not all(callable(getattr(cb, m, None)) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
+            raise RegularkitError(f"callbacks[{i}] must be a callback (on_train_begin, on_epoch_end, on_train_end), "
+                                  f"got {describe(cb)}")
+    return callbacks
 
 
 def _scheduled(terms, unit: str) -> list:
@@ -138,20 +261,31 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
     ``device`` (default: where ``model``'s parameters are) receives the model and the
     data; ``precision`` is ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast, loss scaling
     for fp16); ``channels_last`` stores image batches and the model NHWC (faster
-    convolutions on CUDA).
+    convolutions on CUDA).  Every argument is checked before any work (see "Checks" in
+    the module docstring): one ``torch.isfinite`` pass over each split's tensors, once.
     """
     epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    callbacks = _check_fit_arguments(model, optimizer, scheduler, loss_fn, batch_transform, loss_terms, after_step,
+                                     callbacks, eval_model, on_epoch)
+    seed = check_int("seed", seed)
+    drop_last, channels_last = check_bool("drop_last", drop_last), check_bool("channels_last", channels_last)
+    if not (isinstance(max_loss, float) and max_loss == math.inf):
+        max_loss = check_positive("max_loss", max_loss)
+    if eval_sets is not None and not isinstance(eval_sets, Mapping):
+        raise RegularkitError(f"eval_sets must be a dict {{split name: (x, y)}}, got {describe(eval_sets)}")
     x, y = _check_data("train", train)
+    for k in eval_sets or {}:
+        if not isinstance(k, str) or not k:
+            raise RegularkitError(f"eval_sets keys must be split names like 'val', got {describe(k)}")
     eval_sets = {k: _check_data(k, v) for k, v in (eval_sets or {}).items()}
-    device = torch.device(device) if device is not None else next(model.parameters(), x).device
+    device = _check_device(device) if device is not None else next(model.parameters(), x).device
     amp = Precision(precision, device.type)
     scaler = amp.scaler()
     model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     if fits_on_device(x, y, *(t for pair in eval_sets.values() for t in pair), device=device):
         x, y = x.to(device), y.to(device)
         eval_sets = {k: (ex.to(device), ey.to(device)) for k, (ex, ey) in eval_sets.items()}
-    callbacks = list(callbacks)
     per_step, per_epoch = _scheduled(loss_terms, "step"), _scheduled(loss_terms, "epoch")
     history = History()
     state = TrainState(model=model, history=history.epochs)
@@ -177,7 +311,13 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
                     if channels_last and xb.dim() == 4:
                         xb = xb.contiguous(memory_format=torch.channels_last)
                     with amp.autocast():
-                        loss = loss_fn(model(xb), yb)
+                        if epoch == 1 and step == 1:  # what only the model can tell: its input shape, its K
+                            logits = _first_forward(model, xb, x, "train")
+                            for name, pair in {"train": (x, y), **eval_sets}.items():
+                                _check_labels(name, pair[1], logits)
+                        else:
+                            logits = model(xb)
+                        loss = loss_fn(logits, yb)
                         for term in loss_terms:
                             loss = loss + term(model)
                     value = float(loss.detach())  # one host sync per step: the divergence check needs it
@@ -212,8 +352,8 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
                            "train_seconds": time.perf_counter() - t0}
                 target = eval_model() if eval_model is not None else model
                 for name, (ex, ey) in eval_sets.items():
-                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = evaluate(target, ex, ey, device=device,
-                                                                                  precision=amp)
+                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = _evaluate(target, ex, ey, device=device,
+                                                                                   precision=amp, name=name)
                 history.epochs.append(metrics)
                 state.epoch, state.metrics = epoch, metrics
                 if on_epoch is not None:

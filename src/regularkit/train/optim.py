@@ -17,8 +17,9 @@ import math
 import torch
 from torch import nn
 
-from regularkit._util.checks import check_int
+from regularkit._util.checks import check_instance, check_int
 from regularkit.penalties import decay_param_groups
+from regularkit.train.config import OptimConfig
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -27,7 +28,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def make_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_instance("cfg", cfg, OptimConfig, "an OptimConfig")
     groups = param_groups(model, cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
@@ -36,6 +39,7 @@ def make_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
 
 def schedule_factor(cfg, epoch: int) -> float:
     """Multiplier of the base learning rate during 0-based ``epoch``."""
+    check_instance("cfg", cfg, OptimConfig, "an OptimConfig")
     epoch = check_int("epoch", epoch, minimum=0)
     if cfg.schedule == "step":
         return cfg.gamma ** (epoch // cfg.step_size)
@@ -47,4 +51,6 @@ def schedule_factor(cfg, epoch: int) -> float:
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-epoch scheduler: call ``scheduler.step()`` once at the end of each epoch."""
+    check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
+    check_instance("cfg", cfg, OptimConfig, "an OptimConfig")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: schedule_factor(cfg, e))
