@@ -51,7 +51,7 @@ def test_objective_pickles_and_never_touches_the_test_split():
     obj = RecipeObjective(to_dict(StudyConfig(epochs=2, train_size=60)), recipe="dropout")
     clone = pickle.loads(pickle.dumps(obj))
     guarded = NoTest(clone.splits())
-    clone._splits = lambda: guarded
+    clone.splits = lambda: guarded
     reported = []
     value = clone({"optim.lr": 0.05}, lambda step, v: reported.append((step, v)) or False)
     assert 0.0 <= value <= 1.0 and [s for s, _ in reported] == [1, 2]
