@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from regularkit._util.signals import Terminated, handle_sigterm, ignore_interrupts
+from regularkit._util.signals import SIGINT_EXIT, SIGTERM_EXIT, Terminated, ignore_interrupts, interrupts_raise
 from regularkit.errors import RegularkitError
 
 # The demo names, listed here so `regularkit --help` does not import torch; a test checks
@@ -255,15 +255,25 @@ COMMANDS = {"study": cmd_study, "search": cmd_search, "recipes": cmd_recipes, "d
 
 
 def _interrupted(args, code: int) -> int:
-    ignore_interrupts()  # a second Ctrl-C while we print must not end in a traceback
+    # a second Ctrl-C is ignored by now (see regularkit._util.signals): one line, never a traceback
     out = getattr(args, "out", None) or ("runs/study" if getattr(args, "command", None) in (None, "study") else None)
     kept = f"; finished runs are kept in {out}/ and a rerun resumes" if out else ""
-    print(f"regularkit: interrupted{' (SIGTERM)' if code == 143 else ''}{kept}", file=sys.stderr)
+    print(f"regularkit: interrupted{' (SIGTERM)' if code == SIGTERM_EXIT else ''}{kept}", file=sys.stderr)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    handle_sigterm()
+    """The ``regularkit`` command.  ``argv=None`` (the program itself): once interrupted, it stays deaf
+    to Ctrl-C until it exits, so a second press during the interpreter's shutdown prints nothing.  Called
+    with ``argv`` from Python, the caller's signal handlers come back on return."""
+    with interrupts_raise():
+        code = _main(argv)
+    if argv is None and code in (SIGINT_EXIT, SIGTERM_EXIT):
+        ignore_interrupts()
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = None
     try:
         parser = build_parser()
@@ -277,6 +287,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"regularkit: error: {exc}", file=sys.stderr)
         return 2
     except Terminated:
-        return _interrupted(args, 143)
+        return _interrupted(args, SIGTERM_EXIT)
     except KeyboardInterrupt:
-        return _interrupted(args, 130)
+        return _interrupted(args, SIGINT_EXIT)

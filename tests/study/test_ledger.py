@@ -122,3 +122,16 @@ def test_open_study_names_a_storage_it_cannot_open(tmp_path, monkeypatch):
     monkeypatch.setattr(ledger, "open_storage", refuse)
     with pytest.raises(RegularkitError, match=r"^cannot open storage 'sqlite:///x.db': no such server$"):
         ledger.open_study(tmp_path, "s", "sqlite:///x.db")
+
+
+def test_a_pop_left_without_a_worker_for_a_second_is_an_orphan(tmp_path):
+    """ORPHAN_GRACE_S = 1 s: popping a ledger trial takes milliseconds, so one that has had no worker for a second
+    belongs to a worker that died in between; younger ones are left to the worker about to record itself."""
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {"a": {}})
+    study.ask()
+    time.sleep(0.2)
+    assert ledger.reclaim_dead(study) == 0
+    time.sleep(1.0)
+    assert ledger.reclaim_dead(study) == 1
+    assert states(study) == [("a", TrialState.FAIL), ("a", TrialState.WAITING)]

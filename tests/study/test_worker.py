@@ -1,5 +1,6 @@
 """Workers: train_claimed (each waiting run once, a failed run marked FAIL and redone), a worker process's exit codes;
 N processes on one machine share the ledger; folders sharing one storage give one report."""
+import contextlib
 import csv
 import math
 import subprocess
@@ -168,7 +169,12 @@ def worker_main(monkeypatch):
 
     from regularkit.study import worker
     calls = []
-    monkeypatch.setattr(worker, "handle_sigterm", lambda: calls.append("sigterm"))
+    @contextlib.contextmanager
+    def recorded():
+        calls.append("signals")
+        yield
+
+    monkeypatch.setattr(worker, "interrupts_raise", recorded)
     threads = torch.get_num_threads()
     yield worker, calls
     torch.set_num_threads(threads)
@@ -182,7 +188,7 @@ def test_a_worker_process_claims_and_trains_every_run(tmp_path, worker_main):
     worker, calls = worker_main
     plan, study, _ = tiny_study(tmp_path)
     worker._worker_main(to_dict(plan.cfg), None, 2)
-    assert calls == ["sigterm"] and torch.get_num_threads() == 2  # SIGTERM handled, the threads it was given
+    assert calls == ["signals"] and torch.get_num_threads() == 2  # Ctrl-C and SIGTERM handled, the threads it was given
     assert set(ledger.completed(study, plan.keys)) == plan.keys
     assert (tmp_path / "s" / "artifacts").is_dir()
 
@@ -214,3 +220,27 @@ def test_a_tuned_worker_trains_the_strengths_the_parent_searched(tmp_path, worke
     worker._worker_main(to_dict(cfg), None, 1)
     tuned, trials, storage = got["plan"]
     assert (tuned, trials) == ("tuned", 3) and storage is not None
+
+
+def test_spawn_workers_starts_n_fresh_interpreters_each_with_its_share_of_the_threads(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from regularkit.config import to_dict
+    from regularkit.study import worker
+    started, methods = [], []
+
+    class FakeProcess:
+        def __init__(self, target, args, name):
+            self.target, self.args, self.name = target, args, name
+
+        def start(self):
+            started.append(self.name)
+
+    monkeypatch.setattr(worker.multiprocessing, "get_context",
+                        lambda method: methods.append(method) or SimpleNamespace(Process=FakeProcess))
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    cfg = StudyConfig(out=str(tmp_path / "s"), workers=3)
+    procs = worker.spawn_workers(cfg, "the data", 3)
+    assert methods == ["spawn"]  # a fresh interpreter: no thread pool or lock inherited from the parent
+    assert [p.name for p in procs] == started == ["regularkit-study-0", "regularkit-study-1", "regularkit-study-2"]
+    assert all(p.target is worker._worker_main and p.args == (to_dict(cfg), "the data", 2) for p in procs)

@@ -30,6 +30,7 @@ import optuna
 from optuna.trial import TrialState
 
 from regularkit._util.checks import check_int
+from regularkit._util.signals import SIGINT_EXIT, SIGTERM_EXIT, Terminated, interrupts_raise, stop_processes
 from regularkit.errors import RegularkitError
 from regularkit.search.samplers import make_pruner, make_sampler
 from regularkit.search.space import SearchSpace
@@ -124,9 +125,16 @@ def run_share(job: WorkerJob, n_trials: int, sampler_seed: int) -> None:
 
 
 def _worker_main(job: WorkerJob, n_trials: int, sampler_seed: int) -> None:
-    """Entry point of a worker process (spawned)."""
+    """Entry point of a worker process (spawned).  Ctrl-C (sent to the whole process group) or SIGTERM
+    ends it with 130 / 143 and no traceback; Optuna has marked its trial failed, and the parent retries it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_share(job, n_trials, sampler_seed)
+    with interrupts_raise():
+        try:
+            run_share(job, n_trials, sampler_seed)
+        except Terminated:
+            raise SystemExit(SIGTERM_EXIT) from None
+        except KeyboardInterrupt:
+            raise SystemExit(SIGINT_EXIT) from None
 
 
 @contextlib.contextmanager
@@ -197,19 +205,18 @@ def _run_processes(job: WorkerJob, study: optuna.Study, shares: list[int], round
             for p in [p for p in pending if p.sentinel in ready]:
                 p.join()
                 pending.discard(p)
-                if p.exitcode < 0:  # killed by a signal: retry its trial now, others may pick it up
+                if p.exitcode < 0 or p.exitcode in (SIGINT_EXIT, SIGTERM_EXIT):
+                    # killed, or stopped by a signal: retry its trial now, others may pick it up
                     retried = recover_dead_trials(study)
                     if job.log is not None:
-                        job.log(f"worker {p.name} (pid {p.pid}) was killed by signal {-p.exitcode}; "
+                        how = f"killed by signal {-p.exitcode}" if p.exitcode < 0 else f"stopped ({p.exitcode})"
+                        job.log(f"worker {p.name} (pid {p.pid}) was {how}; "
                                 f"re-enqueued trial(s) {retried}")
                 elif p.exitcode > 0:
                     raise RuntimeError(f"search worker {p.name} (pid {p.pid}) exited with code {p.exitcode}; "
                                        "its traceback is printed above")
     finally:
-        for p in pending:  # an error or Ctrl-C here: stop the others, then retry their trials later
-            p.terminate()
-        for p in pending:
-            p.join()
+        stop_processes(pending)  # an error or Ctrl-C here: stop the others, then retry their trials later
         if pending:
             recover_dead_trials(study)
 

@@ -30,6 +30,7 @@ from rich.console import Console
 
 from regularkit._util.environment import environment
 from regularkit._util.io import atomic_write_json, atomic_write_text
+from regularkit._util.signals import stop_processes
 from regularkit.config import to_dict, to_toml
 from regularkit.errors import RegularkitError
 from regularkit.study import figures, ledger, report
@@ -109,11 +110,7 @@ def _train(plan: Plan, data: Any, study, store, console: Console, progress: bool
                     break
                 time.sleep(POLL_S)
         finally:
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-            for p in procs:
-                p.join()
+            stop_processes(procs)
         check_exit_codes(procs)
 
 

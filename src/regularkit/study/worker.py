@@ -26,7 +26,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from regularkit._util.signals import Terminated, handle_sigterm
+from regularkit._util.signals import SIGINT_EXIT, SIGTERM_EXIT, Terminated, interrupts_raise
 from regularkit.config import from_dict, to_dict
 from regularkit.errors import RegularkitError
 from regularkit.study import ledger
@@ -80,7 +80,11 @@ def train_claimed(plan: Plan, study: optuna.Study, store, *, on_start: Callable[
 
 def _worker_main(cfg_dict: dict, data: Any, threads: int) -> None:
     """Entry point of a spawned worker: rebuild the plan, claim and train until nothing is left."""
-    handle_sigterm()
+    with interrupts_raise():
+        _work(cfg_dict, data, threads)
+
+
+def _work(cfg_dict: dict, data: Any, threads: int) -> None:
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = from_dict(StudyConfig, cfg_dict, where="study")
@@ -92,9 +96,9 @@ def _worker_main(cfg_dict: dict, data: Any, threads: int) -> None:
         study = ledger.open_study(out, cfg.study_name, cfg.storage)
         train_claimed(plan, study, open_store(out, cfg.storage, cfg.artifacts))
     except Terminated:
-        raise SystemExit(143)
+        raise SystemExit(SIGTERM_EXIT) from None
     except KeyboardInterrupt:
-        raise SystemExit(130)
+        raise SystemExit(SIGINT_EXIT) from None
     except RegularkitError as exc:
         print(f"regularkit: error: {exc}", file=sys.stderr)
         raise SystemExit(2)
@@ -113,6 +117,6 @@ def spawn_workers(cfg: StudyConfig, data: Any, workers: int) -> list[multiproces
 
 def check_exit_codes(procs: list[multiprocessing.Process]) -> None:
     """A worker that died of an error (not a signal) is a bug to report; its traceback is printed above."""
-    bad = [p for p in procs if p.exitcode is not None and p.exitcode > 0 and p.exitcode not in (130, 143)]
+    bad = [p for p in procs if p.exitcode is not None and p.exitcode > 0 and p.exitcode not in (SIGINT_EXIT, SIGTERM_EXIT)]
     if bad:
         raise RegularkitError(f"study worker {bad[0].name} exited with code {bad[0].exitcode}; see its message above")
