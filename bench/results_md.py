@@ -12,6 +12,24 @@ from pathlib import Path
 CORE = ("train_error", "val_error", "test_error", "gap")
 
 
+def _strength(r: dict) -> str:
+    """``field = value`` (✓ when searched on validation), or - for a recipe without a strength."""
+    if not r.get("strength_field"):
+        return "-"
+    value = float(r["strength_value"])
+    shown = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return f"{r['strength_field'].split('.')[-1]} = {shown}" + (" ✓" if r.get("strength_tuned") == "True" else "")
+
+
+def _delta(r: dict, metric: str) -> str:
+    """The paired difference to the baseline in points with its interval; ``*`` when beyond seed noise."""
+    if not r.get(f"delta_{metric}_mean"):
+        return "base" if r["recipe"] == "baseline" else "-"
+    mean, low, high = (100 * float(r[f"delta_{metric}_{k}"]) for k in ("mean", "low", "high"))
+    star = " *" if r.get(f"delta_{metric}_beyond_noise") == "True" else ""
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]{star}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("study")
@@ -20,16 +38,26 @@ def main() -> None:
     folder = Path(args.study)
     rows = list(csv.DictReader(open(folder / "results.csv")))
     extra = [e for e in args.extra.split(",") if e and f"{e}_mean" in rows[0]]
-    head = ["recipe", "train err %", "val err %", "test err %", "gap %"] + [e.replace("_", " ") + " %" for e in extra]
+    tuned = "strength_value" in rows[0]
+    deltas = "delta_test_error_mean" in rows[0]
+    head = (["recipe"] + (["strength"] if tuned else []) + ["train err %", "val err %", "test err %", "gap %"]
+            + (["Δ test (95% CI)"] if deltas else []) + [e.replace("_", " ") + " %" for e in extra])
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
         cells = [r["recipe"]]
+        if tuned:
+            cells.append(_strength(r))
         for k in CORE:
             cells.append(f"{100 * float(r[k + '_mean']):.2f} ± {100 * float(r[k + '_std']):.2f}")
+        if deltas:
+            cells.append(_delta(r, "test_error"))
         for k in extra:
             cells.append(f"{100 * float(r[k + '_mean']):.2f}" if r.get(k + "_mean") else "-")
         print("| " + " | ".join(cells) + " |")
+    verdict = folder / "verdict.json"
+    if verdict.is_file():
+        print("\n> **Verdict** (as the study printed it). " + json.loads(verdict.read_text())["text"])
     import tomllib
     cfg = tomllib.loads((folder / "study.toml").read_text())
     env = json.loads((folder / "environment.json").read_text())

@@ -89,6 +89,9 @@ def test_study_writes_everything_and_reports_the_gap(tmp_path):
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "early-stopping" in html
     assert result.summaries[0].stats["train_error"][0] <= result.summaries[0].stats["test_error"][0]
+    verdict = json.loads((out / "verdict.json").read_text())  # the verdict, for scripts and CI
+    assert verdict["text"] == result.verdict.text and verdict["fit"] in ("under-fits", "over-fits", "fits")
+    assert verdict["recommended"] == result.verdict.recommended
 
 
 def test_rerun_resumes_without_repeating(tmp_path):

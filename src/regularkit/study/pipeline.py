@@ -266,8 +266,10 @@ def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
     images = [files[k] for k in ("forest", "curves", "test_curves", "gap", "reliability") if k in files]
     files["html"] = report.write_html(summaries, images, out / "report.html", title=title, config=to_dict(cfg),
                                       environment=env, verdict=verdict, data=plan.data.description)
+    files["verdict"] = atomic_write_json(out / "verdict.json", {**dataclasses.asdict(verdict), "text": verdict.text})
     if plan.tuned:
         atomic_write_json(out / "tuning.json", plan.tuned)
     report.print_table(summaries, title=title, console=console, verdict=verdict)
-    console.print(f"results in {out}/: results.csv, {', '.join(p.name for p in images)}, report.html", highlight=False)
+    console.print(f"results in {out}/: results.csv, {', '.join(p.name for p in images)}, report.html, verdict.json",
+                  highlight=False)
     return StudyResult(summaries=summaries, records=records, out_dir=out, files=files, plan=plan, verdict=verdict)
