@@ -1,8 +1,10 @@
 """--tune: each recipe's strength searched on validation only, resumable, the chosen value in the table."""
 import csv
+import io
 
 import optuna
 import pytest
+from rich.console import Console
 
 from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig
@@ -51,7 +53,10 @@ def test_tune_chooses_records_and_resumes(tmp_path):
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "ledger.journal")))
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     counts = {n: len(optuna.load_study(study_name=n, storage=storage).trials) for n in names if ".tune." in n}
-    again = run_study(StudyConfig(out=str(out), tune=3, **FAST), progress=False)
+    said = io.StringIO()
+    again = run_study(StudyConfig(out=str(out), tune=3, **FAST), progress=False,
+                      console=Console(file=said, width=200))
+    assert "3 recipes x 2 seeds: 6 runs finished, 0 to do" in said.getvalue()  # counted with the tuned values
     assert again.plan.tuned == tuned and again.records == first.records  # nothing searched or trained again
     assert {n: len(optuna.load_study(study_name=n, storage=storage).trials) for n in counts} == counts
 

@@ -80,11 +80,15 @@ def _write_start(plan: Plan, out: Path, env: dict) -> None:
     atomic_write_json(out / "data.json", split_record(plan.data))
 
 
-def _say_plan(plan: Plan, console: Console, done: int) -> None:
+def _say_plan(plan: Plan, console: Console) -> None:
     console.print(f"data: {plan.data.description}; model: {plan.cfg.model}; device: {plan.device.type}"
                   f"{'' if plan.cfg.precision == 'fp32' else ', ' + plan.cfg.precision}", highlight=False)
     for name, why in plan.skipped.items():
         console.print(f"[yellow]left out {name}: {why}[/]", highlight=False)
+
+
+def _say_runs(plan: Plan, console: Console, done: int) -> None:
+    """How many runs are finished and left (with --tune: of the tuned recipes, so said after the search)."""
     todo = len(plan.jobs) - done
     console.print(f"{len(plan.recipes)} recipes x {plan.cfg.seeds} seeds: {done} runs finished, {todo} to do",
                   highlight=False)
@@ -140,11 +144,12 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
     reclaimed = ledger.reclaim_dead(study)
     if reclaimed:
         console.print(f"[yellow]{reclaimed} run(s) interrupted earlier will be redone from scratch[/]")
-    _say_plan(plan, console, len(ledger.completed(study, plan.keys)))
+    _say_plan(plan, console)
     if cfg.tune:
         console.print(f"searching each recipe's strength on the validation split ({cfg.tune} trials each)",
                       highlight=False)
         plan, _ = tune(plan, tuning_storage(out, cfg), log=lambda line: console.print(line, highlight=False))
+    _say_runs(plan, console, len(ledger.completed(study, plan.keys)))
     records = _run_jobs(plan, data, study, store, console, progress)
     if cfg.combine:
         plan, records = _combine(plan, records, out, study, store, console, progress)
