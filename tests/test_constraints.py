@@ -341,3 +341,83 @@ def test_the_base_constraint_is_abstract_and_a_projector_shows_its_spec():
     with pytest.raises(NotImplementedError):
         C.Constraint()(torch.ones(2, 2))
     assert repr(C.Projector(C.MaxNorm(3.0))) == "Projector(MaxNorm(max_value=3.0))"
+
+
+# --------------------------------------------------------------------------- in place, over all weights (issue 15)
+def old_unit_norms(w):
+    """The per-unit norm before issue 15: a squared copy, summed, square-rooted."""
+    return w.square().sum(dim=tuple(range(1, w.dim())), keepdim=True).sqrt() if w.dim() > 1 else w.abs()
+
+
+OLD_KERNELS = {  # the kernels as they were written before, on the old norms
+    "MaxNorm": lambda w: w * (old_unit_norms(w).clamp(0.0, 1.0) / (EPS + old_unit_norms(w))),
+    "UnitNorm": lambda w: w / (EPS + old_unit_norms(w)),
+    "MinMaxNorm": lambda w: w * ((old_unit_norms(w).clamp(0.5, 1.5)) / (EPS + old_unit_norms(w))),
+    "NonNeg": lambda w: w.clamp(min=0.0),
+    "BiasSign": lambda w: w.clamp(min=0.0),
+}
+SHAPES = [(7,), (6, 5), (4, 3, 3), (5, 3, 2, 2)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_in_place_projection_is_the_constraint_bit_for_bit_and_the_old_formula(shape, dtype):
+    for c in CONSTRAINTS:
+        if isinstance(c, C.Orthonormal) and len(shape) < 2:
+            continue
+        ws = [randn(*shape, seed=s, scale=s + 0.5).to(dtype) for s in range(3)]
+        expected = [c(w) for w in ws]
+        c.project_(ws)
+        for got, want in zip(ws, expected):
+            assert torch.equal(got, want), type(c).__name__
+        old = OLD_KERNELS.get(type(c).__name__)
+        if old is not None:  # the norms come from vector_norm now: equal to rounding
+            w = randn(*shape, seed=9, scale=2.0).to(dtype)
+            tol = 1e-6 if dtype == torch.float32 else 1e-14
+            torch.testing.assert_close(c(w), old(w), rtol=tol, atol=tol)
+    torch.testing.assert_close(C.unit_norms(randn(6, 5)), old_unit_norms(randn(6, 5)), rtol=1e-15, atol=0)
+
+
+def test_max_norm_writes_nothing_when_every_factor_is_exactly_one():
+    # float32 rows of norm in [2, 3]: 1e-7 + n rounds to n (half an ulp of 2 is 1.2e-7), the factor is 1
+    w = randn(4, 8, seed=1).float()
+    w = w / C.unit_norms(w) * torch.tensor([[2.01], [2.2], [2.5], [2.9]])
+    assert torch.equal(C.MaxNorm(3.0)(w), w)
+    version = w._version
+    C.MaxNorm(3.0).project_([w])
+    assert w._version == version  # not written at all
+    # a unit below 2 is shrunk by the 1e-7 guard (Keras' formula, kept), one above the bound is capped:
+    for row_norm in (0.5, 1.8, 4.0):
+        v = w.clone()
+        v[0] *= row_norm / 2.01
+        expected = C.MaxNorm(3.0)(v)
+        assert not torch.equal(expected, v)
+        C.MaxNorm(3.0).project_([v])
+        assert torch.equal(v, expected)
+
+
+def test_project_equals_the_per_parameter_loop_for_every_spec_form():
+    """The old ``project``: ``p.copy_(constraint(p))`` per resolved entry, in order (ConvTranspose transposed)."""
+    def build():
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Conv1d(1, 3, 2), nn.ConvTranspose1d(3, 2, 2), nn.Linear(3, 2))
+        with torch.no_grad():
+            for p in m.parameters():
+                p.mul_(5.0)
+        return m
+
+    soft = C.MinMaxNorm(0.5, 1.0, rate=0.5)  # not idempotent: applying it twice shows up
+    specs = [C.MaxNorm(1.0), C.NonNeg(), {nn.Linear: soft, r"weight$": soft, r"bias$": C.BiasSign("non_positive")},
+             {(nn.ConvTranspose1d, nn.Conv1d): C.UnitNorm(), nn.Linear: C.Orthonormal()}]
+    for spec in specs:
+        model, reference = build(), build()
+        names = C.project(model, spec)
+        with torch.no_grad():
+            for name, p, mod, c in C._resolve(reference, spec):
+                if isinstance(mod, nn.ConvTranspose1d) and name.endswith("weight"):
+                    p.copy_(c(p.transpose(0, 1)).transpose(0, 1))
+                else:
+                    p.copy_(c(p))
+        assert names == [name for name, *_ in C._resolve(reference, spec)]
+        for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+            assert torch.equal(p, q), (spec, name)

@@ -27,6 +27,21 @@ weights, a row of ``Embedding.weight`` is one token's vector (``MaxNorm`` there 
 ``nn.Embedding(max_norm=)``, applied after the step instead of at lookup).  For
 ``ConvTranspose`` layers, whose weight is (in, out/groups, *k), it swaps dims 0 and 1
 first so that dim 0 is again the output units.
+
+In place, over all weights at once.  Each constraint also has ``project_(weights)``,
+which writes the same projection into a list of tensors: ``torch._foreach_clamp_min_``
+/ ``_foreach_clamp_max_`` for the sign constraints (one call for every weight), and for
+the norm constraints one per-unit norm (``torch.linalg.vector_norm``, no squared copy)
+and one in-place multiply per tensor -- torch has no foreach op for per-row norms.
+``MaxNorm`` skips the multiply on the CPU when every unit's factor is exactly 1 (rows
+already within the bound), which changes no bit.  It rarely happens on a fresh
+network: the 1e-7 guard makes the factor ``n / (n + 1e-7)``, which in float32 is 1
+only for norms of 2 and more (below, ``n + 1e-7`` rounds up), so shorter rows shrink
+by a rounding step at every projection, as in Keras (we keep its formula; torch's
+``renorm`` and ``Embedding(max_norm=)`` leave rows within the bound untouched).
+:func:`project` groups consecutive weights that share a constraint and calls
+``project_`` once for the group; the result equals ``w.copy_(constraint(w))`` for
+each weight, bit for bit.
 """
 from __future__ import annotations
 
@@ -43,7 +58,8 @@ from regularkit._util.registry import build
 from regularkit.errors import RegularkitError
 
 __all__ = [
-    "EPSILON", "unit_norms", "max_norm", "unit_norm", "non_neg", "min_max_norm", "bias_sign", "orthonormal",
+    "EPSILON", "unit_norms", "max_norm_scale", "max_norm", "unit_norm", "non_neg", "min_max_norm_scale",
+    "min_max_norm", "bias_sign", "orthonormal",
     "Constraint", "MaxNorm", "UnitNorm", "NonNeg", "MinMaxNorm", "BiasSign", "Orthonormal",
     "REGISTRY", "get", "project", "Projector",
 ]
@@ -53,14 +69,22 @@ EPSILON = 1e-7
 
 
 def unit_norms(w: Tensor) -> Tensor:
-    """L2 norm of each output unit's weights (dim 0 kept), shaped to broadcast against ``w``."""
-    return w.square().sum(dim=tuple(range(1, w.dim())), keepdim=True).sqrt() if w.dim() > 1 else w.abs()
+    """L2 norm of each output unit's weights (dim 0 kept), shaped to broadcast against ``w``.
+
+    ``sqrt(sum w^2)`` over every dim but 0, as ``torch.linalg.vector_norm``: one pass, no squared copy.
+    """
+    return torch.linalg.vector_norm(w, dim=tuple(range(1, w.dim())), keepdim=True) if w.dim() > 1 else w.abs()
+
+
+def max_norm_scale(w: Tensor, max_value: float = 2.0) -> Tensor:
+    """Each unit's factor ``clip(norms, 0, max_value) / (1e-7 + norms)`` (broadcasts against ``w``)."""
+    norms = unit_norms(w)
+    return norms.clamp(0.0, max_value) / (EPSILON + norms)
 
 
 def max_norm(w: Tensor, max_value: float = 2.0) -> Tensor:
     """``w * clip(norms, 0, max_value) / (1e-7 + norms)``: rows longer than ``max_value`` are rescaled to it."""
-    norms = unit_norms(w)
-    return w * (norms.clamp(0.0, max_value) / (EPSILON + norms))
+    return w * max_norm_scale(w, max_value)
 
 
 def unit_norm(w: Tensor) -> Tensor:
@@ -73,15 +97,20 @@ def non_neg(w: Tensor) -> Tensor:
     return w.clamp(min=0.0)
 
 
+def min_max_norm_scale(w: Tensor, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0) -> Tensor:
+    """Each unit's factor ``desired / (1e-7 + norms)`` of :func:`min_max_norm`."""
+    norms = unit_norms(w)
+    desired = rate * norms.clamp(min_value, max_value) + (1.0 - rate) * norms
+    return desired / (EPSILON + norms)
+
+
 def min_max_norm(w: Tensor, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0) -> Tensor:
     """Keras ``MinMaxNorm``: ``w * desired / (1e-7 + norms)``.
 
     ``desired = rate * clip(norms, min_value, max_value) + (1 - rate) * norms``;
     ``rate < 1`` moves the norms only part of the way each step (a softer projection).
     """
-    norms = unit_norms(w)
-    desired = rate * norms.clamp(min_value, max_value) + (1.0 - rate) * norms
-    return w * (desired / (EPSILON + norms))
+    return w * min_max_norm_scale(w, min_value, max_value, rate)
 
 
 def bias_sign(w: Tensor, sign: str = "non_negative") -> Tensor:
@@ -106,10 +135,18 @@ def orthonormal(w: Tensor) -> Tensor:
 
 
 class Constraint:
-    """Base class: ``constraint(weight) -> projected weight``; configs round-trip (Keras)."""
+    """Base class: ``constraint(weight) -> projected weight``; configs round-trip (Keras).
+
+    ``project_(weights)`` writes the projection of each tensor in place (under ``torch.no_grad()``);
+    this default copies ``self(w)`` into ``w``, subclasses use in-place and foreach kernels.
+    """
 
     def __call__(self, w: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def project_(self, weights: list[Tensor]) -> None:
+        for w in weights:
+            w.copy_(self(w))
 
     def get_config(self) -> dict:
         return dataclasses.asdict(self)
@@ -131,6 +168,12 @@ class MaxNorm(Constraint):
     def __call__(self, w: Tensor) -> Tensor:
         return max_norm(w, self.max_value)
 
+    def project_(self, weights: list[Tensor]) -> None:
+        for w in weights:
+            scale = max_norm_scale(w, self.max_value)
+            if w.device.type != "cpu" or bool((scale != 1.0).any()):  # on an accelerator the check would sync
+                w.mul_(scale)
+
 
 @dataclasses.dataclass(frozen=True)
 class UnitNorm(Constraint):
@@ -139,6 +182,10 @@ class UnitNorm(Constraint):
     def __call__(self, w: Tensor) -> Tensor:
         return unit_norm(w)
 
+    def project_(self, weights: list[Tensor]) -> None:
+        for w in weights:
+            w.div_(EPSILON + unit_norms(w))
+
 
 @dataclasses.dataclass(frozen=True)
 class NonNeg(Constraint):
@@ -146,6 +193,10 @@ class NonNeg(Constraint):
 
     def __call__(self, w: Tensor) -> Tensor:
         return non_neg(w)
+
+    def project_(self, weights: list[Tensor]) -> None:
+        if weights:
+            torch._foreach_clamp_min_(weights, 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +219,10 @@ class MinMaxNorm(Constraint):
     def __call__(self, w: Tensor) -> Tensor:
         return min_max_norm(w, self.min_value, self.max_value, self.rate)
 
+    def project_(self, weights: list[Tensor]) -> None:
+        for w in weights:
+            w.mul_(min_max_norm_scale(w, self.min_value, self.max_value, self.rate))
+
 
 @dataclasses.dataclass(frozen=True)
 class BiasSign(Constraint):
@@ -180,6 +235,11 @@ class BiasSign(Constraint):
 
     def __call__(self, w: Tensor) -> Tensor:
         return bias_sign(w, self.sign)
+
+    def project_(self, weights: list[Tensor]) -> None:
+        clamp_ = torch._foreach_clamp_min_ if self.sign == "non_negative" else torch._foreach_clamp_max_
+        if weights:
+            clamp_(weights, 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,18 +333,24 @@ def project(model: nn.Module, spec) -> list[str]:
     frozen or not.  A selector that matches nothing is an error (a typo would otherwise
     do nothing).  Returns the qualified names projected, in order.
     """
-    names = []
+    names, groups = [], []  # groups: (constraint, weights, their ids), consecutive entries sharing a constraint
     with torch.no_grad():
         for name, p, mod, constraint in _resolve(model, spec):
             transposed = isinstance(mod, nn.modules.conv._ConvTransposeNd) and name.endswith("weight")
             if transposed and mod.groups != 1:
                 raise RegularkitError(f"cannot project {name}: ConvTranspose with groups={mod.groups} "
                                       "has no per-output-unit layout")
-            if transposed:
-                p.copy_(constraint(p.transpose(0, 1)).transpose(0, 1))
-            else:
-                p.copy_(constraint(p))
+            if not groups or groups[-1][0] is not constraint or id(p) in groups[-1][2]:
+                groups.append((constraint, [], set()))
+            groups[-1][1].append(p.transpose(0, 1) if transposed else p)  # a view: writing it writes p
+            groups[-1][2].add(id(p))
             names.append(name)
+        for constraint, weights, _ in groups:
+            if isinstance(constraint, Constraint):
+                constraint.project_(weights)
+            else:  # any callable weight -> weight
+                for w in weights:
+                    w.copy_(constraint(w))
     return names
 
 

@@ -338,3 +338,37 @@ def test_lightning_checkpoints_hold_the_average(tmp_path):
 def test_errors_name_the_value(call, message):
     with pytest.raises(RegularkitError, match=message):
         call()
+
+
+def _old_ema_update(averaged, model, decay, buffers):
+    """``ema_update_`` before issue 15: a loop over the tensors, one ``lerp_`` / ``copy_`` each (the reference)."""
+    with torch.no_grad():
+        live = dict(model.named_parameters())
+        for name, avg in averaged.named_parameters():
+            avg.lerp_(live[name].detach().to(device=avg.device, dtype=avg.dtype), 1.0 - decay)
+        live = dict(model.named_buffers())
+        for name, avg in averaged.named_buffers():
+            b = live[name].detach().to(avg.device)
+            if buffers == "average" and avg.dtype.is_floating_point:
+                avg.lerp_(b.to(avg.dtype), 1.0 - decay)
+            else:
+                avg.copy_(b)
+
+
+@pytest.mark.parametrize("buffers", ["copy", "average"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["same-dtype", "float64-average"])
+def test_foreach_update_is_the_per_tensor_loop_bit_for_bit(buffers, dtype):
+    model = _bn_model()
+    ema = EMA(model, decay=0.9, buffers=buffers)
+    ema.module.to(dtype)  # a float64 average of a float32 model: each live tensor is cast, as before
+    reference = copy.deepcopy(ema.module)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(16, 3, generator=g)
+    for step in range(5):
+        _set_weights(model, g)
+        model(x)  # training mode: the running statistics move, num_batches_tracked counts
+        ema.update(model)
+        _old_ema_update(reference, model, 0.9, buffers)
+        for (name, a), b in zip(ema.module.state_dict().items(), reference.state_dict().values()):
+            assert a.dtype == b.dtype and torch.equal(a, b), (step, name)
+    assert ema.module[1].num_batches_tracked.item() == 5

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 from torch import nn
-from torch.optim.swa_utils import update_bn
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from regularkit.averaging import SWA, recalibrate_bn, swa_anneal_lr
+from regularkit.averaging.swa import swa_average_
 from regularkit.errors import RegularkitError
 from regularkit.transfer import freeze
 
@@ -185,3 +186,20 @@ def test_a_wrapped_model_is_averaged_as_the_bare_model():
 def test_errors_name_the_value(call, message):
     with pytest.raises(RegularkitError, match=message):
         call()
+
+
+def test_foreach_average_is_torchs_per_parameter_average_bit_for_bit():
+    """``swa_average_`` (three foreach ops) against ``AveragedModel``'s own CPU loop with ``get_swa_avg_fn()``."""
+    model, g = _model(), torch.Generator().manual_seed(5)
+    swa = SWA(model, start_epoch=1)
+    reference = AveragedModel(model, use_buffers=False)  # no multi_avg_fn: the per-parameter loop on the CPU
+    for _ in range(6):
+        _perturb(model, g)
+        swa.update(model)
+        reference.update_parameters(model)
+        for (name, a), b in zip(swa.module.named_parameters(), reference.module.parameters()):
+            assert torch.equal(a, b), name
+    assert swa.averaged.multi_avg_fn is swa_average_ and swa.n_averaged == 6
+    ints = [torch.tensor([4, 10])]
+    swa_average_(ints, [torch.tensor([8, 20])], torch.tensor(1))  # integers: torch's formula, cast back
+    assert ints[0].tolist() == [6, 15]

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from regularkit import penalties as P
 from regularkit.errors import RegularkitError
 from regularkit.train import evaluate, fit
 
@@ -201,3 +202,100 @@ def test_bf16_autocast_on_cpu_trains_and_measures_in_float32():
     with pytest.raises(RegularkitError, match=r"precision must be one of 'fp32', 'bf16', 'fp16'; got 'fp8'"):
         fit(model, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=32,
             precision="fp8")
+
+
+def strength_schedule(step):  # module level: the penalties pickle
+    return 0.01 * (1 + step % 3)
+
+
+def train_with(penalties_, *, precision="fp32", epochs=3, momentum=0.9, activity=False):
+    """Three epochs of SGD-momentum (dropout on, seeded) with the given loss terms; returns (History, model)."""
+    x, y = data(n=60)
+    model = net(0)
+    terms = list(penalties_)
+    act = None
+    if activity:
+        act = P.ActivityPenalty([model[1]], l1=1e-3)
+        terms.append(act)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
+    h = fit(model, (x, y), optimizer=opt, epochs=epochs, batch_size=16, loss_terms=terms, seed=4,
+            precision=precision, eval_sets={"val": (x, y)})
+    if act is not None:
+        act.detach()
+    return h, model
+
+
+FUSED_CASES = {
+    "l2": lambda fused: [P.L2(0.01, fused=fused)],
+    "l2_half_n": lambda fused: [P.L2(0.05, convention="half", n=60, fused=fused)],
+    "l1_scheduled": lambda fused: [P.L1(strength_schedule, fused=fused)],
+    "elastic_and_lp_root": lambda fused: [P.ElasticNet(0.002, 0.01, fused=fused),
+                                          P.Lp(3.0, 0.01, root=True, fused=fused)],
+    "pattern": lambda fused: [P.L2(0.05, pattern=r"^3\.", fused=fused)],
+}
+
+
+@pytest.mark.parametrize("case", FUSED_CASES.values(), ids=FUSED_CASES.keys())
+def test_fused_penalties_train_like_penalties_in_the_graph(case):
+    """Same seed: the weights after every step and the recorded objective are those of the autograd path."""
+    (h_fused, m_fused), (h_graph, m_graph) = train_with(case(True)), train_with(case(False))
+    for p, q in zip(m_fused.parameters(), m_graph.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    for a, b in zip(h_fused.epochs, h_graph.epochs):
+        assert a["train_objective"] == pytest.approx(b["train_objective"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+    # the control: without the penalty the weights are measurably elsewhere
+    _, bare = train_with([])
+    assert not all(torch.allclose(p, q, atol=1e-4) for p, q in zip(bare.parameters(), m_fused.parameters()))
+
+
+def test_fit_routes_fused_terms_after_backward_and_the_rest_through_the_graph():
+    calls = []
+
+    class Spy(P.L2):
+        def __call__(self, model):
+            calls.append("graph")
+            return super().__call__(model)
+
+        def add_grad_(self, model):
+            calls.append("fused" if model[0].weight.grad is not None else "before backward")
+            return super().add_grad_(model)
+
+    x, y = data(n=32)
+    model = net()
+    fit(model, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=16,
+        loss_terms=[Spy(0.01), Spy(0.01, fused=False)])
+    assert sorted(calls) == ["fused", "fused", "graph", "graph"]
+    # an activity penalty stays in the graph next to a fused weight penalty, and the run equals the graph one
+    (h1, m1), (h2, m2) = train_with([P.L2(0.01)], activity=True), train_with([P.L2(0.01, fused=False)], activity=True)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert h1.last()["train_objective"] == pytest.approx(h2.last()["train_objective"], rel=1e-5)
+
+
+def test_a_fused_penalty_value_counts_in_the_divergence_check():
+    x, y = data(n=32)
+    model = net()
+    before = [p.detach().clone() for p in model.parameters()]
+    h = fit(model, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=16,
+            loss_terms=[P.L2(1e6)], max_loss=100.0)
+    assert h.diverged is not None and h.diverged["step"] == 1 and h.diverged["value"] > 100.0
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))  # stopped before the update
+
+
+def test_fp16_loss_scaling_adds_the_penalty_gradient_unscaled():
+    """GradScaler works on the CPU in torch >= 2.3: a penalty gradient added to scaled gradients would be
+    divided by the scale (65536) at the step and the weights would match the run without the penalty."""
+    try:
+        torch.amp.GradScaler("cpu")
+        with torch.autocast("cpu", dtype=torch.float16):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+    except (RuntimeError, TypeError, ValueError) as exc:  # pragma: no cover - older torch
+        pytest.skip(f"fp16 autocast / GradScaler unavailable on the CPU in torch {torch.__version__}: {exc}")
+    (h1, m1), (h2, m2) = train_with([P.L2(0.05)], precision="fp16"), train_with([P.L2(0.05, fused=False)],
+                                                                               precision="fp16")
+    _, bare = train_with([], precision="fp16")
+    for p, q, r in zip(m1.parameters(), m2.parameters(), bare.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+    assert not all(torch.allclose(p, r, atol=1e-4) for p, r in zip(m1.parameters(), bare.parameters()))
+    assert h1.last()["train_objective"] == pytest.approx(h2.last()["train_objective"], rel=1e-4)

@@ -78,11 +78,16 @@ def ema_decay(num_updates: int, decay: float, warmup: bool = False) -> float:
 
 
 def _matched(kind: str, averaged: dict[str, torch.Tensor], live: dict[str, torch.Tensor]):
+    """Two lists paired by name; each live tensor on its average's device and dtype (moved only if it is not)."""
     if averaged.keys() != live.keys():
         missing = sorted(averaged.keys() ^ live.keys())
         raise RegularkitError(f"model does not match the averaged copy: {kind} {missing[0]!r} is in one "
                               f"but not the other ({len(missing)} differ)")
-    return ((averaged[name], live[name]) for name in averaged)
+    avg = list(averaged.values())
+    src = [live[name] for name in averaged]
+    src = [s if s.device == a.device and s.dtype == a.dtype else s.to(device=a.device, dtype=a.dtype)
+           for a, s in zip(avg, src)]
+    return avg, src
 
 
 @torch.no_grad()
@@ -91,20 +96,23 @@ def ema_update_(averaged: nn.Module, model: nn.Module, decay: float, *, buffers:
 
     Parameters are matched by name, so the two modules must have the same
     structure (DDP and ``torch.compile`` wrappers of either are peeled first).
-    Buffers follow ``buffers`` (see the module docstring).
+    Buffers follow ``buffers`` (see the module docstring).  One
+    ``torch._foreach_lerp_`` over all parameters (and one over the averaged
+    buffers, one ``_foreach_copy_`` over the copied ones): per element the same
+    ``lerp`` as a loop over the tensors, without the loop.
     """
     decay = check_in_range("decay", decay, 0.0, 1.0)
     check_choice("buffers", buffers, BUFFER_MODES)
     averaged, model = unwrap_model(averaged), unwrap_model(model)
-    for avg, live in _matched("parameter", dict(averaged.named_parameters()), dict(model.named_parameters())):
-        # lerp_(w, 1 - d) = w_avg + (1 - d)(w - w_avg): one fused op, exact at d = 0 and d = 1
-        avg.lerp_(live.detach().to(device=avg.device, dtype=avg.dtype), 1.0 - decay)
-    for avg, live in _matched("buffer", dict(averaged.named_buffers()), dict(model.named_buffers())):
-        live = live.detach().to(avg.device)
-        if buffers == "average" and avg.dtype.is_floating_point:
-            avg.lerp_(live.to(avg.dtype), 1.0 - decay)
-        else:
-            avg.copy_(live)
+    avg, live = _matched("parameter", dict(averaged.named_parameters()), dict(model.named_parameters()))
+    if avg:  # lerp_(w, 1 - d) = w_avg + (1 - d)(w - w_avg): one fused op, exact at d = 0 and d = 1
+        torch._foreach_lerp_(avg, live, 1.0 - decay)
+    avg, live = _matched("buffer", dict(averaged.named_buffers()), dict(model.named_buffers()))
+    mean = [buffers == "average" and a.dtype.is_floating_point for a in avg]  # else copied (num_batches_tracked)
+    if any(mean):
+        torch._foreach_lerp_([a for a, m in zip(avg, mean) if m], [b for b, m in zip(live, mean) if m], 1.0 - decay)
+    if not all(mean):
+        torch._foreach_copy_([a for a, m in zip(avg, mean) if not m], [b for b, m in zip(live, mean) if not m])
 
 
 class EMA(AveragerConfig, nn.Module):

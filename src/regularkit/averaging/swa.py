@@ -10,7 +10,12 @@ epoch with equal weights::
 A BatchNorm layer's running statistics belong to the weights that produced
 them, and the averaged weights were never run: :meth:`SWA.finalize` makes one
 pass over training data to recompute them (:func:`recalibrate_bn`).  The
-averaging itself is ``torch.optim.swa_utils.AveragedModel``.
+averaging itself is ``torch.optim.swa_utils.AveragedModel`` with
+:func:`swa_average_` as its ``multi_avg_fn``: torch's own update,
+``w_swa + (w - w_swa) / (n + 1)``, in three ``torch._foreach_*`` ops over all
+parameters instead of a loop with a copy per parameter (what ``AveragedModel``
+does on the CPU; on CUDA it uses ``_foreach_lerp_``, which rounds differently
+in the last bit).
 
 Learning rate (:meth:`SWA.scheduler`): a base schedule until the anneal,
 then ``anneal_epochs`` epochs of cosine (or linear) annealing from the lr in
@@ -23,7 +28,7 @@ import math
 from typing import Any, Iterable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _NormBase
 from torch.optim.swa_utils import AveragedModel
 
@@ -45,6 +50,24 @@ def swa_anneal_lr(k: int, lr_start: float, swa_lr: float, anneal_epochs: int, st
     if strategy == "cos":
         return swa_lr + (lr_start - swa_lr) * (1.0 + math.cos(math.pi * t)) / 2.0
     return lr_start + t * (swa_lr - lr_start)
+
+
+@torch.no_grad()
+def swa_average_(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
+    """``w_swa <- w_swa + (w - w_swa) / (n + 1)`` for every tensor at once (``n``: weights averaged so far).
+
+    Per element the arithmetic of torch's ``get_swa_avg_fn()`` (so the same bits as
+    ``AveragedModel``'s loop on the CPU), as ``_foreach_sub`` / ``_foreach_div_`` /
+    ``_foreach_add_``.  ``AveragedModel`` calls it with the tensors of one device and dtype.
+    """
+    count = float(num_averaged) + 1.0  # an integer count: exact as a float
+    if averaged[0].is_floating_point() or averaged[0].is_complex():
+        delta = torch._foreach_sub(current, averaged)
+        torch._foreach_div_(delta, count)
+        torch._foreach_add_(averaged, delta)
+    else:  # integer tensors: torch's formula, the result cast back on copy
+        for a, c in zip(averaged, current):
+            a.copy_(a + (c - a) / count)
 
 
 @torch.no_grad()
@@ -122,7 +145,7 @@ class SWA(AveragerConfig):
         self.device = device
         # use_buffers=False: BN statistics are recomputed by finalize, not averaged; AveragedModel
         # deep-copies what it is given: the bare model, never a DDP / compile wrapper
-        self.averaged = AveragedModel(bare, device=device, use_buffers=False)
+        self.averaged = AveragedModel(bare, device=device, use_buffers=False, multi_avg_fn=swa_average_)
         self.averaged.eval().requires_grad_(False)
 
     @property
@@ -228,4 +251,4 @@ class SWAScheduler:
             self.base.load_state_dict(state["base"])
 
 
-__all__ = ["SWA", "SWAScheduler", "recalibrate_bn", "swa_anneal_lr"]
+__all__ = ["SWA", "SWAScheduler", "recalibrate_bn", "swa_anneal_lr", "swa_average_"]

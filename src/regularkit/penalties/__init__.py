@@ -40,7 +40,13 @@ with ``torch.optim.AdamW`` for that, and no L2 penalty.  With plain SGD (no mome
 both give w <- (1 - lr * lam) w - lr * grad J.  torch's ``SGD(weight_decay=lam)`` and
 ``Adam(weight_decay=lam)`` are coupled: they equal ``L2(lam, convention="half")``.
 
+Two ways to apply a weight penalty: ``penalty(model)`` in the loss (autograd), or
+``penalty.add_grad_(model)`` after ``backward()`` (the closed-form gradient added to
+``p.grad`` in ``torch._foreach_*`` passes; the same math, what :func:`regularkit.train.fit`
+does for every weight penalty with ``fused=True``, the default).
+
 Rooms: :mod:`~regularkit.penalties.functional` (the kernels),
+:mod:`~regularkit.penalties.fused` (their gradients, added to ``p.grad`` in foreach passes),
 :mod:`~regularkit.penalties.weight` (``L2``, ``L1``, ``ElasticNet``, ``Lp``, ``decay_param_groups``),
 :mod:`~regularkit.penalties.activity` (``ActivityPenalty``), :mod:`~regularkit.penalties.schedule`
 (strength schedules) and :mod:`~regularkit.penalties.keras` (Keras' vocabulary: ``l1``, ``l2``,
@@ -56,12 +62,14 @@ from regularkit._util.registry import build
 from regularkit.metrics.sparsity import weight_sparsity
 from regularkit.penalties.activity import ActivityPenalty
 from regularkit.penalties.functional import elastic_net_penalty, lp_penalty
+from regularkit.penalties.fused import elastic_net_add_grad_, lp_add_grad_
 from regularkit.penalties.keras import WeightRegularizer, l1, l1_l2, l2, regularization_loss, regularize
 from regularkit.penalties.schedule import Scheduled, Strength
 from regularkit.penalties.weight import L1, L2, ElasticNet, Lp, WeightPenalty, decay_param_groups
 
 __all__ = [
     "DEFAULT_MODULES", "ALL", "select_parameters", "elastic_net_penalty", "lp_penalty",
+    "elastic_net_add_grad_", "lp_add_grad_",
     "L2", "L1", "ElasticNet", "Lp", "ActivityPenalty", "WeightPenalty", "Scheduled", "Strength",
     "decay_param_groups", "weight_sparsity",
     "WeightRegularizer", "l1", "l2", "l1_l2", "regularize", "regularization_loss", "REGISTRY", "get",

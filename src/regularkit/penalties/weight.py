@@ -13,6 +13,15 @@ every parameter.  Each class is a thin object over a kernel of
 name), and is registered in :data:`REGISTRY` under its Keras-style name.
 ``schedule_unit`` says whether ``fit`` advances a scheduled strength per step or
 per epoch (:mod:`regularkit.penalties.schedule`).
+
+Two ways to apply one penalty.  ``penalty(model)`` returns a differentiable tensor
+(add it to the loss: autograd computes its gradient, as Keras and a torch loss term
+do).  ``penalty.add_grad_(model)``, after ``backward()`` and before
+``optimizer.step()``, adds the closed-form gradient to each ``p.grad`` with
+``torch._foreach_*`` ops and returns the value (:mod:`regularkit.penalties.fused`):
+the same math at a fraction of the cost.  ``fused=True`` (default) tells
+:func:`regularkit.train.fit` to use the second way for this loss term; ``fused=False``
+keeps it in the graph.
 """
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ from regularkit._util.params import (
 )
 from regularkit.errors import RegularkitError
 from regularkit.penalties.functional import CONVENTIONS, elastic_net_penalty, lp_penalty
+from regularkit.penalties.fused import elastic_net_add_grad_, lp_add_grad_
 from regularkit.penalties.schedule import Scheduled, Strength, check_strength
 
 __all__ = ["WeightPenalty", "L2", "L1", "ElasticNet", "Lp", "decay_param_groups"]
@@ -41,32 +51,56 @@ def _check_n(n):
 
 
 class WeightPenalty(Scheduled):
-    """Base: ``penalty(model) -> scalar tensor`` over the selected parameters; configs round-trip."""
+    """Base: ``penalty(model) -> scalar tensor`` over the selected parameters; configs round-trip.
+
+    ``add_grad_(model) -> value`` is the fused path: the same penalty's gradient added to
+    ``p.grad`` after ``backward()`` (see the module docstring); ``fused`` says whether
+    ``fit`` takes it.
+    """
 
     #: constructor arguments, in order, that make up the config (besides the selection)
     _strengths: tuple[str, ...] = ()
 
-    def __init__(self, *, n, modules, pattern, schedule_unit):
+    def __init__(self, *, n, modules, pattern, schedule_unit, fused=True):
         self.n = _check_n(n)
         self.modules = check_selection(modules)
         check_pattern(pattern)
         self.pattern = pattern
         self.init_schedule(schedule_unit)
+        if not isinstance(fused, bool):
+            raise RegularkitError(f"fused must be True or False, got {fused!r}")
+        self.fused = fused
 
     def parameters(self, model: nn.Module) -> list[nn.Parameter]:
         """The parameters this penalty applies to in ``model`` (read at every call; frozen ones are skipped)."""
         return [p for _, p in select_parameters(model, self.modules, self.pattern)]
 
-    def __call__(self, model: nn.Module) -> Tensor:
-        return self._value(self.parameters(model))
+    #: the kernels, both called with :meth:`_kwargs`: the value (autograd) and the fused gradient
+    _penalty = staticmethod(elastic_net_penalty)
+    _penalty_add_grad_ = staticmethod(elastic_net_add_grad_)
 
-    def _value(self, params: list[Tensor]) -> Tensor:  # pragma: no cover - abstract
+    def __call__(self, model: nn.Module) -> Tensor:
+        """The penalty as a differentiable 0-d tensor: add it to the loss (autograd computes its gradient)."""
+        return self._penalty(self.parameters(model), **self._kwargs())
+
+    def add_grad_(self, model: nn.Module) -> Tensor:
+        """Add this penalty's gradient to each selected ``p.grad``; return its value (detached, pre-step weights).
+
+        Call after ``loss.backward()`` (gradients unscaled, if a loss scaler is used) and before
+        ``optimizer.step()``.  The gradient and the value are those of ``penalty(model)`` at the
+        current strength, to float rounding; a selected parameter whose ``grad`` is None gets one.
+        """
+        return self._penalty_add_grad_(self.parameters(model), **self._kwargs())
+
+    def _kwargs(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        """The kernels' arguments at the current step (a scheduled strength is read here)."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments; ``modules`` as ``torch.nn`` type names (JSON unless a strength is a callable)."""
         return {**{k: getattr(self, k) for k in self._strengths}, "n": self.n,
-                "modules": types_to_names(self.modules), "pattern": self.pattern, "schedule_unit": self.schedule_unit}
+                "modules": types_to_names(self.modules), "pattern": self.pattern, "schedule_unit": self.schedule_unit,
+                "fused": self.fused}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "WeightPenalty":
@@ -99,14 +133,13 @@ class L2(WeightPenalty):
     _strengths = ("strength", "convention")
 
     def __init__(self, strength: Strength = 1e-4, *, convention: str = "sum", n: int | None = None,
-                 modules=None, pattern: str | None = None, schedule_unit: str = "step"):
-        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
+                 modules=None, pattern: str | None = None, schedule_unit: str = "step", fused: bool = True):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit, fused=fused)
         self.strength = check_strength("strength", strength)
         self.convention = check_choice("convention", convention, CONVENTIONS)
 
-    def _value(self, params):
-        return elastic_net_penalty(params, l2=self.strength_now("strength", self.strength),
-                                   convention=self.convention, n=self.n)
+    def _kwargs(self) -> dict:
+        return {"l2": self.strength_now("strength", self.strength), "convention": self.convention, "n": self.n}
 
 
 class L1(WeightPenalty):
@@ -119,12 +152,12 @@ class L1(WeightPenalty):
     _strengths = ("strength",)
 
     def __init__(self, strength: Strength = 1e-4, *, n: int | None = None,
-                 modules=None, pattern: str | None = None, schedule_unit: str = "step"):
-        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
+                 modules=None, pattern: str | None = None, schedule_unit: str = "step", fused: bool = True):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit, fused=fused)
         self.strength = check_strength("strength", strength)
 
-    def _value(self, params):
-        return elastic_net_penalty(params, l1=self.strength_now("strength", self.strength), n=self.n)
+    def _kwargs(self) -> dict:
+        return {"l1": self.strength_now("strength", self.strength), "n": self.n}
 
 
 class ElasticNet(WeightPenalty):
@@ -136,8 +169,9 @@ class ElasticNet(WeightPenalty):
     _strengths = ("l1", "l2", "convention")
 
     def __init__(self, l1: Strength = 1e-4, l2: Strength = 1e-4, *, convention: str = "sum",
-                 n: int | None = None, modules=None, pattern: str | None = None, schedule_unit: str = "step"):
-        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
+                 n: int | None = None, modules=None, pattern: str | None = None, schedule_unit: str = "step",
+                 fused: bool = True):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit, fused=fused)
         self.l1 = check_strength("l1", l1)
         self.l2 = check_strength("l2", l2)
         self.convention = check_choice("convention", convention, CONVENTIONS)
@@ -148,9 +182,9 @@ class ElasticNet(WeightPenalty):
         strength = check_non_negative("strength", strength)
         return cls(l1=strength, l2=strength * check_non_negative("beta", beta), **kwargs)
 
-    def _value(self, params):
-        return elastic_net_penalty(params, l1=self.strength_now("l1", self.l1), l2=self.strength_now("l2", self.l2),
-                                   convention=self.convention, n=self.n)
+    def _kwargs(self) -> dict:
+        return {"l1": self.strength_now("l1", self.l1), "l2": self.strength_now("l2", self.l2),
+                "convention": self.convention, "n": self.n}
 
 
 class Lp(WeightPenalty):
@@ -162,8 +196,9 @@ class Lp(WeightPenalty):
     _strengths = ("p", "strength", "root")
 
     def __init__(self, p: float = 2.0, strength: Strength = 1e-4, *, root: bool = False,
-                 n: int | None = None, modules=None, pattern: str | None = None, schedule_unit: str = "step"):
-        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit)
+                 n: int | None = None, modules=None, pattern: str | None = None, schedule_unit: str = "step",
+                 fused: bool = True):
+        super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit, fused=fused)
         self.p = check_number("p", p)
         if self.p < 1:  # below 1 the "norm" is not convex and its gradient at 0 is infinite
             raise RegularkitError(f"p must be >= 1, got {p}")
@@ -172,8 +207,11 @@ class Lp(WeightPenalty):
             raise RegularkitError(f"root must be True or False, got {root!r}")
         self.root = root
 
-    def _value(self, params):
-        return lp_penalty(params, self.p, self.strength_now("strength", self.strength), root=self.root, n=self.n)
+    _penalty = staticmethod(lp_penalty)
+    _penalty_add_grad_ = staticmethod(lp_add_grad_)
+
+    def _kwargs(self) -> dict:
+        return {"p": self.p, "strength": self.strength_now("strength", self.strength), "root": self.root, "n": self.n}
 
 
 def decay_param_groups(model: nn.Module, weight_decay: float, *, modules=None,

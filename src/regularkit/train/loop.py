@@ -3,9 +3,21 @@
 Per batch::
 
     x, y = batch_transform(x, y, generator)          # augmentation, mixing (optional)
-    loss = loss_fn(model(x), y) + sum(term(model) for term in loss_terms)
-    loss.backward(); optimizer.step()
+    loss = loss_fn(model(x), y) + sum(term(model) for term in graph_terms)
+    loss.backward()                                  # fp16: scaled, then unscaled if fused terms follow
+    loss += sum(term.add_grad_(model) for term in fused_terms)   # value; gradient added to p.grad
+    optimizer.step()                                 # unless the loss diverged (below)
     for fn in after_step: fn(model)                  # constraints, EMA updates
+
+Fused terms: a loss term with ``fused = True`` and an ``add_grad_(model) -> value``
+method (every weight penalty by default: :mod:`regularkit.penalties.fused`) is not put
+in the autograd graph; after ``backward()`` it adds its closed-form gradient to
+``p.grad`` in ``torch._foreach_*`` passes and returns its value, which joins the
+loss ``fit`` records (``train_objective``) and checks for divergence.  The weights
+and the record are those of the same penalty in the graph, to float rounding.  With
+fp16 loss scaling the gradients are unscaled first (``scaler.unscale_``), so the
+penalty's gradient is never multiplied by the scale.  Every other term (activity
+penalties, ``fused=False``, any plain callable) stays in the graph.
 
 Per epoch: ``scheduler.step()``, then :func:`evaluate` on every named split:
 one measuring function with one loss, plain cross-entropy on hard labels,
@@ -25,7 +37,8 @@ every epoch when it declares ``schedule_unit = "epoch"``; the user never calls i
 
 Divergence: a loss that is not finite, or larger than ``max_loss`` (default
 1e4: the cross-entropy of a uniform guess is ln K, 2.3 for ten classes, so 1e4
-means logits wrong by thousands), stops training at that step, before the
+means logits wrong by thousands), stops training at that step, after its
+backward pass (the fused terms' values are known only then) and before the
 optimizer applies it.  ``History.diverged`` then holds the epoch, the step and
 the value, and ``stop_reason`` says so; callbacks' ``on_train_end`` still runs.
 
@@ -243,6 +256,11 @@ def _scheduled(terms, unit: str) -> list:
     return [t for t in terms if callable(getattr(t, "step", None)) and getattr(t, "schedule_unit", "step") == unit]
 
 
+def _is_fused(term) -> bool:
+    """A loss term that adds its own gradient after ``backward()`` (a weight penalty with ``fused=True``)."""
+    return getattr(term, "fused", False) is True and callable(getattr(term, "add_grad_", None))
+
+
 def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epochs: int,
         batch_size: int, scheduler=None, eval_sets: Mapping[str, Batch] | None = None,
         loss_fn: LossFn = default_loss, batch_transform: BatchTransform | None = None,
@@ -287,6 +305,8 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
         x, y = x.to(device), y.to(device)
         eval_sets = {k: (ex.to(device), ey.to(device)) for k, (ex, ey) in eval_sets.items()}
     per_step, per_epoch = _scheduled(loss_terms, "step"), _scheduled(loss_terms, "epoch")
+    fused_terms = [t for t in loss_terms if _is_fused(t)]
+    graph_terms = [t for t in loss_terms if not _is_fused(t)]
     history = History()
     state = TrainState(model=model, history=history.epochs)
     generator = torch.Generator().manual_seed(seed)
@@ -318,25 +338,30 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
                         else:
                             logits = model(xb)
                         loss = loss_fn(logits, yb)
-                        for term in loss_terms:
+                        for term in graph_terms:
                             loss = loss + term(model)
-                    value = float(loss.detach())  # one host sync per step: the divergence check needs it
+                    optimizer.zero_grad(set_to_none=True)
+                    (loss if scaler is None else scaler.scale(loss)).backward()
+                    objective = loss.detach()
+                    if fused_terms:
+                        if scaler is not None:
+                            scaler.unscale_(optimizer)  # the penalty's gradient is added unscaled
+                        for term in fused_terms:
+                            objective = objective + term.add_grad_(model)
+                    value = float(objective)  # one host sync per step: the divergence check needs it
                     if not math.isfinite(value) or value > max_loss:
                         history.diverged = {"epoch": epoch, "step": step, "value": value}
                         break
-                    optimizer.zero_grad(set_to_none=True)
                     if scaler is None:
-                        loss.backward()
                         optimizer.step()
                     else:
-                        scaler.scale(loss).backward()
                         scaler.step(optimizer)
                         scaler.update()
                     for fn in after_step:
                         fn(model)
                     for term in per_step:
                         term.step()
-                    running += loss.detach() * idx.shape[0]
+                    running += objective * idx.shape[0]
                 if history.diverged is not None:
                     d = history.diverged
                     history.stop_reason = (f"diverged: training loss {d['value']:.4g} at epoch {d['epoch']}, "
