@@ -68,7 +68,8 @@ def test_a_recipe_may_choose_its_final_weights_one_way_only(fields):
         RegConfig(**fields)
 
 
-def test_joint_space_has_one_range_per_field():
-    space = joint_space(["l2", "dropout", "dropout-classic"], None)
-    assert set(space) == {STRENGTHS["l2"].field, STRENGTHS["dropout"].field}
+def test_joint_space_has_one_range_per_field_and_keeps_the_couplings():
+    space, strengths = joint_space(["l2", "dropout", "dropout-classic", "elastic-net"], None)
+    assert set(space) == {STRENGTHS["l2"].field, STRENGTHS["dropout"].field, STRENGTHS["elastic-net"].field}
+    assert STRENGTHS["elastic-net"] in strengths  # l2 follows l1 in the combined search too
     assert joint_space(["init-he", "seed-ensemble"], None) is None  # architecture swaps have no strength

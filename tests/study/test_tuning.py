@@ -68,3 +68,29 @@ def test_a_pruned_trial_of_a_recipe_whose_final_model_does_not_exist_yet_is_not_
     assert value == float("inf")  # Optuna keeps the last reported value of a pruned trial
     finished = TuneObjective(plan, plan.recipes[1])({"reg.swa_start": 0.5}, lambda step, v: False)
     assert 0.0 <= finished <= 1.0
+
+
+def test_a_coupled_strength_moves_its_partner_in_ratio():
+    s = STRENGTHS["elastic-net"]
+    assert s.expand({"reg.l1": 2e-4}) == {"reg.l1": 2e-4, "reg.l2": pytest.approx(1e-2)}
+    assert s.expand({"model.dropout": 0.1}) == {"model.dropout": 0.1}  # not this strength's field
+    base = StudyConfig().base_recipe()
+    own = resolve(["elastic-net"], base)[0]
+    assert own.reg.l2 == pytest.approx(50 * own.reg.l1)  # the registry's recipe is on the same line
+
+
+def test_each_search_starts_from_the_recipes_own_strength_and_resumes_without_adding_it_again(tmp_path):
+    out = tmp_path / "o"
+    cfg = StudyConfig(out=str(out), tune=3, **{**FAST, "recipes": ("baseline", "elastic-net"), "seeds": 1})
+    result = run_study(cfg, progress=False)
+    info = result.plan.tuned["elastic-net"]
+    assert info["values"]["reg.l2"] == pytest.approx(50 * info["values"]["reg.l1"])
+    tuned = next(r for r in result.records if r["recipe"] == "elastic-net")["recipe_config"]["reg"]
+    assert tuned["l2"] == pytest.approx(50 * tuned["l1"])
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(out / "ledger.journal")))
+    (name,) = [s.study_name for s in optuna.get_all_study_summaries(storage) if ".tune.elastic-net." in s.study_name]
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    own = resolve(["elastic-net"], cfg.base_recipe())[0].reg.l1
+    assert trials[0].params == {"reg.l1": pytest.approx(own)} and len(trials) == 3
+    run_study(cfg, progress=False)
+    assert len(optuna.load_study(study_name=name, storage=storage).trials) == 3  # nothing enqueued twice

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -37,7 +37,7 @@ def run_search(objective: Callable[[dict, Callable[[int, float], bool]], float],
                pruner: str | optuna.pruners.BasePruner | None = None, workers: int = 1,
                grid_points: int | Mapping[str, int] = 5, fixed: Mapping[str, Any] | None = None,
                metric: str = "val_err", edge_fraction: float = 0.1,
-               log: Callable[[str], None] | None = print) -> SearchResult:
+               log: Callable[[str], None] | None = print, enqueue: Sequence[Mapping[str, Any]] = ()) -> SearchResult:
     """Search ``space`` for the configuration minimising (or maximising) ``objective``.
 
     ``n_trials`` is the study's total: re-running with the same storage and study
@@ -47,6 +47,9 @@ def run_search(objective: Callable[[dict, Callable[[int, float], bool]], float],
     ``postgresql://user@host/db``.  ``workers`` processes share the storage; with
     more than one, the objective and ``log`` run in the workers and travel there by
     pickle (``log=print`` prints from each worker; a list's ``append`` would fill copies).
+    ``enqueue``: configurations tried first, in order, when the study is new (Optuna's
+    ``enqueue_trial``; e.g. a hand-set default, so the search never ends worse than it on
+    the objective); each must lie in ``space``.
     """
     if not isinstance(space, SearchSpace):
         raise RegularkitError(f"space must be a SearchSpace, got {space!r}")
@@ -79,7 +82,11 @@ def run_search(objective: Callable[[dict, Callable[[int, float], bool]], float],
                                   "folder or a database URL")
     opened = open_storage(storage) if storage is not None else optuna.storages.InMemoryStorage()
 
+    enqueue = [_check_point(space, point) for point in enqueue]
     study = _create_or_check(opened, study_name, direction, space, fixed, sampler_name(sampler))
+    if not study.trials:
+        for point in enqueue:
+            study.enqueue_trial(point)
     job = WorkerJob(objective=objective, space=space, storage=storage if workers > 1 else opened,
                     study_name=study_name, total=n_trials, sampler=sampler, seed=seed, grid_points=grid_points,
                     pruner=pruner, fixed=fixed, metric=metric, log=log, workers=workers)
@@ -90,6 +97,16 @@ def run_search(objective: Callable[[dict, Callable[[int, float], bool]], float],
         for w in result.warnings:
             log(w)
     return result
+
+
+def _check_point(space: SearchSpace, point: Mapping[str, Any]) -> dict[str, Any]:
+    """An enqueued configuration: every parameter of ``space``, each inside its range."""
+    if not isinstance(point, Mapping) or set(point) != set(space):
+        raise RegularkitError(f"an enqueued configuration must give exactly {sorted(space)}, got {point!r}")
+    for name, dist in space.items():
+        if hasattr(dist, "low") and not dist.low <= point[name] <= dist.high:
+            raise RegularkitError(f"enqueued {name} = {point[name]!r} is outside [{dist.low}, {dist.high}]")
+    return dict(point)
 
 
 def _create_or_check(storage, study_name: str, direction: str, space: SearchSpace, fixed: dict,

@@ -17,13 +17,22 @@ from regularkit._util.checks import check_choice
 from regularkit.errors import RegularkitError
 from regularkit.search.space import SearchSpace
 
+def startup_trials(total: int | None) -> int:
+    """How many random trials TPE draws before it models: Optuna's 10, or a third of a short search.
+
+    With Optuna's default, a search of 8 trials (``study --tune 8``) would be random search
+    throughout; a third (at least 2) leaves most of a short budget to the model.
+    """
+    return 10 if total is None else max(2, min(10, total // 3))
+
+
 SAMPLERS = {
-    "random": lambda space, seed, grid_points, parallel: optuna.samplers.RandomSampler(seed=seed),
+    "random": lambda space, seed, grid_points, parallel, total: optuna.samplers.RandomSampler(seed=seed),
     # constant_liar: with several workers, running trials count as bad guesses so
     # that parallel TPE workers do not all propose the same point.
-    "tpe": lambda space, seed, grid_points, parallel: optuna.samplers.TPESampler(
-        seed=seed, constant_liar=parallel),
-    "grid": lambda space, seed, grid_points, parallel: optuna.samplers.GridSampler(
+    "tpe": lambda space, seed, grid_points, parallel, total: optuna.samplers.TPESampler(
+        seed=seed, constant_liar=parallel, n_startup_trials=startup_trials(total)),
+    "grid": lambda space, seed, grid_points, parallel, total: optuna.samplers.GridSampler(
         space.grid(grid_points), seed=seed),
 }
 
@@ -35,13 +44,14 @@ PRUNERS = {
 
 
 def make_sampler(sampler: str | optuna.samplers.BaseSampler, space: SearchSpace, *, seed: int,
-                 grid_points: int | Mapping[str, int] = 5, parallel: bool = False
+                 grid_points: int | Mapping[str, int] = 5, parallel: bool = False, total: int | None = None
                  ) -> optuna.samplers.BaseSampler:
-    """A sampler from its name (or the given Optuna sampler, used as it is)."""
+    """A sampler from its name (or the given Optuna sampler, used as it is); ``total``: the search's
+    number of trials (TPE's random start is a third of it, see :func:`startup_trials`)."""
     if isinstance(sampler, optuna.samplers.BaseSampler):
         return sampler
     check_choice("sampler", sampler, SAMPLERS)
-    return SAMPLERS[sampler](space, seed, grid_points, parallel)
+    return SAMPLERS[sampler](space, seed, grid_points, parallel, total)
 
 
 def make_pruner(pruner: str | None | optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:

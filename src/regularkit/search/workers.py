@@ -114,7 +114,7 @@ def run_share(job: WorkerJob, n_trials: int, sampler_seed: int) -> None:
     """Run ``n_trials`` trials of the study in this process."""
     storage = open_storage(job.storage)
     sampler = make_sampler(job.sampler, job.space, seed=sampler_seed, grid_points=job.grid_points,
-                           parallel=job.workers > 1)
+                           parallel=job.workers > 1, total=job.total)
     study = optuna.load_study(study_name=job.study_name, storage=storage, sampler=sampler,
                               pruner=make_pruner(job.pruner))
     # Everything started counts (a lost attempt too: the supervisor's next round runs its retry).

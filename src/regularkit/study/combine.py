@@ -20,7 +20,7 @@ from regularkit.errors import RegularkitError
 from regularkit.metrics.summary import Interval
 from regularkit.search.space import SearchSpace
 from regularkit.study.plan import Job, Plan, run_key
-from regularkit.study.recipes import strength_for
+from regularkit.study.recipes import Strength, strength_for
 from regularkit.train.config import Recipe
 
 __all__ = ["COMBINED", "helped_on_validation", "combined_recipe", "joint_space", "with_combined"]
@@ -78,14 +78,17 @@ def combined_recipe(names: Sequence[str], recipes: dict[str, Recipe], base: Reci
     return recipe, taken
 
 
-def joint_space(names: Sequence[str], extra) -> SearchSpace | None:
-    """One search space over the strengths of ``names`` (None when none has a strength)."""
-    fields = {}
+def joint_space(names: Sequence[str], extra) -> tuple[SearchSpace, list[Strength]] | None:
+    """One search space over the strengths of ``names`` and those strengths (None when none has one);
+    the first recipe naming a field gives its range (and its coupled fields)."""
+    strengths: dict[str, Strength] = {}
     for name in names:
         strength = strength_for(name, extra)
-        if strength is not None and strength.field not in fields:
-            fields[strength.field] = strength.distribution()
-    return SearchSpace(fields) if fields else None
+        if strength is not None and strength.field not in strengths:
+            strengths[strength.field] = strength
+    if not strengths:
+        return None
+    return SearchSpace({f: s.distribution() for f, s in strengths.items()}), list(strengths.values())
 
 
 def with_combined(plan: Plan, recipe: Recipe) -> Plan:

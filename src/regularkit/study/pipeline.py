@@ -182,9 +182,10 @@ def _combine(plan: Plan, records, out: Path, study, store, console: Console, pro
                       "trained together (each chooses the final weights); nothing to combine[/]", highlight=False)
         return plan, records
     left_out = [n for n in helped if n not in taken]
-    space = joint_space(taken, plan.extra_recipes)
-    if plan.cfg.tune and space is not None:
-        recipe, info = tune_recipe(plan, recipe, space, tuning_storage(out, plan.cfg))
+    joint = joint_space(taken, plan.extra_recipes)
+    if plan.cfg.tune and joint is not None:
+        space, strengths = joint
+        recipe, info = tune_recipe(plan, recipe, space, tuning_storage(out, plan.cfg), strengths=strengths)
         plan = dataclasses.replace(plan, tuned={**plan.tuned, COMBINED: {"field": ", ".join(space), **info,
                                                                          "value": info["values"]}})
     console.print(f"combining {', '.join(taken)}"

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from regularkit._util.checks import check_positive
 from regularkit.config import expand_dotted, load_toml, merge, replace
 from regularkit.errors import RegularkitError
 from regularkit.search.distributions import Categorical, Distribution, Int, LogUniform, Uniform
@@ -98,6 +99,14 @@ RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 DEFAULT_RECIPES = ("baseline", "l2", "dropout", "early-stopping", "gaussian-noise", "label-smoothing")
 
 
+def field_value(recipe: Recipe, dotted: str) -> Any:
+    """The value of the dotted field ``dotted`` ("reg.l2") in ``recipe``."""
+    node: Any = recipe
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
 @dataclass(frozen=True)
 class Strength:
     """A recipe's main strength: the dotted field ``--tune`` searches, over ``[low, high]``.
@@ -111,6 +120,16 @@ class Strength:
     high: float
     log: bool = False
     integer: bool = False
+    #: other fields that follow the strength in a fixed ratio: {"reg.l2": 50.0} sets l2 = 50 x the value
+    #: (cs231n's elastic net, lambda * sum(beta * w^2 + |w|): one strength, the mix kept)
+    coupled: tuple[tuple[str, float], ...] = ()
+
+    def expand(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` plus the coupled fields, when ``params`` holds this strength's field."""
+        out = dict(params)
+        if self.field in out:
+            out.update({name: ratio * out[self.field] for name, ratio in self.coupled})
+        return out
 
     def distribution(self) -> Distribution:
         if self.integer:
@@ -119,13 +138,13 @@ class Strength:
 
     def value(self, recipe: Recipe) -> Any:
         """The strength's value in ``recipe`` (follows the dotted path)."""
-        node: Any = recipe
-        for part in self.field.split("."):
-            node = getattr(node, part)
-        return node
+        return field_value(recipe, self.field)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, **self.distribution().to_toml()}
+        out = {"field": self.field, **self.distribution().to_toml()}
+        if self.coupled:
+            out["coupled"] = dict(self.coupled)
+        return out
 
 
 # name -> the strength --tune searches.  Recipes without one (the baseline, initializations, the
@@ -134,7 +153,7 @@ STRENGTHS: dict[str, Strength] = {
     "l2": Strength("reg.l2", 1e-5, 1e-1, log=True),
     "weight-decay": Strength("optim.weight_decay", 1e-5, 1e-1, log=True),
     "l1": Strength("reg.l1", 1e-6, 1e-2, log=True),
-    "elastic-net": Strength("reg.l1", 1e-6, 1e-2, log=True),
+    "elastic-net": Strength("reg.l1", 1e-6, 1e-2, log=True, coupled=(("reg.l2", 50.0),)),
     "max-norm": Strength("reg.max_norm", 0.5, 10.0, log=True),
     "activity-l1": Strength("reg.activity_l1", 1e-6, 1e-2, log=True),
     "early-stopping": Strength("reg.early_stopping.patience", 2, 40, log=True, integer=True),
@@ -175,10 +194,16 @@ def _strength_from_toml(name: str, table: Any, path) -> Strength:
     if not isinstance(table, dict) or not isinstance(table.get("field"), str):
         raise RegularkitError(f"{where} must be a table with a field name, e.g. {{field = \"reg.l2\", "
                               f"log_uniform = [1e-5, 1e-1]}}, got {table!r}")
-    dist = SearchSpace.from_dict({table["field"]: {k: v for k, v in table.items() if k != "field"}})[table["field"]]
+    coupled = table.get("coupled", {})
+    if not isinstance(coupled, dict) or not all(isinstance(k, str) for k in coupled):
+        raise RegularkitError(f"{where}.coupled must be a table {{\"reg.l2\" = 50.0}} of fields and ratios, "
+                              f"got {coupled!r}")
+    ratios = tuple((k, check_positive(f"{where}.coupled.{k}", v)) for k, v in coupled.items())
+    dist = SearchSpace.from_dict({table["field"]: {k: v for k, v in table.items() if k not in ("field", "coupled")}}
+                                 )[table["field"]]
     if isinstance(dist, Categorical):
         raise RegularkitError(f"{where} must be a range (uniform, log_uniform or int), got categorical")
-    return Strength(table["field"], dist.low, dist.high, log=dist.log, integer=isinstance(dist, Int))
+    return Strength(table["field"], dist.low, dist.high, log=dist.log, integer=isinstance(dist, Int), coupled=ratios)
 
 
 def load_recipe_file(path) -> dict[str, tuple]:

@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -34,13 +34,17 @@ from regularkit.search.space import SearchSpace
 from regularkit.study.execute import run_recipe
 from regularkit.study.objective import EpochPruner, trial_value
 from regularkit.study.plan import Job, Plan, run_key
-from regularkit.study.recipes import Strength, strength_for
+from regularkit.study.recipes import Strength, field_value, strength_for
 from regularkit.train.config import Recipe
 
 __all__ = ["TestSplitGuard", "guarded", "tune", "tune_recipe", "tuning_storage", "TUNE_SEED", "TUNE_PRUNER"]
 
 TUNE_SEED = 0
 TUNE_PRUNER = "halving"
+#: Part of every search's name: bumped when how a search runs changes (v2: the recipe's own strength is
+#: the first trial, TPE's random start is a third of the trials), so a stored search of the old kind is
+#: not resumed as if it were the same.
+TUNE_VERSION = 2
 
 
 class TestSplitGuard:
@@ -63,14 +67,14 @@ def guarded(splits):
 class TuneObjective:
     """``(params, report) -> validation error`` of one recipe with the searched strength (seed 0)."""
 
-    def __init__(self, plan: Plan, recipe: Recipe):
-        self.plan, self.recipe = plan, recipe
+    def __init__(self, plan: Plan, recipe: Recipe, expand: Callable[[dict], dict] = dict):
+        self.plan, self.recipe, self.expand = plan, recipe, expand
         self.splits = guarded(plan.data.splits)
 
     def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
         # in a search worker process (--workers N) the threads are shared out as for training
         torch.set_num_threads(self.plan.cfg.threads_per_worker())
-        recipe = replace(self.recipe, params, where=f"recipe {self.recipe.name!r} with a tuned strength")
+        recipe = replace(self.recipe, self.expand(params), where=f"recipe {self.recipe.name!r} with a tuned strength")
         pruner = EpochPruner(report)
         record = run_recipe(recipe, self.splits, TUNE_SEED, callbacks=[pruner], with_test=False,
                             device=self.plan.device, precision=self.plan.cfg.precision, factory=self.plan.factory,
@@ -84,26 +88,38 @@ def tuning_storage(out: Path, cfg) -> str:
 
 
 def _study_name(plan: Plan, recipe: Recipe) -> str:
-    blob = json.dumps([run_key(recipe, TUNE_SEED, plan.identity), plan.cfg.tune], sort_keys=True)
+    blob = json.dumps([run_key(recipe, TUNE_SEED, plan.identity), plan.cfg.tune, TUNE_VERSION], sort_keys=True)
     return f"{plan.cfg.study_name}.tune.{recipe.name}.{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 
-def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage) -> tuple[Recipe, dict[str, Any]]:
+def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage, *,
+                strengths: Sequence[Strength] = ()) -> tuple[Recipe, dict[str, Any]]:
     """Search ``space`` for ``recipe`` (TPE, pruning, ``cfg.tune`` trials, seed 0, validation only).
 
-    Resumes a stored search; returns the recipe with the best values and what was found.
+    The recipe's own values of the searched fields are the first trial (when they lie in the
+    ranges), so the chosen strength is never worse on validation than the hand-set one; the
+    ``strengths`` set their coupled fields.  Resumes a stored search; returns the recipe with the
+    best values and what was found.
     """
+    def expand(params: dict) -> dict:
+        for strength in strengths:
+            params = strength.expand(params)
+        return params
+
+    own = {name: field_value(recipe, name) for name in space}
+    inside = all(not hasattr(d, "low") or d.low <= own[n] <= d.high for n, d in space.items())
     # --workers N: N processes share the trials (TPE with the constant liar); a factory passed from Python
     # cannot travel to them, so that search stays in this process
     workers = plan.cfg.workers if plan.factory is None or not plan.cfg.model.startswith("python:") else 1
-    result = run_search(TuneObjective(plan, recipe), space, sampler="tpe", n_trials=plan.cfg.tune, seed=TUNE_SEED,
-                        storage=storage, study_name=_study_name(plan, recipe), pruner=TUNE_PRUNER, log=None,
-                        workers=workers)
+    result = run_search(TuneObjective(plan, recipe, expand), space, sampler="tpe", n_trials=plan.cfg.tune,
+                        seed=TUNE_SEED, storage=storage, study_name=_study_name(plan, recipe), pruner=TUNE_PRUNER,
+                        log=None, workers=workers, enqueue=[own] if inside else [])
     if result.best_params is None:
         raise RegularkitError(f"the strength search of recipe {recipe.name!r} finished no trial (every trial "
                               "diverged or was pruned); lower --lr or widen the range")
-    tuned = replace(recipe, result.best_params, where=f"recipe {recipe.name!r}")
-    return tuned, {"values": dict(result.best_params), "best_val_error": result.best_value,
+    values = expand(dict(result.best_params))
+    tuned = replace(recipe, values, where=f"recipe {recipe.name!r}")
+    return tuned, {"values": values, "best_val_error": result.best_value,
                    "trials": len(result.completed), "space": space.to_dict(), "warnings": result.warnings}
 
 
@@ -121,7 +137,8 @@ def tune(plan: Plan, storage, *, log: Callable[[str], None] | None = None) -> tu
         if strength is None:
             recipes.append(recipe)
             continue
-        tuned, info = tune_recipe(plan, recipe, SearchSpace({strength.field: strength.distribution()}), storage)
+        tuned, info = tune_recipe(plan, recipe, SearchSpace({strength.field: strength.distribution()}), storage,
+                                  strengths=[strength])
         recipes.append(tuned)
         value = info["values"][strength.field]
         chosen[recipe.name] = {"field": strength.field, "default": strength.value(recipe), "value": value, **info}
