@@ -122,6 +122,35 @@ def _add_search(sub) -> None:
     p.set_defaults(recipes=None, seeds=None)
 
 
+def _add_speedrun(sub) -> None:
+    p = sub.add_parser("speedrun", help="the toolbox composed for time to accuracy (airbench's recipe on a CPU)",
+                       description="Train the speed-run network (whitening stem, batch norm, label smoothing, "
+                                   "flip + translate, EMA, TTA, decoupled weight decay) for each seed and report "
+                                   "test accuracy and wall time. See docs/speedrun.md.")
+    p.add_argument("data", choices=("fashion-mnist",))
+    p.add_argument("--config", metavar="TOML", help="a saved <label>.toml; flags override it")
+    p.add_argument("--seeds", type=int, help="runs with seeds first-seed, first-seed + 1, ... (default 1)")
+    p.add_argument("--first-seed", type=int)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--epochs", type=int)
+    group.add_argument("--budget", type=float, metavar="SECONDS", help="wall seconds per seed: the epochs that fit, "
+                                                                       "from a timed probe")
+    p.add_argument("--without", type=_csv, help="techniques to remove, e.g. ema,tta, or 'unregularized' "
+                                                "(whiten, bn, smoothing, flip, translate, ema, tta, decay)")
+    p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
+    p.add_argument("--val-size", type=int, help="validation images held out of training (default 5000)")
+    p.add_argument("--train-size", type=int, help="a stratified subset of the training images (smoke runs)")
+    p.add_argument("--test-size", type=int, help="the first N test images (smoke runs)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--threads", type=int, help="torch threads (default 2)")
+    p.add_argument("--precision", choices=("fp32", "bf16"))
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--out", help="results folder (default runs/speedrun)")
+    p.add_argument("--no-progress", action="store_true", help="no line per epoch")
+
+
 def study_config(args: argparse.Namespace):
     from regularkit.config import from_dict, load_toml, to_dict
     from regularkit.study.config import StudyConfig
@@ -193,6 +222,21 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_speedrun(args) -> int:
+    from rich.console import Console
+
+    from regularkit.speedrun.config import from_options
+    from regularkit.speedrun.report import results_table, slug
+    from regularkit.speedrun.run import run_speedrun
+    names = ("seeds", "first_seed", "epochs", "budget", "without", "data_dir", "val_size", "train_size",
+             "test_size", "batch_size", "lr", "threads", "precision", "channels_last", "compile", "out")
+    cfg = from_options({"data": args.data, **{n: getattr(args, n) for n in names}}, config=args.config)
+    record = run_speedrun(cfg, progress=not args.no_progress)
+    Console().print(results_table(record))
+    print(f"results in {Path(cfg.out) / slug(cfg)}.json (config: .toml, curve: -curve.png)")
+    return 0
+
+
 def cmd_recipes(args) -> int:
     from regularkit.study.recipes import DEFAULT_RECIPES, RECIPES
     width = max(map(len, RECIPES))
@@ -235,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_study(sub)
     _add_search(sub)
+    _add_speedrun(sub)
     sub.add_parser("recipes", help="list the named recipes")
     d = sub.add_parser("data", help="download a dataset")
     d.add_argument("action", choices=("download",))
@@ -251,13 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"study": cmd_study, "search": cmd_search, "recipes": cmd_recipes, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"study": cmd_study, "search": cmd_search, "speedrun": cmd_speedrun, "recipes": cmd_recipes,
+            "data": cmd_data, "demo": cmd_demo}
 
 
 def _interrupted(args, code: int) -> int:
     # a second Ctrl-C is ignored by now (see regularkit._util.signals): one line, never a traceback
     out = getattr(args, "out", None) or ("runs/study" if getattr(args, "command", None) in (None, "study") else None)
     kept = f"; finished runs are kept in {out}/ and a rerun resumes" if out else ""
+    if getattr(args, "command", None) == "speedrun":
+        kept = f"; finished seeds are kept in {out or 'runs/speedrun'}/"
     print(f"regularkit: interrupted{' (SIGTERM)' if code == SIGTERM_EXIT else ''}{kept}", file=sys.stderr)
     return code
 
