@@ -65,7 +65,9 @@ def test_completed_reads_only_the_asked_keys_and_the_first_record_of_a_key(tmp_p
         trial.set_user_attr("record", {"key": key, "n": 1})
         study.tell(trial, 0.5)
     study.enqueue_trial({}, user_attrs={"key": "a"})  # "a" done a second time (a live run reclaimed by mistake)
-    again = ledger.claim(study, {"a"})
+    assert ledger.claim(study, {"a"}) is None  # claim closes a copy of a finished run unused...
+    study.enqueue_trial({}, user_attrs={"key": "a"})
+    again = study.ask()  # ...but should one complete anyway, the first record still counts
     again.set_user_attr("record", {"key": "a", "n": 2})
     study.tell(again, 0.1)
     study.enqueue_trial({}, user_attrs={"key": "b2"})  # a COMPLETE trial without a record is not a finished run
@@ -135,3 +137,24 @@ def test_a_pop_left_without_a_worker_for_a_second_is_an_orphan(tmp_path):
     time.sleep(1.0)
     assert ledger.reclaim_dead(study) == 1
     assert states(study) == [("a", TrialState.FAIL), ("a", TrialState.WAITING)]
+
+
+def test_a_run_enqueued_twice_by_two_starting_processes_is_trained_once(tmp_path):
+    study = ledger.open_study(tmp_path, "s")
+    for _ in range(2):  # both processes looked before either enqueued: the race enqueue_missing cannot close
+        study.enqueue_trial({}, user_attrs={"key": "a", "recipe": "r", "seed": 0})
+    study.enqueue_trial({}, user_attrs={"key": "b", "recipe": "r", "seed": 1})
+    first = ledger.claim(study, {"a", "b"})
+    assert first.number == 0 and first.user_attrs["key"] == "a"
+    second = ledger.claim(study, {"a", "b"})  # pops the copy of "a", closes it, takes "b"
+    assert second.user_attrs["key"] == "b"
+    assert ledger.claim(study, {"a", "b"}) is None
+    copy = study.get_trials()[1]
+    assert copy.state == TrialState.FAIL and copy.user_attrs["duplicate_of"] == 0
+    # the copy that lost is closed even when the run it copies waits behind it
+    study2 = ledger.open_study(tmp_path, "t")
+    study2.enqueue_trial({}, user_attrs={"key": "a"})
+    study2.enqueue_trial({}, user_attrs={"key": "a"})
+    popped = study2.ask()  # another worker holds the first copy
+    assert popped.number == 0
+    assert ledger.claim(study2, {"a"}) is None and study2.get_trials()[1].state == TrialState.FAIL

@@ -12,7 +12,9 @@ its worker (host, pid and process start time, so a recycled pid is not taken
 for the dead worker); on start, RUNNING trials of dead workers on this host,
 and orphans (a worker killed between popping a trial and recording itself),
 are failed and re-enqueued with their key, to be redone from scratch.  A run
-is never counted twice: only COMPLETE trials count, the first per key.
+is never counted twice: only COMPLETE trials count, the first per key.  Two processes that start
+together may both enqueue a run; the one that claims the younger copy closes it unused (FAIL,
+``duplicate_of``), so a run is also never *trained* twice.
 """
 from __future__ import annotations
 
@@ -70,7 +72,14 @@ def claim(study: optuna.Study, keys: set[str]) -> optuna.Trial | None:
         mark_worker(trial)
         key = trial.user_attrs.get("key")
         if key in keys:
-            return trial
+            first = _first_of(study, key, trial.number)
+            if first is None:
+                return trial
+            # Two processes starting together both enqueued this run: the lowest-numbered trial of
+            # a key is the run; this copy is closed unused, so the run is trained once.
+            trial.set_user_attr("duplicate_of", first)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
         if key is None:
             # Another worker took the last waiting run between our look and our ask: this
             # trial is a blank one Optuna made up; close it so it is not left RUNNING.
@@ -79,6 +88,14 @@ def claim(study: optuna.Study, keys: set[str]) -> optuna.Trial | None:
             # A run of another worker's set (a study sharing this ledger): give it back, untouched.
             requeue(study, trial.number, max_retry=None)
     return None
+
+
+def _first_of(study: optuna.Study, key: str, number: int) -> int | None:
+    """The number of a live (waiting, running or complete) trial of ``key`` older than ``number``, if any."""
+    older = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING,
+                                                                          TrialState.COMPLETE))
+             if t.user_attrs.get("key") == key and t.number < number]
+    return min(older, default=None)
 
 
 def completed(study: optuna.Study, keys: set[str]) -> dict[str, dict[str, Any]]:
