@@ -94,3 +94,23 @@ def test_each_search_starts_from_the_recipes_own_strength_and_resumes_without_ad
     assert trials[0].params == {"reg.l1": pytest.approx(own)} and len(trials) == 3
     run_study(cfg, progress=False)
     assert len(optuna.load_study(study_name=name, storage=storage).trials) == 3  # nothing enqueued twice
+
+
+def test_the_tuning_pruner_waits_for_three_trials_and_half_the_epochs():
+    from regularkit.study.tuning import tune_pruner
+    study = optuna.create_study(pruner=tune_pruner(10))
+    for k in range(3):
+        trial = study.ask()
+        for epoch in range(1, 11):
+            trial.report(0.1, epoch)
+        study.tell(trial, 0.1)
+    bad = study.ask()
+    verdicts = []
+    for epoch in range(1, 11):
+        bad.report(0.5, epoch)  # far worse than the median at every epoch
+        verdicts.append(bad.should_prune())
+    assert verdicts[:4] == [False] * 4 and all(verdicts[5:])  # first judged at epoch 5 or 6 of 10
+    fresh = optuna.create_study(pruner=tune_pruner(10))
+    t = fresh.ask()
+    t.report(0.9, 8)
+    assert not t.should_prune()  # no trial finished yet: nothing to compare with

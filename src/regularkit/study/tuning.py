@@ -3,9 +3,13 @@
 A recipe's strength (``STRENGTHS`` in :mod:`~regularkit.study.recipes`: l2's lambda,
 dropout's p, mixup's alpha, ...) is set by hand for one small data set; on
 another it may do nothing or too much.  With ``--tune N`` each recipe that has a
-strength gets a search of ``N`` trials (Optuna's TPE sampler, successive-halving
-pruning on the per-epoch validation error, one seed: seed 0) over its declared
-range, then every seed trains the chosen value; the table shows it.
+strength gets a search of ``N`` trials (Optuna's TPE sampler, one seed: seed 0) over
+its declared range, starting from the recipe's own value, then every seed trains the
+chosen value; the table shows it.  Pruning is cautious (:func:`tune_pruner`): a trial
+stops only when, after half of its epochs, its validation error is worse than the
+median of the trials before it at the same epoch.  Successive halving, tried first,
+stopped most trials after one epoch, where the ranking says little about the end
+(a weak penalty was pruned for a worse first epoch and never completed).
 
 The search looks at the validation split only: its trials get the splits with
 the test split replaced by a guard that raises on any use (:class:`TestSplitGuard`),
@@ -25,6 +29,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import optuna
 import torch
 
 from regularkit.config import replace
@@ -37,14 +42,19 @@ from regularkit.study.plan import Job, Plan, run_key
 from regularkit.study.recipes import Strength, field_value, strength_for
 from regularkit.train.config import Recipe
 
-__all__ = ["TestSplitGuard", "guarded", "tune", "tune_recipe", "tuning_storage", "TUNE_SEED", "TUNE_PRUNER"]
+__all__ = ["TestSplitGuard", "guarded", "tune", "tune_pruner", "tune_recipe", "tuning_storage", "TUNE_SEED"]
 
 TUNE_SEED = 0
-TUNE_PRUNER = "halving"
 #: Part of every search's name: bumped when how a search runs changes (v2: the recipe's own strength is
-#: the first trial, TPE's random start is a third of the trials), so a stored search of the old kind is
-#: not resumed as if it were the same.
-TUNE_VERSION = 2
+#: the first trial, TPE's random start is a third of the trials; v3: median pruning after half the
+#: epochs), so a stored search of the old kind is not resumed as if it were the same.
+TUNE_VERSION = 3
+
+
+def tune_pruner(epochs: int) -> optuna.pruners.BasePruner:
+    """Stop a trial only when, from half of its ``epochs`` on, it is worse than the median of the
+    trials before it at the same epoch, and only once three trials have finished."""
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 2))
 
 
 class TestSplitGuard:
@@ -112,7 +122,8 @@ def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage, *,
     # cannot travel to them, so that search stays in this process
     workers = plan.cfg.workers if plan.factory is None or not plan.cfg.model.startswith("python:") else 1
     result = run_search(TuneObjective(plan, recipe, expand), space, sampler="tpe", n_trials=plan.cfg.tune,
-                        seed=TUNE_SEED, storage=storage, study_name=_study_name(plan, recipe), pruner=TUNE_PRUNER,
+                        seed=TUNE_SEED, storage=storage, study_name=_study_name(plan, recipe),
+                        pruner=tune_pruner(recipe.optim.epochs),
                         log=None, workers=workers, enqueue=[own] if inside else [])
     if result.best_params is None:
         raise RegularkitError(f"the strength search of recipe {recipe.name!r} finished no trial (every trial "
