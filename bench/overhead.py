@@ -9,7 +9,10 @@ against ``fit`` with nothing.  One measurement is ``--steps`` optimizer steps (o
 ``opt.step()`` in the bare loop) gives the time per step in steady state, wall and
 this thread's CPU time (which a busy shared machine disturbs less); the wall time of
 the whole call over ``--steps`` also counts what ``fit`` does once per call (its input
-checks: one ``isfinite`` pass over the data, the first step's checks).  The variants
+checks: one ``isfinite`` pass over the data, the first step's checks).  On a busy machine
+the ratios of a model whose step is long (the CNN) cannot resolve a few per cent, so the
+CPU time spent inside the regularization hooks themselves (fused ``add_grad_``, the
+projector, the EMA update) is also measured, per step and as a share of the bare step.  The variants
 are interleaved within each repeat (the order rotates), so a burst of noise on a
 shared machine hits all of them; ratios are paired (same repeat) and then the median
 is taken over ``--repeats``.
@@ -68,22 +71,23 @@ class Variant:
         self.model = build(kind)
         wd = 2 * LAM if name == "torch_wd" else 0.0
         self.opt = torch.optim.SGD(penalties.decay_param_groups(self.model, wd), lr=LR)
-        self.loss_terms, self.after_step = [], []
+        self.loss_terms, self.after_step, self.spent = [], [], [0.0]
         if name in ("l2", "all"):
-            self.loss_terms.append(penalties.L2(LAM))
-        if name == "l2_autograd":
+            self.loss_terms.append(Timed(penalties.L2(LAM), self.spent))
+        if name == "l2_autograd":  # in the graph: its cost is in forward and backward, not timed apart
             self.loss_terms.append(penalties.L2(LAM, fused=False))
         if name == "l1":
-            self.loss_terms.append(penalties.L1(L1_STRENGTH))
+            self.loss_terms.append(Timed(penalties.L1(L1_STRENGTH), self.spent))
         if name in ("maxnorm", "all"):
-            self.after_step.append(constraints.Projector(constraints.MaxNorm(MAX_NORM)))
+            self.after_step.append(Timed(constraints.Projector(constraints.MaxNorm(MAX_NORM)), self.spent))
         if name in ("ema", "all"):
             self.ema = EMA(self.model, DECAY)
-            self.after_step.append(self.ema.update)
+            self.after_step.append(Timed(self.ema.update, self.spent))
 
     def run(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> dict[str, float]:
         """Train one epoch; ``{"step": wall s, "cpu": CPU s}`` per step in steady state, ``"call"``: whole call."""
         clock = Clock()
+        self.spent[0] = 0.0
         t0 = time.perf_counter()
         if self.name == "bare":
             bare_epoch(self.model, self.opt, x, y, torch.Generator().manual_seed(seed), clock)
@@ -93,7 +97,29 @@ class Variant:
         steps = len(clock.wall)
         return {"step": (clock.wall[-1] - clock.wall[0]) / (steps - 1),
                 "cpu": (clock.cpu[-1] - clock.cpu[0]) / (steps - 1),
-                "call": (time.perf_counter() - t0) / steps}
+                "call": (time.perf_counter() - t0) / steps, "hooks": self.spent[0] / steps}
+
+
+class Timed:
+    """A fused loss term or an after-step hook that adds the CPU time of its calls to ``spent[0]``."""
+
+    def __init__(self, inner, spent: list):
+        self.inner, self.spent = inner, spent
+
+    def __getattr__(self, name):  # fused, step, schedule_unit: the wrapped object's
+        return getattr(self.inner, name)
+
+    def _timed(self, fn, model):
+        t0 = time.thread_time()
+        out = fn(model)
+        self.spent[0] += time.thread_time() - t0
+        return out
+
+    def __call__(self, model):
+        return self._timed(self.inner, model)
+
+    def add_grad_(self, model):
+        return self._timed(self.inner.add_grad_, model)
 
 
 class Clock:
@@ -151,6 +177,9 @@ def measure(kind: str, variants, repeats: int, steps: int) -> dict:
     out = {}
     for name, ts in times.items():
         row = {f"{m}_ms": 1e3 * statistics.median(t[m] for t in ts) for m in METRICS}
+        row["hooks_ms"] = 1e3 * statistics.median(t["hooks"] for t in ts)
+        if "bare" in times:  # the hooks' CPU time over the bare step's, paired
+            row["hooks_share"] = statistics.median(t["hooks"] / b["cpu"] for t, b in zip(ts, times["bare"]))
         for ref in ("bare", "fit"):
             for m in METRICS:
                 if ref in times:
@@ -160,8 +189,10 @@ def measure(kind: str, variants, repeats: int, steps: int) -> dict:
 
 
 def table(kind: str, rows: dict) -> str:
-    head = ["variant", "ms/step", "x bare", "x fit", "CPU x bare", "CPU x fit", "call x bare", "call x fit"]
-    keys = ["step_ms", "step_x_bare", "step_x_fit", "cpu_x_bare", "cpu_x_fit", "call_x_bare", "call_x_fit"]
+    head = ["variant", "ms/step", "x bare", "x fit", "CPU x bare", "CPU x fit", "call x bare", "call x fit",
+            "hooks ms", "hooks/bare"]
+    keys = ["step_ms", "step_x_bare", "step_x_fit", "cpu_x_bare", "cpu_x_fit", "call_x_bare", "call_x_fit",
+            "hooks_ms", "hooks_share"]
     lines = [f"\n{kind}: medians over repeats of the time per step and of the paired ratios",
              " ".join(f"{h:>11}" for h in head)]
     for name, row in rows.items():
