@@ -114,3 +114,12 @@ def test_the_tuning_pruner_waits_for_three_trials_and_half_the_epochs():
     t = fresh.ask()
     t.report(0.9, 8)
     assert not t.should_prune()  # no trial finished yet: nothing to compare with
+
+
+def test_the_objective_travels_to_worker_processes():
+    from regularkit.search.workers import check_picklable
+    from regularkit.study.tuning import Expand
+    plan = make_plan(StudyConfig(**{**FAST, "recipes": ("baseline", "elastic-net")}))
+    objective = TuneObjective(plan, plan.recipes[1], Expand([STRENGTHS["elastic-net"]]))
+    check_picklable("objective", objective, 2)  # --workers 2 pickles it (a closure cannot be)
+    assert objective.expand({"reg.l1": 1e-4})["reg.l2"] == pytest.approx(5e-3)

@@ -74,10 +74,23 @@ def guarded(splits):
     return dataclasses.replace(splits, x_test=TestSplitGuard(), y_test=TestSplitGuard())
 
 
+class Expand:
+    """``params`` plus the coupled fields of each strength (a class, not a closure: with ``--workers``
+    the objective travels to the worker processes by pickle)."""
+
+    def __init__(self, strengths: Sequence[Strength] = ()):
+        self.strengths = tuple(strengths)
+
+    def __call__(self, params: dict) -> dict:
+        for strength in self.strengths:
+            params = strength.expand(params)
+        return params
+
+
 class TuneObjective:
     """``(params, report) -> validation error`` of one recipe with the searched strength (seed 0)."""
 
-    def __init__(self, plan: Plan, recipe: Recipe, expand: Callable[[dict], dict] = dict):
+    def __init__(self, plan: Plan, recipe: Recipe, expand: Callable[[dict], dict] = Expand()):
         self.plan, self.recipe, self.expand = plan, recipe, expand
         self.splits = guarded(plan.data.splits)
 
@@ -111,11 +124,7 @@ def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage, *,
     ``strengths`` set their coupled fields.  Resumes a stored search; returns the recipe with the
     best values and what was found.
     """
-    def expand(params: dict) -> dict:
-        for strength in strengths:
-            params = strength.expand(params)
-        return params
-
+    expand = Expand(strengths)
     own = {name: field_value(recipe, name) for name in space}
     inside = all(not hasattr(d, "low") or d.low <= own[n] <= d.high for n, d in space.items())
     # --workers N: N processes share the trials (TPE with the constant liar); a factory passed from Python
