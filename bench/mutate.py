@@ -28,7 +28,10 @@ must pass; it also records which test executes which line of the module (in the
 pytest process and in its subprocesses), and each mutant then runs only the
 tests that execute its line -- fastest first, ``pytest -x`` -- or every given
 test when the mutated line runs at import time (module and class level,
-defaults).  ``--all-tests`` turns the selection off.
+defaults).  ``--all-tests`` turns the selection off; ``--run-uncovered`` runs
+every test for the mutants no test was seen to execute (``sys.settrace`` does not
+see code that torch.compile's dynamo traces symbolically, for one) instead of
+reporting them not covered.
 
 ``--runner fork`` (the default where ``os.fork`` exists) imports the
 third-party libraries the tests use (torch, numpy, ...) once, then forks one
@@ -593,7 +596,7 @@ def mutate_module(module: Path, tests: list[str], args, runner: Runner, workdir:
                 selected = every
             else:
                 chosen = set(covering(cov, str(target), m.lines))
-                selected = [t for t in by_speed if t in chosen]
+                selected = [t for t in by_speed if t in chosen] or (every if args.run_uncovered else [])
             if not selected:
                 m.status = "not covered"
                 print(f"  [{m.id:4d}] {m.status:11s} {rel}:{m.line}  {m.description}", flush=True)
@@ -702,6 +705,9 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-timeout", type=float, default=1800.0, help="seconds for the unmutated run")
     ap.add_argument("--runner", choices=("fork", "subprocess"), default="fork" if hasattr(os, "fork") else "subprocess")
     ap.add_argument("--all-tests", action="store_true", help="run every given test for every mutant (no selection)")
+    ap.add_argument("--run-uncovered", action="store_true",
+                    help="run every given test for mutants no test was seen to execute (code the tracer cannot "
+                         "see, e.g. under torch.compile's tracing), instead of calling them not covered")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest (last option)")
     args = ap.parse_args(argv)

@@ -421,3 +421,18 @@ def test_project_equals_the_per_parameter_loop_for_every_spec_form():
         assert names == [name for name, *_ in C._resolve(reference, spec)]
         for (name, p), q in zip(model.named_parameters(), reference.parameters()):
             assert torch.equal(p, q), (spec, name)
+
+
+def test_a_weight_named_twice_for_one_constraint_is_projected_twice_in_order():
+    """Entries apply in order, each as ``w.copy_(constraint(w))``: a weight selected again for the same
+    constraint is projected a second time after the first, never twice within one in-place pass."""
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(5.0)
+    soft = C.MinMaxNorm(0.5, 1.0, rate=0.5)  # half way to the bounds: projecting twice differs from once
+    w0, w1 = model[0].weight.detach().clone(), model[1].weight.detach().clone()
+    names = C.project(model, {"bias$": C.NonNeg(), nn.Linear: soft, model[0].weight: soft})
+    assert names == ["0.bias", "1.bias", "0.weight", "1.weight", "0.weight"]
+    assert torch.equal(model[0].weight.detach(), soft(soft(w0))) and torch.equal(model[1].weight.detach(), soft(w1))
+    assert not torch.equal(soft(soft(w0)), soft(w0))

@@ -49,7 +49,8 @@ def check_family(registry: dict, documented: dict, required: dict, resolved: dic
 
 
 # --------------------------------------------------------------------------- penalties
-SELECTION = {"n": None, "modules": None, "pattern": None, "schedule_unit": "step"}  # docs/penalties.md
+# docs/penalties.md: the selection rule, per-step schedules, and the fused gradient path taken by fit
+SELECTION = {"n": None, "modules": None, "pattern": None, "schedule_unit": "step", "fused": True}
 PENALTIES = {
     P.L2: {"strength": 1e-4, "convention": "sum", **SELECTION},           # cs231n / Keras' sum convention
     P.L1: {"strength": 1e-4, **SELECTION},
@@ -82,7 +83,9 @@ CONSTRAINTS = {
     C.MinMaxNorm: {"min_value": 0.0, "max_value": 1.0, "rate": 1.0},   # Keras MinMaxNorm
     C.BiasSign: {"sign": "non_negative"},
 }
-KERNELS = {C.max_norm: {"max_value": 2.0}, C.min_max_norm: {"min_value": 0.0, "max_value": 1.0, "rate": 1.0},
+KERNELS = {C.max_norm: {"max_value": 2.0}, C.max_norm_scale: {"max_value": 2.0},
+           C.min_max_norm: {"min_value": 0.0, "max_value": 1.0, "rate": 1.0},
+           C.min_max_norm_scale: {"min_value": 0.0, "max_value": 1.0, "rate": 1.0},
            C.bias_sign: {"sign": "non_negative"}}
 
 
@@ -96,6 +99,10 @@ def test_constraint_defaults():
     torch.testing.assert_close(C.MinMaxNorm()(w).norm(dim=1), torch.tensor([1.0, 0.5, 1.0], dtype=torch.float64),
                                rtol=1e-6, atol=0)
     assert torch.equal(C.BiasSign()(w), w.clamp(min=0))
+    torch.testing.assert_close(C.max_norm_scale(w).flatten(), torch.tensor([2 / 5, 1, 1], dtype=torch.float64),
+                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(C.min_max_norm_scale(w).flatten(), torch.tensor([1 / 5, 1, 1], dtype=torch.float64),
+                               rtol=1e-6, atol=0)
 
 
 # --------------------------------------------------------------------------- noise layers

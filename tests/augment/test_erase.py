@@ -306,3 +306,38 @@ def test_one_round_of_k_candidates_almost_always_suffices(monkeypatch):
     A.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(0.5, 0.55))(torch.rand(20, 1, 32, 64), generator=gen(14))
     assert {k for _, k in rounds} == {64}  # 0.3 % of candidates fit: k would be 2300, capped
     assert erase_module.MAX_CANDIDATES == 100_000
+
+
+def acceptance_on_a_grid(scale, ratio, h, w, cells):
+    """The chance a candidate fits, averaged over a ``cells`` x ``cells`` midpoint grid of (area, ratio), NumPy."""
+    mid = (np.arange(cells) + 0.5) / cells
+    area = (scale[0] + (scale[1] - scale[0]) * mid)[:, None] * h * w
+    r = (ratio[0] + (ratio[1] - ratio[0]) * mid)[None, :]
+    he, we = np.round(np.sqrt(area * r)), np.round(np.sqrt(area / r))
+    fits = (he >= 1) & (we >= 1) & (he <= h) & (we <= w)
+    return np.where(fits, (h - he + 1) * (w - we + 1) / (h * w), 0.0).mean()
+
+
+@pytest.mark.parametrize("scale, ratio, h, w", [((0.02, 0.4), (0.3, 1 / 0.3), 32, 64), ((0.1, 0.9), (0.5, 4.0), 9, 13),
+                                                ((0.3, 1.0), (0.2, 0.6), 20, 20)])
+def test_acceptance_is_the_midpoint_rule_on_a_128_grid_and_close_to_the_integral(scale, ratio, h, w):
+    """The docstring's estimate: 128 x 128 midpoints of (area, ratio); within 2 % of a 2048 x 2048 grid."""
+    got = erase_module.acceptance(scale, ratio, h, w)
+    assert got == pytest.approx(acceptance_on_a_grid(scale, ratio, h, w, 128), rel=1e-12)
+    assert got == pytest.approx(acceptance_on_a_grid(scale, ratio, h, w, 2048), rel=0.02)
+
+
+@pytest.mark.parametrize("ratio", [(0.1, 0.15), (7.0, 10.0)], ids=["no height", "no width"])
+def test_a_range_whose_boxes_have_a_side_of_no_pixel_cannot_fit(ratio):
+    """About 1 pixel of area at ratio 0.1 is 0 x 3 pixels (at ratio 10, 3 x 0): no candidate ever fits."""
+    scale = (0.9 / 64, 1.1 / 64)
+    assert erase_module.acceptance(scale, ratio, 8, 8) == 0.0
+    with pytest.raises(RegularkitError, match=r"RandomErasing cannot fit any box of scale="):
+        A.RandomErasing(p=1.0, scale=scale, ratio=ratio)(torch.rand(4, 1, 8, 8), generator=gen(0))
+
+
+def test_the_safety_cap_counts_the_candidates_of_every_round(monkeypatch):
+    monkeypatch.setattr(erase_module, "MAX_CANDIDATES", 192)  # three rounds of k = 64
+    op = A.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(0.5, 0.55))  # 0.3 % of candidates fit
+    with pytest.raises(RegularkitError, match=r"RandomErasing found no fitting box in 192 candidates for \d+ "):
+        op(torch.rand(400, 1, 32, 64), generator=gen(0))
