@@ -143,6 +143,7 @@ def _add_speedrun(sub) -> None:
     p.add_argument("--test-size", type=int, help="the first N test images (smoke runs)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--widths", type=_ints, help="channels of each conv group, e.g. 64,128,256")
     p.add_argument("--threads", type=int, help="torch threads (default 2)")
     p.add_argument("--precision", choices=("fp32", "bf16"))
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
@@ -229,7 +230,7 @@ def cmd_speedrun(args) -> int:
     from regularkit.speedrun.report import results_table, slug
     from regularkit.speedrun.run import run_speedrun
     names = ("seeds", "first_seed", "epochs", "budget", "without", "data_dir", "val_size", "train_size",
-             "test_size", "batch_size", "lr", "threads", "precision", "channels_last", "compile", "out")
+             "test_size", "batch_size", "lr", "widths", "threads", "precision", "channels_last", "compile", "out")
     cfg = from_options({"data": args.data, **{n: getattr(args, n) for n in names}}, config=args.config)
     record = run_speedrun(cfg, progress=not args.no_progress)
     Console().print(results_table(record))

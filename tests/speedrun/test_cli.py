@@ -18,6 +18,8 @@ BAD = [
     (["--lr", "-1"], "lr must be > 0"),
     (["--epoch", "3"], "unrecognized arguments: --epoch 3"),
     (["--config", "missing.toml"], "TOML file not found"),
+    (["--widths", "64,x"], "expected comma-separated integers, got '64,x'"),
+    (["--widths", "0,64"], "widths"),
 ]
 
 
@@ -48,9 +50,10 @@ def test_unknown_dataset_and_out_being_a_file(capsys, tmp_path):
 def test_smoke_run_on_a_subset_writes_results(capsys, tmp_path):
     argv = ["speedrun", "fashion-mnist", "--data-dir", str(DATA), "--epochs", "1", "--train-size", "512",
             "--val-size", "256", "--test-size", "256", "--batch-size", "32", "--threads", "1",
-            "--without", "tta", "--out", str(tmp_path)]
+            "--without", "tta", "--widths", "8,16", "--out", str(tmp_path)]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "seed 0  epoch  1/1" in captured.err and "ETA" in captured.err
     assert "test acc %" in captured.out
     assert {p.name for p in tmp_path.iterdir()} == {"without-tta.json", "without-tta.toml", "without-tta-curve.png"}
+    assert "widths = [\n    8,\n    16,\n]" in (tmp_path / "without-tta.toml").read_text()   # --widths reached the run

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from regularkit.penalties import decay_param_groups
 from regularkit.speedrun import train as train_module
 from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.train import build_model, lr_factor, train_seed
@@ -81,3 +82,16 @@ def test_whiten_and_bn_switches_change_the_network(tiny_cfg, splits):
 def test_diverged_run_reports_nan_not_a_crash(tiny_cfg, splits):
     result = run(SpeedrunConfig(**{**tiny_cfg.__dict__, "lr": 1e12, "without": ("bn",)}), splits)
     assert math.isnan(result.test_accuracy)
+
+
+def test_decoupled_decay_shrinks_weights_by_lr_times_wd_and_leaves_biases_and_bn_alone():
+    """SGDW (Loshchilov & Hutter 2019): w <- w - lr_t * wd * w after the step, on kernels only."""
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(3, 2))
+    decayed = decay_param_groups(model, 0.5)[0]["params"]
+    assert {id(p) for p in decayed} == {id(model[0].weight), id(model[3].weight)}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    train_module._decay_step(decayed, optimizer, 0.5)
+    for p, b in zip(model.parameters(), before):
+        expected = b * (1 - 0.1 * 0.5) if any(p is d for d in decayed) else b
+        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=0)
