@@ -230,3 +230,44 @@ def test_modules_pickle_and_ece_is_reexported():
         clone = pickle.loads(pickle.dumps(module))
         assert torch.equal(clone(SLIDE_SCORES, SLIDE_LABELS), module(SLIDE_SCORES, SLIDE_LABELS))
     assert losses.expected_calibration_error is calibration.expected_calibration_error
+
+
+# --------------------------------------------------------------------------- survivors of mutation testing
+Z = torch.zeros(3, 4)
+Y = torch.tensor([0, 1, 2])
+BAD_LOSS_INPUTS = [
+    (lambda: losses.cross_entropy([[0.0, 1.0]], Y), r"logits must be a torch.Tensor, got list"),
+    (lambda: losses.cross_entropy(Z, [0, 1, 2]), r"y must be a torch.Tensor, got list"),
+    (lambda: losses.multiclass_hinge(Z, [0, 1, 2]), r"y must be a torch.Tensor, got list"),
+    (lambda: losses.multiclass_hinge(Z, torch.tensor([[0], [1], [2]])), r"y must be class indices of shape \(3,\), got shape \(3, 1\)"),
+    (lambda: losses.multiclass_hinge(Z, torch.tensor([0, 1])), r"y must be class indices of shape \(3,\), got shape \(2,\)"),
+    (lambda: losses.multiclass_hinge(Z, Y, margin="1"), r"margin must be a number, got '1'"),
+    (lambda: losses.multiclass_hinge(Z, torch.tensor([0, 1, 4])), r"4"),
+    (lambda: losses.binary_cross_entropy_with_logits([0.0], torch.zeros(1)), r"z must be a torch.Tensor, got list"),
+    (lambda: losses.binary_cross_entropy_with_logits(torch.zeros(1), [0.0]), r"y must be a torch.Tensor, got list"),
+    (lambda: losses.mse(torch.zeros(2), torch.zeros(3)), r"target must have the shape of pred \(2,\), got \(3,\)"),
+    (lambda: losses.mae([0.0], torch.zeros(1)), r"pred must be a torch.Tensor, got list"),
+    (lambda: losses.kl_divergence(torch.zeros(3), Z), r"p must be N x K \(one row per example\), got shape \(3,\)"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD_LOSS_INPUTS)
+def test_each_loss_names_the_bad_argument(call, message):
+    with pytest.raises(RegularkitError, match=message):
+        call()
+
+
+def test_integer_and_float_targets_give_the_same_binary_cross_entropy():
+    """y is cast to z's dtype (float64 here): an integer target is the same target."""
+    z = torch.tensor([-1.5, 0.3, 2.0], dtype=torch.float64)
+    ints, floats = torch.tensor([0, 1, 1]), torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64)
+    got = losses.binary_cross_entropy_with_logits(z, ints, reduction="none")
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, losses.binary_cross_entropy_with_logits(z, floats, reduction="none"))
+
+
+def test_module_reprs_show_their_settings():
+    assert repr(losses.CrossEntropy(label_smoothing=0.1)) == "CrossEntropy(label_smoothing=0.1, formula='uniform')"
+    assert repr(losses.MultiClassHinge(margin=2.0)) == "MultiClassHinge(margin=2.0)"
+    with pytest.raises(RegularkitError, match=r"label_smoothing must be in \[0(\.0)?, 1(\.0)?\], got 1.5"):
+        losses.CrossEntropy(label_smoothing=1.5)

@@ -228,3 +228,32 @@ def test_decay_groups_are_timms_groups(build):
     assert no_decay == {n for n in named.values()} - decay
     old = {named[id(p)] for p in P.decay_param_groups(model, 0.05, modules=P.DEFAULT_MODULES)[0]["params"]}
     assert old < decay  # the module-type split decays a strict subset
+
+
+# --------------------------------------------------------------------------- survivors of mutation testing
+@pytest.mark.parametrize("make, message", [
+    (lambda: P.L2(fused="yes"), r"fused must be True or False, got 'yes'"),
+    (lambda: P.L1(fused=1), r"fused must be True or False, got 1"),
+    (lambda: P.L2(pattern=3), r"pattern must be a regular expression string, got 3"),
+    (lambda: P.L2(pattern="("), r"pattern is not a valid regular expression: .\(."),
+    (lambda: P.Lp(p=0.5), r"p must be >= 1, got 0.5"),
+    (lambda: P.Lp(root="true"), r"root must be True or False, got 'true'"),
+    (lambda: P.ElasticNet.from_beta(-1.0, 0.5), r"strength must be >= 0, got -1.0"),
+])
+def test_bad_settings_are_refused_naming_the_value(make, message):
+    with pytest.raises(RegularkitError, match=message):
+        make()
+
+
+def test_lp_accepts_p_one_as_l1():
+    w = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+    model = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(w)
+    assert P.Lp(p=1.0, strength=0.1)(model).item() == pytest.approx(P.L1(0.1)(model).item())
+
+
+def test_the_fused_flag_is_part_of_equality_and_the_config():
+    assert P.L2(1e-3) != P.L2(1e-3, fused=False) and P.L2(1e-3) == P.L2(1e-3)
+    assert P.L2(1e-3, fused=False).get_config()["fused"] is False
+    assert P.L2.from_config(P.L2(1e-3, fused=False).get_config()) == P.L2(1e-3, fused=False)
