@@ -67,6 +67,16 @@ _SYMBOLS = {"l2": "λ", "l1": "λ₁", "weight_decay": "wd", "activity_l1": "λ_
             "max_norm": "c", "ema_decay": "decay", "pca_colour": "σ", "erasing": "p", "crop_padding": "pad"}
 
 
+def _short(value: float) -> str:
+    """Two significant digits, more when two would round a value below 1 up to ``1`` (an EMA decay
+    of 0.9958 is not a decay of 1, which would freeze the average)."""
+    for digits in range(2, 7):
+        text = f"{value:.{digits}g}"
+        if value == 1.0 or float(text) != 1.0:
+            return text
+    return repr(value)
+
+
 def strength_text(strength: dict | None) -> str:
     """``"λ=0.01"``, ``"p=0.45 ✓"`` (tuned): the strength's symbol and value; several for a joint search."""
     if not strength:
@@ -75,7 +85,7 @@ def strength_text(strength: dict | None) -> str:
     parts = []
     for field, value in values.items():
         name = field.rsplit(".", 1)[-1]
-        shown = f"{value:.2g}" if isinstance(value, float) else str(value)
+        shown = _short(value) if isinstance(value, float) else str(value)
         parts.append(f"{_SYMBOLS.get(name, name)}={shown}")
     return " ".join(parts) + (" ✓" if strength.get("tuned") else "")
 
