@@ -3,6 +3,7 @@
 Executions are counted through files the objective writes (search_objectives.py),
 not through the storage under test.
 """
+import logging
 import os
 import socket
 import subprocess
@@ -18,7 +19,8 @@ from search_objectives import CountingObjective, KillOnceObjective, read_runs
 
 from regularkit.search import LogUniform, SearchSpace, Uniform, open_storage, recover_dead_trials, run_search
 from regularkit.search.storage import WORKER_ATTR, is_alive, worker_identity
-from regularkit.search.workers import split
+from regularkit._util.signals import Terminated
+from regularkit.search.workers import quiet_optuna, split
 
 SPACE = SearchSpace(lr=LogUniform(1e-6, 1e-1), dropout=Uniform(0.0, 0.5))
 
@@ -148,3 +150,31 @@ def test_storage_errors_are_named():
         with pytest.raises(RegularkitError, match=r"storage 'postgresql://u:\*\*\*@localhost:1/db' needs its "
                                                   r"database driver \(postgresql: pip install psycopg2-binary\)"):
             open_storage("postgresql://u:secret@localhost:1/db")
+
+
+def test_an_interrupted_trial_is_not_logged_with_a_traceback_but_other_failures_are():
+    """Ctrl-C / SIGTERM inside a trial: Optuna would log the interrupt's traceback; the CLI's one line says it."""
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    root, child = logging.getLogger("optuna"), logging.getLogger("optuna.study._optimize")
+    keep = Keep()
+    root.addHandler(keep)
+    try:
+        with quiet_optuna():
+            for error in (Terminated(), KeyboardInterrupt()):
+                child.warning("Trial 5 failed with parameters: {} because of: %r", error,
+                              exc_info=(type(error), error, None))
+                child.warning("Trial 5 failed with value None.")
+            boom = ValueError("boom")
+            child.warning("Trial 6 failed with parameters: {} because of: %r", boom, exc_info=(ValueError, boom, None))
+        child.warning("Trial 7 failed with parameters: {} because of: %r", KeyboardInterrupt(),
+                      exc_info=(KeyboardInterrupt, KeyboardInterrupt(), None))   # outside: filter removed
+    finally:
+        root.removeHandler(keep)
+    messages = [r.getMessage() for r in seen]
+    assert len(messages) == 2 and "ValueError('boom')" in messages[0] and seen[0].exc_info[0] is ValueError
+    assert messages[1].startswith("Trial 7") and all(keep not in h.filters for h in root.handlers)

@@ -19,6 +19,7 @@ once more and every other trial exactly once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import random
@@ -137,14 +138,39 @@ def _worker_main(job: WorkerJob, n_trials: int, sampler_seed: int) -> None:
             raise SystemExit(SIGINT_EXIT) from None
 
 
+class HideInterruptedTrials(logging.Filter):
+    """Drops Optuna's report of a trial stopped by Ctrl-C or SIGTERM -- a WARNING with the
+    interrupt's traceback, then "Trial N failed with value None." -- because the interruption is
+    said once, in one line, by whoever was interrupted (the CLI).  Failures of any other kind
+    keep their log lines and tracebacks."""
+
+    def __init__(self):
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, KeyboardInterrupt):      # Terminated (SIGTERM) is one too
+            self.interrupted = True
+            return False
+        return not (self.interrupted and record.getMessage().endswith("failed with value None."))
+
+
 @contextlib.contextmanager
 def quiet_optuna():
-    """Our log line replaces Optuna's per-trial INFO message; restore the level after."""
+    """Our log line replaces Optuna's per-trial INFO message, and an interrupted trial is not
+    reported with a traceback (:class:`HideInterruptedTrials`); level and handlers restored after."""
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    hide = HideInterruptedTrials()
+    handlers = list(logging.getLogger("optuna").handlers)   # Optuna's own handler is on its root logger
+    for handler in handlers:
+        handler.addFilter(hide)
     try:
         yield
     finally:
+        for handler in handlers:
+            handler.removeFilter(hide)
         optuna.logging.set_verbosity(level)
 
 
