@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regularkit import constraints, penalties
-from regularkit._util.environment import git_revision
+from regularkit._util.environment import cpu_model, git_revision
 from regularkit.averaging import EMA
 from regularkit.models.cnn import CNN
 from regularkit.train import fit
@@ -143,17 +143,6 @@ def bare_epoch(model, opt, x, y, generator, clock) -> None:
         loss.backward()
         opt.step()
         clock()
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine(threads: int) -> dict:

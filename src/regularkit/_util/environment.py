@@ -25,6 +25,17 @@ def git_revision(path: Path | None = None) -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The processor's name from ``/proc/cpuinfo`` (Linux), else what ``platform`` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict:
     versions = {}
     for name in _PACKAGES:

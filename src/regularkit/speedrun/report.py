@@ -18,14 +18,13 @@ measured once per run, at the end, and never drawn as a curve.
 from __future__ import annotations
 
 import dataclasses
-import platform
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from rich.table import Table
 
-from regularkit._util.environment import environment
+from regularkit._util.environment import cpu_model, environment
 from regularkit._util.fmt import pct, pct_pm
 from regularkit._util.io import atomic_savefig, atomic_write_json, atomic_write_text, figure
 from regularkit.config import to_dict, to_toml
@@ -34,17 +33,6 @@ from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.train import RunResult
 
 __all__ = ["Progress", "cpu_model", "slug", "make_record", "write_record", "results_table", "plot_curve"]
-
-
-def cpu_model() -> str:
-    """The processor's name from ``/proc/cpuinfo`` (Linux), else what ``platform`` says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def slug(cfg: SpeedrunConfig) -> str:
