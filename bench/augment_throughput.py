@@ -35,19 +35,9 @@ import torch
 
 import regularkit
 import regularkit.augment as A
+from regularkit._util.environment import cpu_model
 
 K = 10
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def regularkit_pipeline(size, fused: bool = False):
@@ -180,7 +170,7 @@ def train_step_fraction(batch: int, repeats: int, gen: torch.Generator) -> dict:
 
 def environment(threads: int) -> dict:
     env = {"python": platform.python_version(), "torch": torch.__version__, "regularkit": regularkit.__version__,
-           "platform": platform.platform(), "cpu": _cpu_name(), "torch_threads": threads,
+           "platform": platform.platform(), "cpu": cpu_model(), "torch_threads": threads,
            "cuda": torch.cuda.is_available()}
     for mod in ("torchvision", "kornia"):
         try:
