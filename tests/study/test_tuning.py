@@ -1,6 +1,7 @@
 """--tune: each recipe's strength searched on validation only, resumable, the chosen value in the table."""
 import csv
 import io
+import re
 
 import optuna
 import pytest
@@ -57,6 +58,11 @@ def test_tune_chooses_records_and_resumes(tmp_path):
     again = run_study(StudyConfig(out=str(out), tune=3, **FAST), progress=False,
                       console=Console(file=said, width=200))
     assert "3 recipes x 2 seeds: 6 runs finished, 0 to do" in said.getvalue()  # counted with the tuned values
+    for name, info in tuned.items():  # the line says how the search's trials ended, pruned ones included
+        line = re.search(rf"tuned {name}: \S+ = \S+ \(val err [0-9.]+%, (\d+) trials finished, (\d+) pruned\)",
+                         said.getvalue())
+        assert line and (int(line[1]), int(line[2])) == (info["trials"], info["pruned"])
+        assert info["trials"] + info["pruned"] == 3
     assert again.plan.tuned == tuned and again.records == first.records  # nothing searched or trained again
     assert {n: len(optuna.load_study(study_name=n, storage=storage).trials) for n in counts} == counts
 

@@ -140,7 +140,8 @@ def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage, *,
     values = expand(dict(result.best_params))
     tuned = replace(recipe, values, where=f"recipe {recipe.name!r}")
     return tuned, {"values": values, "best_val_error": result.best_value,
-                   "trials": len(result.completed), "space": space.to_dict(), "warnings": result.warnings}
+                   "trials": len(result.completed), "pruned": sum(t.state == "PRUNED" for t in result.trials),
+                   "space": space.to_dict(), "warnings": result.warnings}
 
 
 def tune(plan: Plan, storage, *, log: Callable[[str], None] | None = None) -> tuple[Plan, dict[str, dict]]:
@@ -164,6 +165,6 @@ def tune(plan: Plan, storage, *, log: Callable[[str], None] | None = None) -> tu
         chosen[recipe.name] = {"field": strength.field, "default": strength.value(recipe), "value": value, **info}
         if log is not None:
             log(f"tuned {recipe.name}: {strength.field} = {value:.4g} (val err {100 * info['best_val_error']:.2f}%, "
-                f"{info['trials']} trials)")
+                f"{info['trials']} trials finished, {info['pruned']} pruned)")
     jobs = {run_key(r, seed, plan.identity): Job(r, seed) for r in recipes for seed in range(cfg.seeds)}
     return dataclasses.replace(plan, recipes=recipes, jobs=jobs, tuned=chosen), chosen
