@@ -17,3 +17,53 @@ from regularkit.study.report import strength_text
 ])
 def test_strength_text(strength, text):
     assert strength_text(strength) == text
+
+
+def _summaries():
+    from regularkit.metrics.summary import Interval
+    from regularkit.study.summary import RecipeSummary
+
+    stats = {"train_error": (0.0771, 0.0062), "val_error": (0.125, 0.0019), "test_error": (0.1368, 0.0005),
+             "gap": (0.0598, 0.0062), "ensemble_test_error": (0.1291, 0.0), "tta_test_error": (0.1407, 0.0),
+             "ece": (0.0293, 0.001)}
+    base = RecipeSummary("baseline", "", [0, 1, 2], stats=dict(stats))
+    other = RecipeSummary("random-erasing", "", [0, 1, 2], stats=dict(stats),
+                          strength={"field": "augment.erasing", "value": 0.1433, "tuned": True},
+                          deltas={"test_error": Interval(-0.0026, -0.0067, 0.0015, 3, "t")})
+    return [base, other]
+
+
+def _printed(width, terminal):
+    import io
+
+    from rich.console import Console
+
+    from regularkit.study.report import print_table
+
+    out = io.StringIO()
+    print_table(_summaries(), title="t", console=Console(file=out, width=width, force_terminal=terminal,
+                                                        color_system=None))
+    return out.getvalue()
+
+
+def test_a_log_gets_the_whole_table_whatever_its_width():
+    text = _printed(60, terminal=False)  # a pipe or a log: nothing cut, nothing left out
+    assert "…" not in text and "5.98 ± 0.62" in text and "-0.26 [-0.7, 0.1]" in text and "14.07" in text
+    assert "too narrow" not in text
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_a_narrow_terminal_leaves_out_extra_columns_from_the_right_and_says_so(width):
+    text = _printed(width, terminal=True)
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    assert "too narrow for" in text and "ECE %" in text.split("too narrow for")[1]
+    cells = text.split()
+    for part in ("7.71", "0.62", "12.50", "13.68", "5.98", "-0.26", "p=0.14"):  # every number whole, maybe wrapped
+        assert part in cells, part
+    if width >= 120:  # room for the main columns: not wrapped
+        assert "5.98 ± 0.62" in text and "-0.26 [-0.7, 0.1]" in text
+
+
+def test_a_wide_terminal_shows_every_column():
+    text = _printed(200, terminal=True)
+    assert "too narrow" not in text and "ECE %" in text and "TTA test %" in text and "…" not in text

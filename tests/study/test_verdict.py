@@ -48,3 +48,16 @@ def test_a_synthetic_study_where_one_recipe_is_clearly_better(tmp_path):
     v = result.verdict
     assert v.recommended == "good" and v.helped == ["good"] and "same" not in v.helped + v.hurt
     assert "Recommendation: good" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_a_recommendation_chosen_on_validation_says_when_its_test_difference_is_within_noise():
+    summaries = [summary("baseline", 0.08, 0.125, 0.137), summary("erasing", 0.08, 0.123, 0.134),
+                 summary("sure", 0.08, 0.124, 0.13)]
+    comparisons = {"erasing": {"test_error": iv(-0.0026, -0.0067, 0.0015), "val_error": iv(-0.002, -0.003, -0.001)},
+                   "sure": {"test_error": iv(-0.007, -0.009, -0.005), "val_error": iv(-0.001, -0.004, 0.002)}}
+    v = make_verdict(summaries, comparisons, chance_error=0.9, seeds=3)
+    assert v.recommended == "erasing"  # beyond noise on validation, the choice; test only checks it
+    assert v.lines[-1] == ("Recommendation: erasing, the lowest validation error; on test it lowers the error by "
+                           "0.26 points (95% CI -0.15 to 0.67), within seed noise.")
+    comparisons["erasing"]["test_error"] = iv(-0.0026, -0.004, -0.001)
+    assert make_verdict(summaries, comparisons, chance_error=0.9, seeds=3).lines[-1].endswith("(95% CI 0.10 to 0.40).")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from regularkit._util.fmt import pct, pct_pm
@@ -134,21 +135,58 @@ def caption(summaries: Sequence[RecipeSummary]) -> str:
     n = {len(s.seeds) for s in summaries}
     return (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
             "Δ test: recipe − baseline paired by seed, in points, 95% interval, * beyond seed noise; "
-            "strength ✓: tuned on validation; ens test: the seeds' averaged predictions")
+            "strength ✓: tuned on validation; ens: test error of the seeds' averaged predictions")
 
 
-def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None, verdict=None) -> None:
-    console = console or Console()
-    header, rows = table_rows(summaries, terminal=True)
+def _build_table(summaries, header, rows, keep, *, title: str, wrap: bool = False) -> Table:
     table = Table(title=title, caption=caption(summaries))
-    for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True,
+    for i in keep:
+        h = header[i]
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=not wrap, overflow="fold",
                          style="bold" if h.startswith("gap") else None)
     best_test = min((s.stats["test_error"][0] for s in summaries if "test_error" in s.stats), default=None)
     for s, row in zip(summaries, rows):
         style = "green" if best_test is not None and s.stats.get("test_error", (None,))[0] == best_test else None
-        table.add_row(*row, style=style)
-    console.print(table)
+        table.add_row(*(row[i] for i in keep), style=style)
+    return table
+
+
+def _table_width(console: Console, table: Table) -> int:
+    """The width the table needs to show every cell whole (its caption may wrap)."""
+    caption, table.caption = table.caption, None
+    try:
+        return Measurement.get(console, console.options.update(width=10_000), table).maximum
+    finally:
+        table.caption = caption
+
+
+def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None, verdict=None) -> None:
+    """The table, then the closing notes and the verdict.  A number is never cut: in a terminal too
+    narrow for every column the extra columns (ens, TTA, epochs, ECE: results.csv and report.html
+    have them) are left out from the right and named under the table, and when even the main
+    columns do not fit their cells wrap; in a log or pipe the table is printed as wide as it needs."""
+    console = console or Console()
+    header, rows = table_rows(summaries, terminal=True)
+    core = header.index("Δ test (95% CI)") + 1 if "Δ test (95% CI)" in header else 2 + len(METRICS)
+    keep = list(range(len(header)))
+    table = _build_table(summaries, header, rows, keep, title=title)
+    if console.is_terminal:
+        while _table_width(console, table) > console.width and len(keep) > core:
+            keep.pop()
+            table = _build_table(summaries, header, rows, keep, title=title)
+        if _table_width(console, table) > console.width:
+            table = _build_table(summaries, header, rows, keep, title=title, wrap=True)
+        console.print(table)
+    else:
+        width, needed = console.width, _table_width(console, table)
+        console.width = max(width, needed)  # a log has no right edge; only the table is widened
+        try:
+            console.print(table)
+        finally:
+            console.width = width
+    left_out = [header[i] for i in range(len(header)) if i not in keep]
+    if left_out:
+        console.print(f"(too narrow for {', '.join(left_out)}: see results.csv or report.html)", highlight=False)
     for note in closing_notes(summaries):
         console.print(f"[yellow]{note}[/]", highlight=False)
     if verdict is not None:

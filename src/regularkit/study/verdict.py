@@ -13,7 +13,8 @@
 3. **One recommendation**, chosen on the *validation* split, never on test: among the
    recipes whose validation error is lower than the baseline's beyond seed noise, the one
    with the lowest mean validation error; its test difference is then reported, test being
-   the honest check of the choice.  When none qualifies, the recommendation is the recipe
+   the honest check of the choice (and said to be within seed noise when its interval
+   holds zero).  When none qualifies, the recommendation is the recipe
    with the lowest validation error if it is not the baseline, flagged as within noise, or
    the baseline itself.
 """
@@ -101,7 +102,8 @@ def make_verdict(summaries: Sequence[RecipeSummary], comparisons: dict[str, dict
         test = comparisons[best].get("test_error")
         sure = "" if best in on_val else " (its advantage on validation is within seed noise)"
         told = "" if test is None else (
-            f"; on test it {'lowers' if test.mean < 0 else 'raises'} the error by {points(test)}")
+            f"; on test it {'lowers' if test.mean < 0 else 'raises'} the error by {points(test)}"
+            + ("" if test.excludes_zero else ", within seed noise"))
         lines.append(f"Recommendation: {best}, the lowest validation error{sure}{told}.")
     return Verdict(fit=fit, lines=lines, recommended=best or "baseline", helped=helped, hurt=hurt,
                    helped_on_val=on_val)
