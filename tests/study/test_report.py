@@ -67,3 +67,10 @@ def test_a_narrow_terminal_leaves_out_extra_columns_from_the_right_and_says_so(w
 def test_a_wide_terminal_shows_every_column():
     text = _printed(200, terminal=True)
     assert "too narrow" not in text and "ECE %" in text and "TTA test %" in text and "…" not in text
+
+
+def test_the_delta_of_a_recipe_that_predicts_with_tta_is_marked():
+    from regularkit.study.report import table_rows
+
+    header, rows = table_rows(_summaries(), terminal=True)  # both carry a TTA error in this fixture
+    assert rows[1][header.index("Δ test (95% CI)")] == "-0.26 [-0.7, 0.1] TTA"

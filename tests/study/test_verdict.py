@@ -61,3 +61,11 @@ def test_a_recommendation_chosen_on_validation_says_when_its_test_difference_is_
                            "0.26 points (95% CI -0.15 to 0.67), within seed noise.")
     comparisons["erasing"]["test_error"] = iv(-0.0026, -0.004, -0.001)
     assert make_verdict(summaries, comparisons, chance_error=0.9, seeds=3).lines[-1].endswith("(95% CI 0.10 to 0.40).")
+
+
+def test_a_tta_recipe_is_judged_by_its_error_with_tta_and_says_so():
+    summaries = [summary("baseline", 0.08, 0.125, 0.137), summary("tta", 0.11, 0.135, 0.144)]
+    summaries[1].stats["tta_test_error"] = (0.1407, 0.0)
+    comparisons = {"tta": {"test_error": iv(0.0039, 0.002, 0.006), "val_error": iv(0.01, 0.008, 0.012)}}
+    v = make_verdict(summaries, comparisons, chance_error=0.9, seeds=3)
+    assert v.hurt == ["tta"] and "tta raises test error (with TTA) by 0.39 points (95% CI 0.20 to 0.60)." in v.text

@@ -32,9 +32,12 @@ _FOREST = (("test_error", "test error"), ("gap", "gap (test − train)"), ("ece"
 GREY, BLUE, RED, GREEN = "0.6", "#1f77b4", "#d62728", "#2ca02c"
 
 
-def plot_forest(comparisons: dict[str, dict[str, Interval]], path: Path) -> Path:
-    """Paired differences to the baseline with 95% intervals, one panel per metric (lower is better)."""
+def plot_forest(comparisons: dict[str, dict[str, Interval]], path: Path, *,
+                labels: dict[str, str] | None = None) -> Path:
+    """Paired differences to the baseline with 95% intervals, one panel per metric (lower is better);
+    ``labels`` renames rows (``"tta (test error with TTA)"``)."""
     names = list(comparisons)
+    shown = [(labels or {}).get(n, n) for n in names]
     fig = figure(11, 1.2 + 0.42 * max(1, len(names)))
     for j, (metric, label) in enumerate(_FOREST):
         ax = fig.add_subplot(1, len(_FOREST), j + 1)
@@ -49,7 +52,7 @@ def plot_forest(comparisons: dict[str, dict[str, Interval]], path: Path) -> Path
             if iv.n >= 2:
                 ax.plot([100 * iv.low, 100 * iv.high], [y, y], color=color, lw=2)
             ax.plot([100 * iv.mean], [y], "o", ms=7, color=color, mfc=color if sure else "white")
-        ax.set_yticks(range(len(names)), names[::-1] if j == 0 else [""] * len(names))
+        ax.set_yticks(range(len(names)), shown[::-1] if j == 0 else [""] * len(names))
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.set_xlabel(f"Δ {label}, points")
         ax.grid(axis="x", alpha=0.3)

@@ -264,7 +264,8 @@ def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
     title = f"regularkit study: {plan.data.dataset.name}, {cfg.model}"
     files = {"csv": report.write_csv(summaries, out / "results.csv")}
     if comparisons:
-        files["forest"] = figures.plot_forest(comparisons, out / "forest.png")
+        files["forest"] = figures.plot_forest(comparisons, out / "forest.png", labels={
+            s.recipe: f"{s.recipe} (test error with TTA)" for s in summaries if s.with_tta})
     files.update(curves=figures.plot_curves(summaries, out / "learning_curves.png"),
                  test_curves=figures.plot_curves(summaries, out / "test_curves.png", against="test"),
                  gap=figures.plot_gap(summaries, out / "gap.png"),

@@ -111,7 +111,8 @@ def table_rows(summaries: Sequence[RecipeSummary], *, terminal: bool = False) ->
             continue
         row = [name, strength_text(s.strength)] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
         if with_deltas:
-            row.append("base" if s.recipe == "baseline" else delta_text(s.deltas.get("test_error")))
+            row.append("base" if s.recipe == "baseline" else delta_text(s.deltas.get("test_error"))
+                       + (" TTA" if s.with_tta and "test_error" in s.deltas else ""))
         row += [_fmt_extra(k, *s.stats[k]) if k in s.stats else "-" for k in extra]
         rows.append(row)
     return header, rows
@@ -134,7 +135,8 @@ def closing_notes(summaries: Sequence[RecipeSummary]) -> list[str]:
 def caption(summaries: Sequence[RecipeSummary]) -> str:
     n = {len(s.seeds) for s in summaries}
     return (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
-            "Δ test: recipe − baseline paired by seed, in points, 95% interval, * beyond seed noise; "
+            "Δ test: recipe − baseline paired by seed, in points, 95% interval, * beyond seed noise, "
+            "TTA: the recipe's error with test-time augmentation; "
             "strength ✓: tuned on validation; ens: test error of the seeds' averaged predictions")
 
 

@@ -33,6 +33,11 @@ class RecipeSummary:
     deltas: dict[str, Any] = field(default_factory=dict)  # metric -> paired Interval against the baseline
 
     @property
+    def with_tta(self) -> bool:
+        """Whether the recipe predicts with test-time augmentation (its Δ test compares the TTA error)."""
+        return "tta_test_error" in self.stats
+
+    @property
     def status(self) -> str:
         """``"ok"``, or ``"diverged (k of n seeds)"``."""
         return f"diverged ({len(self.diverged)} of {len(self.seeds)} seeds)" if self.diverged else "ok"
@@ -48,6 +53,8 @@ class RecipeSummary:
             row.update({f"delta_{name}_mean": round(iv.mean, 6), f"delta_{name}_low": round(iv.low, 6),
                         f"delta_{name}_high": round(iv.high, 6), f"delta_{name}_method": iv.method,
                         f"delta_{name}_beyond_noise": iv.excludes_zero})
+        if "test_error" in self.deltas:
+            row["delta_test_error_with_tta"] = self.with_tta
         return row
 
 

@@ -7,7 +7,8 @@
    train error) is above 2 points and above a quarter of its test error: there is room for
    regularization.  Otherwise it generalizes well already and gains will be small.
 2. **What helps, what hurts.**  A recipe helps (hurts) when its paired difference in test
-   error to the baseline has a 95% interval entirely below (above) zero
+   error to the baseline (its error with TTA, for a recipe that predicts with it) has a
+   95% interval entirely below (above) zero
    (:mod:`~regularkit.study.statistics`); the others cannot be told apart from the
    baseline with this many seeds.
 3. **One recommendation**, chosen on the *validation* split, never on test: among the
@@ -79,10 +80,14 @@ def make_verdict(summaries: Sequence[RecipeSummary], comparisons: dict[str, dict
     hurt = [n for n, c in comparisons.items() if "test_error" in c and c["test_error"].excludes_zero
             and c["test_error"].mean > 0]
     helped.sort(key=lambda n: comparisons[n]["test_error"].mean)
+
+    def error(n: str) -> str:  # a recipe that predicts with TTA is judged by its TTA error
+        return "test error (with TTA)" if by_name[n].with_tta else "test error"
+
     for n in helped:
-        lines.append(f"{n} lowers test error by {points(comparisons[n]['test_error'])}.")
+        lines.append(f"{n} lowers {error(n)} by {points(comparisons[n]['test_error'])}.")
     for n in hurt:
-        lines.append(f"{n} raises test error by {points(comparisons[n]['test_error'])}.")
+        lines.append(f"{n} raises {error(n)} by {points(comparisons[n]['test_error'])}.")
     unclear = [n for n in comparisons if n not in helped and n not in hurt]
     if unclear:
         lines.append(f"{', '.join(unclear)} cannot be told apart from the baseline with {seeds} seed"
@@ -102,7 +107,8 @@ def make_verdict(summaries: Sequence[RecipeSummary], comparisons: dict[str, dict
         test = comparisons[best].get("test_error")
         sure = "" if best in on_val else " (its advantage on validation is within seed noise)"
         told = "" if test is None else (
-            f"; on test it {'lowers' if test.mean < 0 else 'raises'} the error by {points(test)}"
+            f"; on test it {'lowers' if test.mean < 0 else 'raises'} the error"
+            f"{' (with TTA)' if by_name[best].with_tta else ''} by {points(test)}"
             + ("" if test.excludes_zero else ", within seed noise"))
         lines.append(f"Recommendation: {best}, the lowest validation error{sure}{told}.")
     return Verdict(fit=fit, lines=lines, recommended=best or "baseline", helped=helped, hurt=hurt,
