@@ -48,7 +48,7 @@ def _printed(width, terminal):
 
 def test_a_log_gets_the_whole_table_whatever_its_width():
     text = _printed(60, terminal=False)  # a pipe or a log: nothing cut, nothing left out
-    assert "…" not in text and "5.98 ± 0.62" in text and "-0.26 [-0.7, 0.1]" in text and "14.07" in text
+    assert "…" not in text and "5.98 ± 0.62" in text and "-0.26 [-0.67, 0.15]" in text and "14.07" in text
     assert "too narrow" not in text
 
 
@@ -61,7 +61,7 @@ def test_a_narrow_terminal_leaves_out_extra_columns_from_the_right_and_says_so(w
     for part in ("7.71", "0.62", "12.50", "13.68", "5.98", "-0.26", "p=0.14"):  # every number whole, maybe wrapped
         assert part in cells, part
     if width >= 120:  # room for the main columns: not wrapped
-        assert "5.98 ± 0.62" in text and "-0.26 [-0.7, 0.1]" in text
+        assert "5.98 ± 0.62" in text and "-0.26 [-0.67, 0.15]" in text
 
 
 def test_a_wide_terminal_shows_every_column():
@@ -73,4 +73,4 @@ def test_the_delta_of_a_recipe_that_predicts_with_tta_is_marked():
     from regularkit.study.report import table_rows
 
     header, rows = table_rows(_summaries(), terminal=True)  # both carry a TTA error in this fixture
-    assert rows[1][header.index("Δ test (95% CI)")] == "-0.26 [-0.7, 0.1] TTA"
+    assert rows[1][header.index("Δ test (95% CI)")] == "-0.26 [-0.67, 0.15] TTA"

@@ -54,12 +54,12 @@ def _fmt_extra(key: str, m: float, s: float) -> str:
 
 
 def delta_text(iv: Interval | None) -> str:
-    """``"-1.20 [-2.0, -0.4]*"``: the paired difference in points, its 95% interval, ``*`` beyond noise."""
+    """``"-1.20 [-2.04, -0.36]*"``: the paired difference in points, its 95% interval, ``*`` beyond noise."""
     if iv is None:
         return "-"
     if iv.n < 2:
         return f"{pct(iv.mean)} (1 seed)"
-    return f"{pct(iv.mean)} [{pct(iv.low, 1)}, {pct(iv.high, 1)}]" + ("*" if iv.excludes_zero else "")
+    return f"{pct(iv.mean)} [{pct(iv.low)}, {pct(iv.high)}]" + ("*" if iv.excludes_zero else "")
 
 
 #: How a strength's field is shown in the table: the symbol the lectures use for it.
