@@ -27,7 +27,8 @@ def _delta(r: dict, metric: str) -> str:
         return "base" if r["recipe"] == "baseline" else "-"
     mean, low, high = (100 * float(r[f"delta_{metric}_{k}"]) for k in ("mean", "low", "high"))
     star = " *" if r.get(f"delta_{metric}_beyond_noise") == "True" else ""
-    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]{star}"
+    tta = " (TTA)" if metric == "test_error" and r.get("delta_test_error_with_tta") == "True" else ""
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]{star}{tta}"
 
 
 def main() -> None:
