@@ -85,6 +85,31 @@ def test_a_coupled_strength_moves_its_partner_in_ratio():
     assert own.reg.l2 == pytest.approx(50 * own.reg.l1)  # the registry's recipe is on the same line
 
 
+def test_the_affine_strength_scales_the_whole_warp_in_the_recipes_ratios():
+    own = resolve(["affine"], StudyConfig().base_recipe())[0].augment
+    warp = STRENGTHS["affine"].expand({"augment.rotation": own.rotation})
+    assert warp == pytest.approx({"augment.rotation": own.rotation, "augment.translate": own.translate,
+                                  "augment.shear": own.shear, "augment.zoom": own.zoom})
+    assert STRENGTHS["affine"].expand({"augment.rotation": 0.0}) == {  # the search can turn it all off
+        "augment.rotation": 0.0, "augment.translate": 0.0, "augment.shear": 0.0, "augment.zoom": 0.0}
+
+
+def test_a_changed_range_starts_a_new_search_and_keeps_the_old_one(tmp_path):
+    recipes = tmp_path / "r.toml"
+    body = '[recipes.myl2]\ndescription = "L2"\n"reg.l2" = 1e-4\nstrength = {{field = "reg.l2", log_uniform = {}}}\n'
+    recipes.write_text(body.format("[1e-5, 1e-3]"))
+    cfg = StudyConfig(out=str(tmp_path / "o"), tune=2, recipe_file=str(recipes),
+                      **{**FAST, "recipes": ("baseline", "myl2"), "seeds": 1, "epochs": 1})
+    first = run_study(cfg, progress=False).plan.tuned["myl2"]
+    recipes.write_text(body.format("[1e-2, 1e-1]"))  # the user narrows the range and runs again
+    second = run_study(cfg, progress=False).plan.tuned["myl2"]
+    assert 1e-5 <= first["value"] <= 1e-3 and 1e-2 <= second["value"] <= 1e-1
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "o" /
+                                                                                            "ledger.journal")))
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage) if ".tune.myl2." in s.study_name]
+    assert len(names) == 2  # the first search is kept, not overwritten or resumed with the new range
+
+
 def test_each_search_starts_from_the_recipes_own_strength_and_resumes_without_adding_it_again(tmp_path):
     out = tmp_path / "o"
     cfg = StudyConfig(out=str(out), tune=3, **{**FAST, "recipes": ("baseline", "elastic-net"), "seeds": 1})

@@ -171,7 +171,9 @@ STRENGTHS: dict[str, Strength] = {
     "swa": Strength("reg.swa_start", 0.5, 0.9),
     "snapshot-ensemble": Strength("reg.snapshot_cycles", 2, 8, integer=True),
     "flip-crop": Strength("augment.crop_padding", 0.0, 0.25),
-    "affine": Strength("augment.rotation", 0.0, 30.0),
+    # the whole warp scales with the rotation, in the recipe's ratios (10 deg: shift 0.1, shear 5 deg, zoom 0.1)
+    "affine": Strength("augment.rotation", 0.0, 30.0, coupled=(("augment.translate", 0.01), ("augment.shear", 0.5),
+                                                              ("augment.zoom", 0.01))),
     "cutout": Strength("augment.cutout", 0.1, 0.7),
     "random-erasing": Strength("augment.erasing", 0.1, 1.0),
     "mixup": Strength("augment.mixup_alpha", 0.05, 2.0, log=True),

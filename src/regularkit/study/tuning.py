@@ -47,8 +47,9 @@ __all__ = ["TestSplitGuard", "guarded", "tune", "tune_pruner", "tune_recipe", "t
 TUNE_SEED = 0
 #: Part of every search's name: bumped when how a search runs changes (v2: the recipe's own strength is
 #: the first trial, TPE's random start is a third of the trials; v3: median pruning after half the
-#: epochs), so a stored search of the old kind is not resumed as if it were the same.
-TUNE_VERSION = 3
+#: epochs; v4: the name covers the strengths' ranges and coupled fields), so a stored search of the
+#: old kind is not resumed as if it were the same.
+TUNE_VERSION = 4
 
 
 def tune_pruner(epochs: int) -> optuna.pruners.BasePruner:
@@ -110,8 +111,12 @@ def tuning_storage(out: Path, cfg) -> str:
     return cfg.storage if cfg.storage is not None else str(Path(out) / "ledger.journal")
 
 
-def _study_name(plan: Plan, recipe: Recipe) -> str:
-    blob = json.dumps([run_key(recipe, TUNE_SEED, plan.identity), plan.cfg.tune, TUNE_VERSION], sort_keys=True)
+def _study_name(plan: Plan, recipe: Recipe, strengths: Sequence[Strength]) -> str:
+    """The search's name covers what it searches: the recipe and data (its run key), the number of
+    trials, the strengths' fields, ranges and coupled ratios, and :data:`TUNE_VERSION`.  A recipe
+    file whose range changed starts a new search (the old one stays in the storage)."""
+    blob = json.dumps([run_key(recipe, TUNE_SEED, plan.identity), plan.cfg.tune, TUNE_VERSION,
+                       [s.to_dict() for s in strengths]], sort_keys=True)
     return f"{plan.cfg.study_name}.tune.{recipe.name}.{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 
@@ -131,7 +136,7 @@ def tune_recipe(plan: Plan, recipe: Recipe, space: SearchSpace, storage, *,
     # cannot travel to them, so that search stays in this process
     workers = plan.cfg.workers if plan.factory is None or not plan.cfg.model.startswith("python:") else 1
     result = run_search(TuneObjective(plan, recipe, expand), space, sampler="tpe", n_trials=plan.cfg.tune,
-                        seed=TUNE_SEED, storage=storage, study_name=_study_name(plan, recipe),
+                        seed=TUNE_SEED, storage=storage, study_name=_study_name(plan, recipe, strengths),
                         pruner=tune_pruner(recipe.optim.epochs),
                         log=None, workers=workers, enqueue=[own] if inside else [])
     if result.best_params is None:
