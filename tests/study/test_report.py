@@ -74,3 +74,14 @@ def test_the_delta_of_a_recipe_that_predicts_with_tta_is_marked():
 
     header, rows = table_rows(_summaries(), terminal=True)  # both carry a TTA error in this fixture
     assert rows[1][header.index("Δ test (95% CI)")] == "-0.26 [-0.67, 0.15] TTA"
+
+
+def test_the_caption_explains_tta_only_when_a_recipe_predicts_with_it():
+    from regularkit.study.report import caption
+
+    with_tta = _summaries()
+    without = _summaries()
+    for s in without:
+        del s.stats["tta_test_error"]
+    assert "TTA: the recipe's error with test-time augmentation" in caption(with_tta)
+    assert "TTA" not in caption(without) and "* beyond seed noise; strength ✓" in caption(without)

@@ -134,9 +134,9 @@ def closing_notes(summaries: Sequence[RecipeSummary]) -> list[str]:
 
 def caption(summaries: Sequence[RecipeSummary]) -> str:
     n = {len(s.seeds) for s in summaries}
+    tta = ", TTA: the recipe's error with test-time augmentation" if any(s.with_tta for s in summaries) else ""
     return (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
-            "Δ test: recipe − baseline paired by seed, in points, 95% interval, * beyond seed noise, "
-            "TTA: the recipe's error with test-time augmentation; "
+            f"Δ test: recipe − baseline paired by seed, in points, 95% interval, * beyond seed noise{tta}; "
             "strength ✓: tuned on validation; ens: test error of the seeds' averaged predictions")
 
 
