@@ -181,13 +181,22 @@ def worker_main(monkeypatch):
 
 
 def test_a_worker_process_claims_and_trains_every_run(tmp_path, worker_main):
+    import optuna
     import torch
 
     from regularkit.config import to_dict
     from regularkit.study import ledger
+
     worker, calls = worker_main
     plan, study, _ = tiny_study(tmp_path)
-    worker._worker_main(to_dict(plan.cfg), None, 2)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # a fresh interpreter's default
+    try:
+        worker._worker_main(to_dict(plan.cfg), None, 2)
+        # Optuna's "Trial 3 finished ..." lines would interleave with the study's own output
+        assert optuna.logging.get_verbosity() == optuna.logging.WARNING
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     assert calls == ["signals"] and torch.get_num_threads() == 2  # Ctrl-C and SIGTERM handled, the threads it was given
     assert set(ledger.completed(study, plan.keys)) == plan.keys
     assert (tmp_path / "s" / "artifacts").is_dir()

@@ -86,7 +86,6 @@ def _worker_main(cfg_dict: dict, data: Any, threads: int) -> None:
 
 def _work(cfg_dict: dict, data: Any, threads: int) -> None:
     torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = from_dict(StudyConfig, cfg_dict, where="study")
     try:
         plan = make_plan(cfg, data=data)
