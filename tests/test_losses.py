@@ -216,6 +216,7 @@ def test_kl_with_zero_probabilities():
     (lambda: cross_entropy(torch.zeros(2, 3), torch.tensor([0])), r"y has 1 rows but logits has 2"),
     (lambda: multiclass_hinge(SLIDE_SCORES, SLIDE_LABELS, reduction="avg"), r"reduction must be one of .*; got 'avg'"),
     (lambda: multiclass_hinge(SLIDE_SCORES, SLIDE_LABELS.float()), r"integer tensor, got dtype torch.float32"),
+    (lambda: multiclass_hinge(torch.zeros(3), torch.tensor([0, 1, 2])), r"scores must be N x K .* got shape \(3,\)"),
     (lambda: binary_cross_entropy_with_logits(torch.zeros(3), torch.zeros(2)), r"shape of z \(3,\), got \(2,\)"),
     (lambda: mse([1.0], torch.zeros(1)), r"pred must be a torch.Tensor, got list"),
     (lambda: kl_divergence(torch.ones(2, 3) / 3, torch.zeros(2, 4)), r"shape of p \(2, 3\), got \(2, 4\)"),

@@ -257,3 +257,9 @@ def test_the_fused_flag_is_part_of_equality_and_the_config():
     assert P.L2(1e-3) != P.L2(1e-3, fused=False) and P.L2(1e-3) == P.L2(1e-3)
     assert P.L2(1e-3, fused=False).get_config()["fused"] is False
     assert P.L2.from_config(P.L2(1e-3, fused=False).get_config()) == P.L2(1e-3, fused=False)
+
+
+def test_repr_lists_strengths_first_and_the_selection_last_by_type_name():
+    assert repr(P.L2(1e-3)) == ("L2(strength=0.001, convention='sum', n=None, pattern=None, schedule_unit='step', "
+                              "fused=True, modules=None)")
+    assert repr(P.L1(0.5, modules=(nn.Linear, nn.Conv2d))).endswith("fused=True, modules=(Linear, Conv2d))")
