@@ -16,9 +16,11 @@ def _strength(r: dict) -> str:
     """``field = value`` (✓ when searched on validation), or - for a recipe without a strength."""
     if not r.get("strength_field"):
         return "-"
-    value = float(r["strength_value"])
-    shown = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return f"{r['strength_field'].split('.')[-1]} = {shown}" + (" ✓" if r.get("strength_tuned") == "True" else "")
+    raw = r["strength_value"]
+    values = json.loads(raw) if raw.startswith("{") else {r["strength_field"]: float(raw)}  # joint: a JSON object
+    shown = [f"{k.split('.')[-1]} = {v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{k.split('.')[-1]} = {v:.2e}"
+             for k, v in values.items()]
+    return ", ".join(shown) + (" ✓" if r.get("strength_tuned") == "True" else "")
 
 
 def _delta(r: dict, metric: str) -> str:

@@ -11,6 +11,7 @@ computed from NaN outputs or from the seeds that happened to survive.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -45,7 +46,9 @@ class RecipeSummary:
     def row(self) -> dict[str, Any]:
         row: dict[str, Any] = {"recipe": self.recipe, "n_seeds": len(self.seeds), "status": self.status}
         if self.strength is not None:
-            row.update(strength_field=self.strength["field"], strength_value=self.strength["value"],
+            value = self.strength["value"]  # a joint search (--combine): its fields as a JSON object
+            row.update(strength_field=self.strength["field"],
+                       strength_value=json.dumps(value) if isinstance(value, dict) else value,
                        strength_tuned=self.strength.get("tuned", False))
         for name, (m, s) in self.stats.items():
             row[f"{name}_mean"], row[f"{name}_std"] = round(m, 6), round(s, 6)
