@@ -5,9 +5,10 @@ import json
 import pytest
 from rich.console import Console
 
+from regularkit._util.environment import cpu_model
 from regularkit.speedrun.budget import EVAL_SHARE, epochs_for_budget, seconds_per_step
 from regularkit.speedrun.config import SpeedrunConfig
-from regularkit.speedrun.report import Progress, cpu_model, make_record, results_table, slug, write_record
+from regularkit.speedrun.report import Progress, make_record, results_table, slug, write_record
 from regularkit.speedrun.train import RunResult
 
 

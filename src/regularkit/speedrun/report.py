@@ -32,7 +32,7 @@ from regularkit.metrics.summary import mean_std
 from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.train import RunResult
 
-__all__ = ["Progress", "cpu_model", "slug", "make_record", "write_record", "results_table", "plot_curve"]
+__all__ = ["Progress", "slug", "make_record", "write_record", "results_table", "plot_curve"]
 
 
 def slug(cfg: SpeedrunConfig) -> str:

@@ -173,10 +173,10 @@ def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None,
     keep = list(range(len(header)))
     table = _build_table(summaries, header, rows, keep, title=title)
     if console.is_terminal:
-        while _table_width(console, table) > console.width and len(keep) > core:
+        while (needed := _table_width(console, table)) > console.width and len(keep) > core:
             keep.pop()
             table = _build_table(summaries, header, rows, keep, title=title)
-        if _table_width(console, table) > console.width:
+        if needed > console.width:
             table = _build_table(summaries, header, rows, keep, title=title, wrap=True)
         console.print(table)
     else:
@@ -186,7 +186,7 @@ def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None,
             console.print(table)
         finally:
             console.width = width
-    left_out = [header[i] for i in range(len(header)) if i not in keep]
+    left_out = header[len(keep):]  # keep is always a prefix of the columns
     if left_out:
         console.print(f"(too narrow for {', '.join(left_out)}: see results.csv or report.html)", highlight=False)
     for note in closing_notes(summaries):
