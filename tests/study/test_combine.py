@@ -2,7 +2,7 @@
 import pytest
 
 from regularkit.errors import RegularkitError
-from regularkit.metrics.summary import Interval
+from regularkit.metrics.paired import Interval
 from regularkit.study import StudyConfig
 from regularkit.study.combine import COMBINED, combined_recipe, helped_on_validation, joint_space
 from regularkit.study.recipes import STRENGTHS, resolve
@@ -10,7 +10,7 @@ from regularkit.train.config import EarlyStoppingConfig, RegConfig
 
 
 def _iv(mean, low, high, n=3):
-    return Interval(mean=mean, low=low, high=high, n=n, method="t")
+    return Interval(mean=mean, low=low, high=high, n=n, method="t", p_value=0.01 if low > 0 or high < 0 else 0.5)
 
 
 def test_only_recipes_below_the_baseline_beyond_noise_on_validation_qualify_best_first():

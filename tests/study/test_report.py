@@ -20,7 +20,7 @@ def test_strength_text(strength, text):
 
 
 def _summaries():
-    from regularkit.metrics.summary import Interval
+    from regularkit.metrics.paired import Interval
     from regularkit.study.summary import RecipeSummary
 
     stats = {"train_error": (0.0771, 0.0062), "val_error": (0.125, 0.0019), "test_error": (0.1368, 0.0005),
@@ -29,7 +29,7 @@ def _summaries():
     base = RecipeSummary("baseline", "", [0, 1, 2], stats=dict(stats))
     other = RecipeSummary("random-erasing", "", [0, 1, 2], stats=dict(stats),
                           strength={"field": "augment.erasing", "value": 0.1433, "tuned": True},
-                          deltas={"test_error": Interval(-0.0026, -0.0067, 0.0015, 3, "t")})
+                          deltas={"test_error": Interval(-0.0026, -0.0067, 0.0015, 3, "t", p_value=0.12)})
     return [base, other]
 
 

@@ -5,8 +5,10 @@ __all__ = ["pct", "pct_pm"]
 
 
 def pct(fraction: float, digits: int = 2) -> str:
-    """A fraction as a percentage without the sign: ``pct(0.0567) == "5.67"``."""
-    return f"{100 * fraction:.{digits}f}"
+    """A fraction as a percentage without the sign: ``pct(0.0567) == "5.67"``; a value that rounds to
+    zero is ``"0.00"``, never ``"-0.00"``."""
+    text = f"{100 * fraction:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
 
 
 def pct_pm(mean: float, spread: float, digits: int = 2) -> str:

@@ -2,7 +2,8 @@
 
 Which recipes helped is decided on the validation split, never on test: a recipe
 qualifies when its validation error is lower than the baseline's beyond seed
-noise (the paired 95% interval of ``recipe - baseline`` lies below 0).  With two or
+noise (the paired interval of ``recipe - baseline``, adjusted for the number of
+recipes compared as every call of the study is, lies below 0).  With two or
 more qualifying recipes, ``combined`` applies all their overrides of the base
 recipe at once, in order of validation error (when two set the same field, the
 better recipe's value wins).  With ``--tune``, their strengths are searched again
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 
 from regularkit.config import expand_dotted, merge, replace, to_dict
 from regularkit.errors import RegularkitError
-from regularkit.metrics.summary import Interval
+from regularkit.metrics.paired import Interval
 from regularkit.search.space import SearchSpace
 from regularkit.study.plan import Job, Plan, run_key
 from regularkit.study.recipes import Strength, strength_for

@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 
 from regularkit._util.io import atomic_savefig, figure
 from regularkit.metrics.calibration import calibration_bins
-from regularkit.metrics.summary import Interval
+from regularkit.metrics.paired import Interval
 from regularkit.study.summary import RecipeSummary
 
 __all__ = ["plot_forest", "plot_curves", "plot_gap", "plot_reliability"]
@@ -34,7 +34,8 @@ GREY, BLUE, RED, GREEN = "0.6", "#1f77b4", "#d62728", "#2ca02c"
 
 def plot_forest(comparisons: dict[str, dict[str, Interval]], path: Path, *,
                 labels: dict[str, str] | None = None) -> Path:
-    """Paired differences to the baseline with 95% intervals, one panel per metric (lower is better);
+    """Paired differences to the baseline with their intervals (adjusted for the number of recipes), one
+    panel per metric (lower is better);
     ``labels`` renames rows (``"tta (test error with TTA)"``)."""
     names = list(comparisons)
     shown = [(labels or {}).get(n, n) for n in names]
@@ -49,14 +50,16 @@ def plot_forest(comparisons: dict[str, dict[str, Interval]], path: Path, *,
             y = len(names) - 1 - i
             sure = iv.excludes_zero
             color = (GREEN if iv.mean < 0 else RED) if sure else GREY
-            if iv.n >= 2:
+            if iv.n >= 2 and math.isfinite(iv.low) and math.isfinite(iv.high):
                 ax.plot([100 * iv.low, 100 * iv.high], [y, y], color=color, lw=2)
             ax.plot([100 * iv.mean], [y], "o", ms=7, color=color, mfc=color if sure else "white")
         ax.set_yticks(range(len(names)), shown[::-1] if j == 0 else [""] * len(names))
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.set_xlabel(f"Δ {label}, points")
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Each recipe minus the baseline, paired by seed, 95% interval "
+    k = max((iv.comparisons for c in comparisons.values() for iv in c.values()), default=1)
+    level = "95% interval" if k == 1 else f"interval adjusted for {k} recipes (95% for all together)"
+    fig.suptitle(f"Each recipe minus the baseline, paired by seed, {level} "
                  "(green: better beyond noise, red: worse, grey: within noise)", fontsize=10)
     return atomic_savefig(fig, path, dpi=110)
 

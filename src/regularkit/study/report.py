@@ -24,7 +24,7 @@ from rich.table import Table
 
 from regularkit._util.fmt import pct, pct_pm
 from regularkit._util.io import atomic_write_text
-from regularkit.metrics.summary import Interval
+from regularkit.metrics.paired import Interval
 from regularkit.study.summary import METRICS, RecipeSummary
 
 _LABELS = {"train_error": "train", "val_error": "val", "test_error": "test", "gap": "gap"}
@@ -54,12 +54,25 @@ def _fmt_extra(key: str, m: float, s: float) -> str:
 
 
 def delta_text(iv: Interval | None) -> str:
-    """``"-1.20 [-2.04, -0.36]*"``: the paired difference in points, its 95% interval, ``*`` beyond noise."""
+    """``"-1.20 [-2.04, -0.36]*"``: the paired difference in points, its (adjusted) interval, ``*`` beyond
+    noise; identical differences over seeds say so instead of showing a zero-width interval."""
     if iv is None:
         return "-"
     if iv.n < 2:
         return f"{pct(iv.mean)} (1 seed)"
-    return f"{pct(iv.mean)} [{pct(iv.low)}, {pct(iv.high)}]" + ("*" if iv.excludes_zero else "")
+    star = "*" if iv.excludes_zero else ""
+    if iv.method == "sign":
+        return f"{pct(iv.mean)} (same every seed){star}"
+    return f"{pct(iv.mean)} [{pct(iv.low)}, {pct(iv.high)}]{star}"
+
+
+def _family(summaries: Sequence[RecipeSummary]) -> int:
+    """How many recipes the Δ test intervals were adjusted for (1: none)."""
+    return max((s.deltas["test_error"].comparisons for s in summaries if "test_error" in s.deltas), default=1)
+
+
+def delta_header(summaries: Sequence[RecipeSummary]) -> str:
+    return "Δ test (95% CI)" if _family(summaries) == 1 else "Δ test (adj. 95% CI)"
 
 
 #: How a strength's field is shown in the table: the symbol the lectures use for it.
@@ -102,7 +115,7 @@ def table_rows(summaries: Sequence[RecipeSummary], *, terminal: bool = False) ->
         extra = [k for k in extra if k not in _HTML_ONLY and not (k == "epochs_run" and len(epochs) == 1)]
     with_deltas = any(s.deltas for s in summaries)
     header = (["recipe", "strength"] + [_LABELS[k] + " %" for k in METRICS]
-              + (["Δ test (95% CI)"] if with_deltas else []) + [_EXTRA_LABELS.get(k, k) for k in extra])
+              + ([delta_header(summaries)] if with_deltas else []) + [_EXTRA_LABELS.get(k, k) for k in extra])
     rows = []
     for s in summaries:
         name = s.recipe + (" ⚠" if s.warnings else "")
@@ -135,8 +148,13 @@ def closing_notes(summaries: Sequence[RecipeSummary]) -> list[str]:
 def caption(summaries: Sequence[RecipeSummary]) -> str:
     n = {len(s.seeds) for s in summaries}
     tta = ", TTA: the recipe's error with test-time augmentation" if any(s.with_tta for s in summaries) else ""
+    k = _family(summaries)
+    level = ("95% interval" if k == 1 else
+             f"interval adjusted for {k} comparisons (each at {100 * (1 - 0.05 / k):.4g}%, 95% for all together)")
+    delta = (f"Δ test: recipe − baseline paired by seed, in points, {level}, * beyond seed noise{tta}; "
+             if any(s.deltas for s in summaries) else "")
     return (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
-            f"Δ test: recipe − baseline paired by seed, in points, 95% interval, * beyond seed noise{tta}; "
+            f"{delta}"
             "strength ✓: tuned on validation; ens: test error of the seeds' averaged predictions")
 
 
@@ -169,7 +187,8 @@ def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None,
     columns do not fit their cells wrap; in a log or pipe the table is printed as wide as it needs."""
     console = console or Console()
     header, rows = table_rows(summaries, terminal=True)
-    core = header.index("Δ test (95% CI)") + 1 if "Δ test (95% CI)" in header else 2 + len(METRICS)
+    delta = delta_header(summaries)
+    core = header.index(delta) + 1 if delta in header else 2 + len(METRICS)
     keep = list(range(len(header)))
     table = _build_table(summaries, header, rows, keep, title=title)
     if console.is_terminal:
@@ -244,8 +263,10 @@ pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
 {notes}
 <p>Errors in percent, mean ± standard deviation over seeds. The <b>gap</b> is test error minus
 train error, both measured in evaluation mode at the end of training. <b>Δ test</b> is the
-recipe's test error minus the baseline's, paired by seed, with its 95% interval (Student's t
-below five seeds, a bootstrap from five); <b>*</b> marks an interval that excludes zero. The test
+recipe's test error minus the baseline's, paired by seed, with Student's t interval; with several
+recipes the intervals are adjusted for their number (Bonferroni: each at 1 − 0.05/k, so that all the
+calls together are wrong at most 5% of the time); <b>*</b> marks an interval that excludes zero
+(beyond seed noise). results.csv has the raw 95% intervals and p-values beside the adjusted ones. The test
 set was used for reporting only: early stopping, the strength search and the recommendation
 looked at the validation split.</p>
 <p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with

@@ -4,10 +4,14 @@ Seed ``k`` of a recipe and seed ``k`` of the baseline share the data split and
 the seed of everything random, so their difference removes what the seeds
 share.  For each recipe and each of test error, the gap and ECE (and validation
 error, which is what the study may base a choice on), the mean paired difference
-``recipe - baseline`` gets a 95% interval (:func:`regularkit.metrics.summary.paired_interval`:
-Student's t over the differences below five seeds, a seeded percentile bootstrap
-from five).  A difference whose interval excludes 0 is *beyond seed noise*;
-negative is better for all four metrics.
+``recipe - baseline`` gets Student's t interval over the differences
+(:func:`regularkit.metrics.paired.paired_interval`).  The k recipes compared with
+one baseline are one family: each metric's k intervals are put at ``1 - 0.05 / k``
+(:func:`regularkit.metrics.paired.adjust`, Bonferroni), so the chance that any
+recipe with no real effect is called "beyond seed noise" stays at most 5 %.  A
+difference whose adjusted interval excludes 0 is *beyond seed noise*; negative is
+better for all four metrics.  ``Interval.at(0.95, 1)`` gives back the raw,
+per-comparison interval (results.csv has both).
 
 Test error is the error of the predictions the recipe makes: for a recipe that
 predicts with test-time augmentation (its runs record ``tta_test_error``), the
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from regularkit.metrics.summary import Interval, paired_interval
+from regularkit.metrics.paired import Interval, adjust, paired_interval
 from regularkit.study.summary import RecipeSummary
 
 __all__ = ["COMPARED", "compare_to_baseline", "by_seed"]
@@ -38,9 +42,10 @@ def by_seed(records: Sequence[dict[str, Any]], recipe: str, metric: str) -> dict
 
 def compare_to_baseline(summaries: list[RecipeSummary], records: Sequence[dict[str, Any]],
                         baseline: str = "baseline") -> dict[str, dict[str, Interval]]:
-    """recipe -> metric -> paired interval of ``recipe - baseline`` (empty when there is no baseline)."""
-    names = {s.recipe for s in summaries}
-    if baseline not in names:
+    """recipe -> metric -> paired interval of ``recipe - baseline``, adjusted for the family of recipes
+    compared on that metric (empty when there is no baseline, or it diverged)."""
+    base = next((s for s in summaries if s.recipe == baseline), None)
+    if base is None or base.diverged:
         return {}
     out: dict[str, dict[str, Interval]] = {}
     for s in summaries:
@@ -53,4 +58,8 @@ def compare_to_baseline(summaries: list[RecipeSummary], records: Sequence[dict[s
             seeds = sorted(set(a) & set(b))
             if seeds:
                 out[s.recipe][metric] = paired_interval([a[k] for k in seeds], [b[k] for k in seeds])
+    for metric in COMPARED:  # each metric's comparisons are one family
+        family = adjust({n: c[metric] for n, c in out.items() if metric in c})
+        for n, iv in family.items():
+            out[n][metric] = iv
     return out

@@ -32,6 +32,7 @@ class RecipeSummary:
     warnings: list[str] = field(default_factory=list)
     strength: dict[str, Any] | None = None   # {"field", "value", "tuned", ...}: the recipe's main strength
     deltas: dict[str, Any] = field(default_factory=dict)  # metric -> paired Interval against the baseline
+    seeds_needed: Any = None  # undecided on test: seeds for 80 % power at the observed difference ("" for ~0)
 
     @property
     def with_tta(self) -> bool:
@@ -52,13 +53,24 @@ class RecipeSummary:
                        strength_tuned=self.strength.get("tuned", False))
         for name, (m, s) in self.stats.items():
             row[f"{name}_mean"], row[f"{name}_std"] = round(m, 6), round(s, 6)
-        for name, iv in self.deltas.items():  # recipe - baseline, paired by seed, 95% interval
+        for name, iv in self.deltas.items():  # recipe - baseline, paired by seed: raw 95% and adjusted
+            raw = iv.at(0.95, 1)
             row.update({f"delta_{name}_mean": round(iv.mean, 6), f"delta_{name}_low": round(iv.low, 6),
                         f"delta_{name}_high": round(iv.high, 6), f"delta_{name}_method": iv.method,
-                        f"delta_{name}_beyond_noise": iv.excludes_zero})
+                        f"delta_{name}_p": _round(iv.p_value), f"delta_{name}_p_adjusted": _round(iv.adjusted_p),
+                        f"delta_{name}_comparisons": iv.comparisons,
+                        f"delta_{name}_raw_low": round(raw.low, 6), f"delta_{name}_raw_high": round(raw.high, 6),
+                        f"delta_{name}_beyond_noise": iv.excludes_zero,
+                        f"delta_{name}_beyond_noise_raw": raw.excludes_zero})
+            if name == "test_error" and self.seeds_needed is not None:
+                row["seeds_needed"] = self.seeds_needed
         if "test_error" in self.deltas:
             row["delta_test_error_with_tta"] = self.with_tta
         return row
+
+
+def _round(p: float) -> float:
+    return p if p != p else float(f"{p:.4g}")  # NaN stays NaN; p-values keep 4 significant digits
 
 
 def summarize(records: Sequence[dict[str, Any]], order: Sequence[str]) -> list[RecipeSummary]:
