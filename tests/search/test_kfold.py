@@ -108,7 +108,7 @@ class Guarded:
         return np.asarray(self._data, dtype=dtype)
 
 
-def test_search_with_kfold_never_touches_test_and_final_test_looks_once():
+def test_search_with_kfold_never_touches_test_and_final_test_looks_once(tmp_path):
     x_test, y_test = Guarded(X[:10]), Guarded(Y[:10])
 
     def fit_and_score(x_tr, y_tr, x_va, y_va, lr=1.0):
@@ -129,12 +129,20 @@ def test_search_with_kfold_never_touches_test_and_final_test_looks_once():
     assert y_test.accesses == 1 and value == 1.0
     assert lines == [f"test: 1.000000 for {result.best_config}"]
     with pytest.raises(RegularkitError, match=r"final_test already ran for study 'search' at .* \(test value "
-                                              r"1.000000\); the test set is used once; pass force=True"):
+                                              r"1.000000\); the test set is used once; to look again, call "
+                                              r"final_test\(\.\.\., force=True\) from Python"):
         final_test(result, evaluate)
     assert y_test.accesses == 1                                               # refused before looking
     final_test(result, evaluate, force=True, log=None)
     record = final_test_record(result)
     assert [r["forced"] for r in record] == [False, True] and record[0]["params"] == result.best_config
+    from regularkit.search import search_report
+    import json
+    report = search_report(result, tmp_path / "report")  # the report shows the looks, numbered trials from 1
+    page = report.paths["html"].read_text()
+    assert "look 1 at" in page and "test objective 1.0000" in page and "look 2 at" in page and ", forced" in page
+    assert json.loads(report.paths["summary"].read_text())["final_test"][0]["value"] == 1.0
+    assert "<tr><td>1</td>" in page and "<tr><td>0</td>" not in page
 
 
 def test_a_crashed_final_test_still_counts_as_a_look(tmp_path):

@@ -46,7 +46,7 @@ def test_flips_against_the_declaration_are_warned_not_refused():
     cfg = StudyConfig()
     v = verdict(cfg, ("flip-crop", "tta", "cutout"), kind="images", shape=(1, 8, 8), flips=())
     assert v.refused == {} and set(v.warnings) == {"flip-crop", "tta"}
-    assert "toy declares no flip preserve its classes" in v.warnings["flip-crop"][0]
+    assert "toy declares that no flip preserves its classes" in v.warnings["flip-crop"][0]
     assert verdict(cfg, ("flip-crop",), kind="images", shape=(1, 8, 8), flips=("horizontal",)).warnings == {}
     assert verdict(cfg, ("flip-crop",), kind="images", shape=(1, 8, 8), flips=None).warnings == {}
 

@@ -60,3 +60,42 @@ def test_report_opens_in_chromium_with_every_figure_and_the_verdict_on_the_first
     ci = Path(__file__).resolve().parents[2] / "runs" / "ci"  # runs/ is git-ignored: CI keeps it as an artifact
     ci.mkdir(parents=True, exist_ok=True)
     shutil.copytree(out, ci / "report-study", dirs_exist_ok=True)
+
+
+WIDTH_CHECK = """<script>
+window.addEventListener("load", () => {
+  const out = {scroll: document.documentElement.scrollWidth, width: window.innerWidth};
+  const pre = document.createElement("pre"); pre.id = "check"; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_the_widest_table_fits_1400_pixels_without_horizontal_scroll(tmp_path):
+    """Every column the study can show (ens, TTA, epochs, ECE, both sparsities), long recipe names and
+    strengths, adjusted intervals: the page is no wider than a 1400-pixel window (issue 24)."""
+    from regularkit.metrics.paired import Interval
+    from regularkit.study.report import write_html
+    from regularkit.study.summary import RecipeSummary
+
+    stats = {"train_error": (0.0771, 0.0062), "val_error": (0.125, 0.0019), "test_error": (0.1368, 0.0005),
+             "gap": (0.0598, 0.0062), "ensemble_test_error": (0.1291, 0.0), "tta_test_error": (0.1407, 0.0),
+             "epochs_run": (26, 1.0), "ece": (0.0293, 0.001), "weight_sparsity": (0.3537, 0.01),
+             "activation_sparsity": (0.5974, 0.01)}
+    summaries = [RecipeSummary("baseline", "", [0, 1, 2], stats=dict(stats))]
+    for name in ("dropout+max-norm", "batchnorm-no-dropout", "snapshot-ensemble", "label-smoothing"):
+        summaries.append(RecipeSummary(name, "a description", [0, 1, 2], stats=dict(stats),
+                                       strength={"field": "reg.ema_decay", "value": 0.99582, "tuned": True},
+                                       deltas={"test_error": Interval(-0.1226, -0.2267, -0.0115, 3, "t", 0.995,
+                                                                      sd=0.01, p_value=0.001, comparisons=4)}))
+    page = write_html(summaries, [], tmp_path / "report.html", title="regularkit study: fashion-mnist, cnn",
+                      config={}, environment={})
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", WIDTH_CHECK + "</body>"))
+    profile = tmp_path / "profile"
+    flags = [f for f in FLAGS if not f.startswith("--window-size")] + ["--window-size=1400,900"]
+    dom = subprocess.run([CHROMIUM, *flags, f"--user-data-dir={profile}", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr
+    result = json.loads(dom.stdout.split('<pre id="check">', 1)[1].split("</pre>", 1)[0])
+    assert result["width"] == 1400 and result["scroll"] <= result["width"], result

@@ -51,7 +51,8 @@ def final_test(result: Any, evaluate: Callable[[dict[str, Any]], float], *,
                 else "it did not finish")
         raise RegularkitError(
             f"final_test already ran for study {study.study_name!r} at {last['started']} ({done}); "
-            "the test set is used once; pass force=True to look again (the look is recorded)")
+            "the test set is used once; to look again, call final_test(..., force=True) from Python (the "
+            "look is recorded); the command line never looks twice")
     entry = {"params": _jsonable(config), "started": _now(), "forced": bool(history), "value": None}
     study.set_user_attr(FINAL_ATTR, [*history, entry])  # recorded before the look, so a crash counts
     value = float(evaluate(config))

@@ -21,6 +21,7 @@ import optuna
 from regularkit._util.io import atomic_savefig, atomic_write_json, atomic_write_text, figure
 from regularkit.search.border import border_warnings
 from regularkit.search.coarse_to_fine import CoarseToFineResult
+from regularkit.search.discipline import final_test_record
 from regularkit.search.results import SearchResult, result_from_study
 
 MIN_TRIALS_FOR_IMPORTANCE = 10  # fewer completed trials say little about which parameter matters
@@ -121,11 +122,12 @@ def search_report(study_or_result: Any, out_dir: str | Path, *, compare: Any = N
     if isinstance(study_or_result, CoarseToFineResult):
         paths["stages"] = _stages(study_or_result, out / "stages.png")
 
-    summary = {**result.to_dict(), "report_warnings": warns, "skipped": skipped,
+    looks = final_test_record(result.study)
+    summary = {**result.to_dict(), "report_warnings": warns, "skipped": skipped, "final_test": looks,
                "versions": {"optuna": optuna.__version__, "python": platform.python_version()},
                "machine": platform.platform()}
     paths["summary"] = atomic_write_json(out / "summary.json", summary)
-    paths["html"] = write_html(result, paths, out / "report.html", warns, skipped)
+    paths["html"] = write_html(result, paths, out / "report.html", warns, skipped, looks)
     return SearchReport(paths=paths, warnings=warns, skipped=skipped)
 
 
@@ -138,15 +140,28 @@ def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _final_test_html(looks: list[dict[str, Any]]) -> str:
+    """The test set's looks (normally one): value, when, whether forced; or that it was not looked at."""
+    if not looks:
+        return "the test set is not used (see final_test)."
+    parts = []
+    for i, look in enumerate(looks, 1):
+        value = "did not finish" if look.get("value") is None else f"test objective {look['value']:.4f}"
+        forced = ", forced" if look.get("forced") else ""
+        parts.append(f"look {i} at {html.escape(str(look.get('started')))}{forced}: <b>{value}</b>")
+    return "the test set was looked at once the search was over: " + "; ".join(parts) + "."
+
+
 def write_html(result: SearchResult, paths: dict[str, Path], path: Path, warns: list[str],
-               skipped: dict[str, str]) -> Path:
-    """One self-contained page: the best configuration, the border warnings, the plots, every trial."""
+               skipped: dict[str, str], looks: list[dict[str, Any]] | None = None) -> Path:
+    """One self-contained page: the best configuration, the final test look, the border warnings, the plots,
+    every trial (numbered from 1, as the search's log counts them)."""
     names = list(result.space)
     best = ("no completed trial" if result.best_params is None else
             ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in result.best_params.items())
             + f": objective {result.best_value:.4f}")
     rows = "".join(
-        "<tr>" + f"<td>{t.number}</td><td>{t.state.lower()}</td>"
+        "<tr>" + f"<td>{t.number + 1}</td><td>{t.state.lower()}</td>"
         + f"<td>{'' if t.value is None else f'{t.value:.4f}'}</td>"
         + "".join(f"<td>{html.escape(_cell(t.params.get(n, '')))}</td>" for n in names) + "</tr>"
         for t in result.trials)
@@ -167,7 +182,7 @@ img {{ max-width: 100%; margin: 1em 0; }}
 </style></head><body>
 <h1>Search {html.escape(result.study_name)}</h1>
 <p>{result.sampler} sampler, {len(result.trials)} trials ({len(result.completed)} completed), {result.direction}
-the validation objective; the test set is not used (see final_test).</p>
+the validation objective; {_final_test_html(looks or [])}</p>
 <p class=best><b>Best:</b> {html.escape(best)}</p>
 {notes}
 {plots}

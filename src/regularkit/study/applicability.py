@@ -78,8 +78,8 @@ def _flip_warnings(recipe: Recipe, flips: tuple[str, ...] | None, name: str) -> 
         return []
     a, out = recipe.augment, []
     if (a.hflip or a.tta in ("flips", "ten_crop")) and "horizontal" not in flips:
-        allowed = "no flip" if not flips else " and ".join(flips) + " flips only"
-        out.append(f"horizontal flips may change the class: {name} declares {allowed} preserve its classes")
+        allowed = "that no flip preserves" if not flips else f"that only {' and '.join(flips)} flips preserve"
+        out.append(f"horizontal flips may change the class: {name} declares {allowed} its classes")
     return out
 
 

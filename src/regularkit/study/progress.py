@@ -1,17 +1,19 @@
 """What a running study shows: a progress bar with an ETA in a terminal, one line per finished run elsewhere.
 
-In a terminal the bar names the run and epoch in progress, counts finished
-runs, and estimates the time left from the runs finished so far.  When the
-output is not a terminal (a log file, CI), a line is printed as each run
-finishes -- ``[3/18] l2 seed 0: val err 8.20%, test err 7.28% (12.3 s); about
-2 min left`` -- so a log shows progress without control characters.
+A line is printed as each run finishes -- ``[3/18] l2 seed 0: val err 8.20%,
+test err 7.28% (12.3 s); about 2 min left`` -- in a log (no control characters)
+and in a terminal alike, where it stays above the bar.  In a terminal the bar
+also names the run and epoch in progress and counts finished runs.  The time
+left is estimated from the runs finished so far by this command (their mean
+wall time, shared out over the workers), never from rich's rolling speed
+window, which shows ``-:--:--`` while no run finished in its last 30 s.
 """
 from __future__ import annotations
 
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from regularkit._util.fmt import pct
 
@@ -34,7 +36,7 @@ class StudyProgress:
         self.console, self.total, self.done = console, total, done
         self.workers = workers
         self.live = enabled and console.is_terminal
-        self.lines = enabled and not console.is_terminal
+        self.lines = enabled
         self._t0 = time.perf_counter()
         self._finished_here = 0
         self._progress = None
@@ -42,10 +44,11 @@ class StudyProgress:
     def __enter__(self) -> "StudyProgress":
         if self.live:
             columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TextColumn("eta"), TimeRemainingColumn()]
+                       TextColumn("{task.fields[eta]}")]
             self._progress = Progress(*columns, console=self.console, transient=False)
             self._progress.__enter__()
-            self._task = self._progress.add_task("study", total=self.total, completed=self.done)
+            self._task = self._progress.add_task("study", total=self.total, completed=self.done,
+                                                 eta="eta: after the first run")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -71,17 +74,22 @@ class StudyProgress:
             if self._progress is not None:
                 self._progress.update(self._task, completed=done)
 
+    def seconds_left(self) -> float:
+        """Runs left times the mean wall time of this command's finished runs, over the workers."""
+        per_run = (time.perf_counter() - self._t0) / max(1, self._finished_here)
+        return max(0, self.total - self.done) * per_run / self.workers
+
     def done_run(self, job, record: dict) -> None:
         self.done += 1
         self._finished_here += 1
+        eta = eta_text(self.seconds_left()) if self.done < self.total else ""
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.done)
+            self._progress.update(self._task, completed=self.done, eta=eta)
         if self.lines:
             f = record.get("final", {})
             what = ("diverged" if record.get("diverged") else
                     f"val err {pct(f.get('val_error', float('nan')))}%, test err {pct(f.get('test_error', float('nan')))}%")
-            per_run = (time.perf_counter() - self._t0) / self._finished_here
-            left = max(0, self.total - self.done) * per_run / self.workers
-            eta = f"; {eta_text(left)}" if self.done < self.total else ""
-            self.console.print(f"[{self.done}/{self.total}] {job.recipe.name} seed {job.seed}: {what} "
-                               f"({record.get('seconds', 0.0):.1f} s){eta}", highlight=False)
+            printer = self._progress.console if self._progress is not None else self.console  # above the bar
+            printer.print(f"[{self.done}/{self.total}] {job.recipe.name} seed {job.seed}: {what} "
+                          f"({record.get('seconds', 0.0):.1f} s){'; ' + eta if eta else ''}", highlight=False,
+                          markup=False)

@@ -246,7 +246,9 @@ def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 70em; font-size: 18px; color: #222; }}
 table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
-th, td {{ border-bottom: 1px solid #ccc; padding: .35em .8em; text-align: right; white-space: nowrap; }}
+table.results {{ font-size: 15px; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: .35em .6em; text-align: right; white-space: nowrap; }}
+th {{ white-space: normal; vertical-align: bottom; }}
 th:first-child, td:first-child {{ text-align: left; }}
 img {{ max-width: 100%; margin: 1em 0; }}
 .verdict {{ background: #eef6ee; border-left: 6px solid #2ca02c; padding: .8em 1.2em; margin: 1em 0; line-height: 1.45; }}
@@ -259,7 +261,7 @@ pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
 <p class=data>{html.escape(data)}</p>
 {verdict_html}
 {_img(images[0]) if images else ""}
-<table><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
+<table class=results><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
 {notes}
 <p>Errors in percent, mean ± standard deviation over seeds. The <b>gap</b> is test error minus
 train error, both measured in evaluation mode at the end of training. <b>Δ test</b> is the
