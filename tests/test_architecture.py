@@ -122,3 +122,60 @@ def test_lazy_imports_only_where_allowed():
 def test_rooms_are_at_most_400_lines(module):
     n = len(modules()[module].read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"{module} has {n} lines"
+
+
+#: The real layer order, lowest first (docs/architecture.md, "Layers"): a room imports only rooms of
+#: lower layers.  A new room must be placed here; an import that goes up (or sideways) fails the suite.
+LAYERS = (
+    {"errors"},
+    {"_util"},
+    {"config", "targets", "transfer", "preprocess", "noise", "init", "norm", "analysis", "constraints", "data"},
+    {"metrics", "augment", "averaging", "spectral"},
+    {"losses", "penalties"},
+    {"train", "distill"},
+    {"models"},
+    {"search", "integrations", "distributed"},
+    {"study", "speedrun"},
+    {"demos", "tta"},
+    {"cli"},
+    {"__main__"},
+)
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "regularkit"
+
+
+def layer_of(name: str) -> int:
+    for i, rooms in enumerate(LAYERS):
+        if name in rooms:
+            return i
+    raise KeyError(name)
+
+
+def upward(g: dict[str, set[str]]) -> list[str]:
+    """``"a.b imports c.d (layer 3 -> 5)"`` for every import of a room in the same or a higher layer."""
+    out = []
+    for module, targets in g.items():
+        for target in targets:
+            a, b = room(module), room(target)
+            if a in ("regularkit", b) or b == "regularkit":
+                continue
+            if layer_of(b) >= layer_of(a):
+                out.append(f"{module} imports {target} (layer {layer_of(a)} -> {layer_of(b)})")
+    return sorted(out)
+
+
+def test_the_layer_checker_finds_an_upward_import():
+    assert upward({"regularkit.models.mlp": {"regularkit.study.plan"}}) == [
+        "regularkit.models.mlp imports regularkit.study.plan (layer 6 -> 8)"]
+    assert upward({"regularkit.study.plan": {"regularkit.models.mlp"}}) == []
+    assert upward({"regularkit.noise.dropout": {"regularkit.init"}}) != []  # sideways: same layer
+
+
+def test_every_room_has_a_layer_and_imports_only_lower_layers():
+    g = graph()
+    rooms = {room(m) for m in g} - {"regularkit"}
+    assert sorted(r for r in rooms if not any(r in layer for layer in LAYERS)) == []
+    assert upward(g) == []

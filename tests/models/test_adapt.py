@@ -70,3 +70,16 @@ def test_a_model_without_dropout_or_hidden_linears_cannot_take_them():
     assert inapplicable(cfg(input_dropout=0.2), BASE, plain) is None
     with pytest.raises(RegularkitError, match="your model has none: add nn.Dropout"):
         adapt(plain, cfg(dropout=0.3))
+
+
+def test_regularization_in_states_every_rate_after_adaptation():
+    from regularkit.models.adapt import as_built_note, regularization_in
+    model = user_model()
+    assert regularization_in(model) == {"dropout": [0.1, 0.2], "dropconnect": [], "drop_path": [], "normalization": 0}
+    assert as_built_note(model) == "its own dropout p=0.1/0.2"
+    adapted = adapt(user_model(), cfg(dropout=0.3, dropconnect=0.25))
+    assert regularization_in(adapted) == {"dropout": [0.3, 0.3], "dropconnect": [0.25, 0.25], "drop_path": [],
+                                          "normalization": 0}
+    plain = nn.Sequential(nn.Flatten(), nn.Linear(8, 3))
+    assert as_built_note(plain) is None and regularization_in(plain)["dropout"] == []
+    assert as_built_note(nn.Sequential(nn.Linear(8, 4), nn.BatchNorm1d(4))) == "1 normalization layer"

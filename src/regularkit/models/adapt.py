@@ -34,11 +34,12 @@ from __future__ import annotations
 from torch import nn
 
 from regularkit.errors import RegularkitError
-from regularkit.noise import DropConnectLinear, Dropout
+from regularkit.noise import DropConnectLinear, DropPath, Dropout
 from regularkit.train.config import ModelConfig
 from regularkit.transfer import find_head
 
-__all__ = ["DROPOUT_TYPES", "dropout_layers", "hidden_linears", "inapplicable", "adapt"]
+__all__ = ["DROPOUT_TYPES", "dropout_layers", "hidden_linears", "inapplicable", "adapt", "regularization_in",
+           "as_built_note"]
 
 DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, Dropout)
 
@@ -114,3 +115,30 @@ def adapt(model: nn.Module, cfg: ModelConfig) -> nn.Module:
     if cfg.input_dropout:
         model = nn.Sequential(Dropout(cfg.input_dropout, classic=cfg.dropout_kind == "classic"), model)
     return model
+
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
+
+
+def regularization_in(model: nn.Module) -> dict:
+    """What regularizes ``model`` as it is (after :func:`adapt`), for the run record: the rate of every
+    dropout, DropConnect and DropPath layer in module order, and how many normalization layers."""
+    def rates(kind) -> list[float]:
+        return [round(float(m.p), 6) for _, m in model.named_modules() if isinstance(m, kind)]
+
+    return {"dropout": rates(DROPOUT_TYPES), "dropconnect": rates(DropConnectLinear), "drop_path": rates(DropPath),
+            "normalization": sum(isinstance(m, _NORMS) for m in model.modules())}
+
+
+def as_built_note(model: nn.Module) -> str | None:
+    """``"its own dropout p=0.2, 2 normalization layers"``: the regularization a model has before any recipe
+    (a user's factory), or None when it has none; the study's baseline says it is *this* model."""
+    r = regularization_in(model)
+    parts = []
+    for kind in ("dropout", "dropconnect", "drop_path"):
+        active = sorted({p for p in r[kind] if p > 0})
+        if active:
+            parts.append(f"its own {kind.replace('_', '-')} p=" + "/".join(f"{p:g}" for p in active))
+    if r["normalization"]:
+        parts.append(f"{r['normalization']} normalization layer{'s' if r['normalization'] > 1 else ''}")
+    return ", ".join(parts) or None

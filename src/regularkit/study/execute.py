@@ -1,5 +1,11 @@
 """Train one assembled recipe with one seed and measure it: the run record.
 
+The record states what regularizes the model as trained (``model_regularization``: every
+dropout, DropConnect and DropPath rate after the recipe's knobs, and the normalization layers),
+so a user factory's own ``nn.Dropout(0.2)`` is recorded where it stays; the baseline of a factory
+with its own regularization is described as "your model as built, with ..." instead of "no
+regularization".
+
 Every split is measured by :func:`regularkit.train.loop.evaluate` (plain
 cross-entropy on hard labels, whatever the training loss).  The test split is
 only recorded, never used for a choice; ``with_test=False`` (a search trial)
@@ -19,6 +25,7 @@ from regularkit.augment.tta import TTA
 from regularkit.config import to_dict
 from regularkit.metrics.calibration import expected_calibration_error
 from regularkit.metrics.summary import gap
+from regularkit.models.adapt import as_built_note, regularization_in
 from regularkit.models.factory import Factory
 from regularkit.study.assemble import assemble
 from regularkit.train.callbacks import EarlyStopping
@@ -84,7 +91,11 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
                   after_step=parts.after_step, callbacks=[*parts.callbacks, *callbacks],
                   eval_model=parts.eval_model, seed=seed, on_epoch=on_epoch, device=device, precision=precision,
                   channels_last=device.type == "cuda" and len(splits.input_shape) == 3)
-    record = {"recipe": recipe.name, "description": recipe.description, "seed": seed, "final": {},
+    description = recipe.description
+    if recipe.model.kind == "factory" and recipe.name == "baseline" and (note := as_built_note(parts.model)):
+        description = f"your model as built, with {note} (no regularization added)"
+    record = {"recipe": recipe.name, "description": description, "seed": seed, "final": {},
+              "model_regularization": regularization_in(parts.model),
               "extra": {"epochs_run": len(history.epochs)}, "history": history.epochs,
               "stop_reason": history.stop_reason, "seconds": history.seconds, "recipe_config": to_dict(recipe),
               "diverged": history.diverged, "environment": _environment()}
