@@ -179,3 +179,35 @@ def test_norm_ball_optimum(norm, p):
     np.testing.assert_allclose(A.norm_ball_optimum(w_star, h, 10.0, norm), w_star)  # inside: unconstrained
     with pytest.raises(RegularkitError, match=r"radius must be > 0, got 0"):
         A.norm_ball_optimum(w_star, h, 0, norm)
+
+
+def test_ridge_on_validation_chooses_the_alpha_of_ridgecv_with_a_predefined_split_and_fits_the_training_rows():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.model_selection import PredefinedSplit
+
+    from regularkit.analysis import RIDGE_ALPHAS, ridge_on_validation
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X[:300].mean(0)) / X[:300].std(0)
+    fit = ridge_on_validation(X[:300], y[:300], X[300:], y[300:])
+    fold = np.r_[-np.ones(300, dtype=int), np.zeros(len(y) - 300, dtype=int)]  # -1: always training
+    ref = RidgeCV(alphas=RIDGE_ALPHAS, cv=PredefinedSplit(fold), scoring="neg_mean_squared_error").fit(X, y)
+    assert fit.alpha == pytest.approx(ref.alpha_)
+    on_train = Ridge(alpha=fit.alpha).fit(X[:300], y[:300])   # RidgeCV refits on all rows; we keep training only
+    np.testing.assert_allclose(fit.coef, on_train.coef_, rtol=1e-8, atol=1e-8)
+    assert float(fit.intercept) == pytest.approx(on_train.intercept_)
+    assert fit.val_mse == pytest.approx(np.mean((on_train.predict(X[300:]) - y[300:]) ** 2))
+    np.testing.assert_allclose(fit.predict(X[300:]), on_train.predict(X[300:]), rtol=1e-9)
+
+
+def test_ridge_on_validation_multi_output_and_bad_input():
+    from regularkit.analysis import ridge_on_validation
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    Y = X @ rng.normal(size=(3, 2)) + 0.1 * rng.normal(size=(60, 2)) + 5.0
+    fit = ridge_on_validation(X[:40], Y[:40], X[40:], Y[40:])
+    assert fit.coef.shape == (3, 2) and fit.intercept.shape == (2,) and fit.val_mse < 0.05
+    with pytest.raises(RegularkitError, match="same columns"):
+        ridge_on_validation(X[:40], Y[:40], X[40:, :2], Y[40:])
+    with pytest.raises(RegularkitError, match="at least one value"):
+        ridge_on_validation(X[:40], Y[:40], X[40:], Y[40:], alphas=())
