@@ -62,12 +62,13 @@ def require(param: tuple[str, Any]) -> tuple[str, Any]:
 
 
 def state_of(module: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of every parameter and buffer, to compare against after a call."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+    """A detached copy of every parameter and buffer, to compare against after a call (a seeded layer's
+    random stream, its ``_extra_state``, moves forward with every draw: that is not a weight mutation)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if not k.endswith("_extra_state")}
 
 
 def assert_same_state(module: nn.Module, before: dict[str, torch.Tensor]) -> None:
-    after = module.state_dict()
+    after = {k: v for k, v in module.state_dict().items() if not k.endswith("_extra_state")}
     assert after.keys() == before.keys()
     for k, v in before.items():
         assert torch.equal(after[k], v), f"{k} was changed"

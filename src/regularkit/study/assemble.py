@@ -162,7 +162,7 @@ def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = 
         alpha = reg.label_smoothing
         parts.loss_fn = lambda logits, y: cross_entropy(logits, y, label_smoothing=alpha)
     if reg.l2 > 0:
-        # (lambda/2) * sum(w^2): gradient lambda * w, the same number as SGD's weight_decay.
+        # The one L2 convention (penalties.L2 default): (lambda/2) sum(w^2), gradient lambda w, SGD weight_decay.
         parts.loss_terms.append(L2(reg.l2, convention="half"))
     if reg.l1 > 0:
         parts.loss_terms.append(L1(reg.l1))

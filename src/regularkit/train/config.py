@@ -145,7 +145,7 @@ class EarlyStoppingConfig:
 class RegConfig:
     """Regularizers switched on by a recipe (all off by default)."""
 
-    l2: float = 0.0                        # coupled penalty (lambda/2)*sum(w^2), gradient lambda*w
+    l2: float = 0.0                        # (lambda/2)*sum(w^2), gradient lambda*w: penalties.L2(lambda)
     l1: float = 0.0                        # coupled penalty lambda*sum|w|
     max_norm: float | None = None          # per-unit max-norm constraint, projected after each step
     activity_l1: float = 0.0               # L1 on hidden activations (representational sparsity)
