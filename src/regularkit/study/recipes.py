@@ -14,7 +14,10 @@ recipes or override these::
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -100,9 +103,12 @@ DEFAULT_RECIPES = ("baseline", "l2", "dropout", "early-stopping", "gaussian-nois
 
 
 def field_value(recipe: Recipe, dotted: str) -> Any:
-    """The value of the dotted field ``dotted`` ("reg.l2") in ``recipe``."""
+    """The value of the dotted field ``dotted`` ("reg.l2") in ``recipe``; None below an unset part
+    (``reg.early_stopping.patience`` of a recipe without early stopping)."""
     node: Any = recipe
     for part in dotted.split("."):
+        if node is None:
+            return None
         node = getattr(node, part)
     return node
 
@@ -190,6 +196,23 @@ def strength_for(name: str, extra: Mapping[str, tuple] | None = None) -> Strengt
     return STRENGTHS.get(name)
 
 
+def _numeric_field(dotted: str, where: str) -> None:
+    """Refuse a dotted name that is not a numeric field of :class:`Recipe` (``reg.l3``, ``model``,
+    ``optim.optimizer``)."""
+    node: Any = Recipe
+    for i, part in enumerate(dotted.split(".")):
+        hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
+        if part not in hints:
+            known = ", ".join(sorted(hints)) or "none: it is a number"
+            raise RegularkitError(f"{where} field {dotted!r}: {'.'.join(dotted.split('.')[:i]) or 'a recipe'} has "
+                                  f"no field {part!r} (fields: {known})")
+        node = hints[part]
+        if typing.get_origin(node) in (typing.Union, types.UnionType):
+            node = next(a for a in typing.get_args(node) if a is not type(None))
+    if node not in (int, float):
+        raise RegularkitError(f"{where} field {dotted!r} is not a number (a strength is searched over a range)")
+
+
 def _strength_from_toml(name: str, table: Any, path) -> Strength:
     """``strength = {field = "reg.l2", log_uniform = [1e-5, 1e-1]}`` (or uniform, or int with log)."""
     where = f"recipe {name!r} in {str(path)!r}: strength"
@@ -200,6 +223,8 @@ def _strength_from_toml(name: str, table: Any, path) -> Strength:
     if not isinstance(coupled, dict) or not all(isinstance(k, str) for k in coupled):
         raise RegularkitError(f"{where}.coupled must be a table {{\"reg.l2\" = 50.0}} of fields and ratios, "
                               f"got {coupled!r}")
+    for dotted in (table["field"], *coupled):
+        _numeric_field(dotted, where)
     ratios = tuple((k, check_positive(f"{where}.coupled.{k}", v)) for k, v in coupled.items())
     dist = SearchSpace.from_dict({table["field"]: {k: v for k, v in table.items() if k not in ("field", "coupled")}}
                                  )[table["field"]]
