@@ -109,7 +109,7 @@ def test_bottleneck_with_dropconnect_drops_the_factors_connections():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: MLP((4,), 2, activation="swish"), "activation must be one of 'relu', .*'softplus'; got 'swish'"),
+    (lambda: MLP((4,), 2, activation="swish"), "activation must be one of 'relu', .*'selu'; got 'swish'"),
     (lambda: MLP((4,), 2, bottleneck=0), "bottleneck must be >= 1, got 0"),
 ])
 def test_mlp_errors(call, match):

@@ -99,4 +99,5 @@ def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> CNN:
     """The CNN a :class:`~regularkit.train.config.ModelConfig` describes (``widths``: its dense head)."""
     return CNN(input_shape, num_classes, channels=cfg.channels, widths=cfg.widths, activation=cfg.activation,
                dropout=cfg.hidden_dropout(), input_dropout=cfg.input_dropout, dropout_kind=cfg.dropout_kind,
-               batchnorm=cfg.batchnorm, dropconnect=cfg.dropconnect, bottleneck=cfg.bottleneck)
+               batchnorm=cfg.batchnorm, dropconnect=cfg.dropconnect, bottleneck=cfg.bottleneck,
+               drop_block=cfg.drop_block, drop_block_size=cfg.drop_block_size)

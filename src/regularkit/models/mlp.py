@@ -33,6 +33,7 @@ from regularkit.noise import AlphaDropout, DropConnectLinear, Dropout
 _ACTIVATIONS = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
     "prelu": nn.PReLU, "abs_relu": AbsoluteValueRectification, "softplus": nn.Softplus,
+    "selu": nn.SELU,  # scaled ELU, self-normalizing with LeCun-normal init and alpha dropout (Klambauer et al. 2017)
 }
 
 

@@ -148,4 +148,5 @@ def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> ResNet:
     """The ResNet a :class:`~regularkit.train.config.ModelConfig` describes (``channels``: its stage widths;
     ``dropout``: before the head, the largest hidden rate)."""
     return ResNet(input_shape, num_classes, widths=cfg.channels, drop_path=cfg.drop_path, batchnorm=cfg.batchnorm,
-                  dropout=max(cfg.hidden_dropout(), default=0.0))
+                  dropout=max(cfg.hidden_dropout(), default=0.0), drop_block=cfg.drop_block,
+                  drop_block_size=cfg.drop_block_size)
