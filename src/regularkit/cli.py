@@ -85,7 +85,8 @@ def _add_common(p) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default auto: CUDA if "
                                                                             "present)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="mixed precision (default fp32)")
-    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers); part of every "
+                                               "run key: other threads make new runs")
 
 
 def _add_study(sub) -> None:
@@ -99,7 +100,8 @@ def _add_study(sub) -> None:
                                                          "split with N trials (Optuna TPE, pruning)")
     p.add_argument("--combine", action="store_const", const=True, help="also train a recipe combining the ones "
                                                                         "that lowered validation error")
-    p.add_argument("--workers", type=int, help="processes training runs side by side (default 1)")
+    p.add_argument("--workers", type=int, help="processes training runs side by side (default 1; at most 4 per core: "
+                                               "each is a Python process with its own copy of the data)")
     p.add_argument("--artifacts", help="folder for the runs' test probabilities shared by every worker "
                                        "(default: next to the ledger)")
     p.add_argument("--fresh", action="store_true", help="move an existing study in --out aside and start anew")
@@ -235,7 +237,7 @@ def cmd_search(args) -> int:
     for n, e in args.stages or ():
         if n < 1 or e < 1:
             raise RegularkitError(f"--stages needs TRIALS:EPOCHS of at least 1:1, got {n}:{e}")
-    check_sampler_args(args.sampler, space, 5)
+    check_sampler_args(args.sampler, space, 5, seed=args.seed)
     objective.splits()  # loads and checks the data now, not in the first trial
     if args.storage is not None:
         check_storage(args.storage)
@@ -256,6 +258,7 @@ def cmd_search(args) -> int:
     print(f"report in {out}/")
     if args.final_test:
         value = final_test(result, objective.test_error)
+        search_report(result, out)  # the report and summary.json show the look
         print(f"test error of the chosen configuration (the test set's one look): {value:.4f}")
     return 0
 

@@ -62,11 +62,11 @@ def train_claimed(plan: Plan, study: optuna.Study, store, *, on_start: Callable[
     """Claim this plan's runs from the ledger and train them until none is waiting; returns how many."""
     n = 0
     while (trial := ledger.claim(study, plan.keys)) is not None:
-        key = trial.user_attrs["key"]
-        job = plan.jobs[key]
-        if on_start is not None:
-            on_start(job)
-        try:
+        try:  # from the claim on: a signal or a failure marks this run failed, never leaves it RUNNING
+            key = trial.user_attrs["key"]
+            job = plan.jobs[key]
+            if on_start is not None:
+                on_start(job)
             record = run_recipe(job.recipe, plan.data.splits, job.seed, device=plan.device,
                                 precision=plan.cfg.precision, factory=plan.factory,
                                 on_epoch=None if on_epoch is None else (lambda m, job=job: on_epoch(job, m)))
