@@ -54,6 +54,8 @@ def test_smoke_run_on_a_subset_writes_results(capsys, tmp_path):
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "seed 0  epoch  1/1" in captured.err and "ETA" in captured.err
+    assert "speedrun fashion-mnist, without tta, 1 seed: " in captured.err and "; 1 thread: asked for; 1 epoch" \
+        in captured.err
     assert "test acc %" in captured.out
     assert {p.name for p in tmp_path.iterdir()} == {"without-tta.json", "without-tta.toml", "without-tta-curve.png"}
     assert "widths = [\n    8,\n    16,\n]" in (tmp_path / "without-tta.toml").read_text()   # --widths reached the run

@@ -52,3 +52,24 @@ def test_options_override_a_toml_file(tmp_path):
         from_options({"epoch": 3})
     with pytest.raises(RegularkitError, match="TOML file not found"):
         from_options({}, config=str(tmp_path / "missing.toml"))
+
+
+def test_length_is_a_budget_of_600_s_unless_epochs_fix_it():
+    cfg = SpeedrunConfig()
+    assert (cfg.epochs, cfg.budget, cfg.budget_seconds(), cfg.precision) == (None, None, 600.0, "auto")
+    assert SpeedrunConfig(epochs=5).budget_seconds() is None
+    assert SpeedrunConfig(budget=30).budget_seconds() == 30.0
+    with pytest.raises(RegularkitError, match=r"^epochs \(5\) and budget \(30 s\) exclude each other: give one "
+                                              r"\(neither: the epochs that fit in 600 s\)$"):
+        SpeedrunConfig(epochs=5, budget=30.0)
+
+
+def test_options_choose_the_length_over_a_files_other_choice(tmp_path):
+    fixed, budgeted = tmp_path / "fixed.toml", tmp_path / "budgeted.toml"
+    fixed.write_text(to_toml(SpeedrunConfig(epochs=7)))
+    budgeted.write_text(to_toml(SpeedrunConfig(budget=300.0)))
+    assert "epochs" not in to_toml(SpeedrunConfig())          # a default run's file reruns with the budget
+    assert (from_options({"budget": 120.0}, config=str(fixed)).budget_seconds()) == 120.0
+    assert from_options({"epochs": 3}, config=str(budgeted)).budget_seconds() is None
+    assert from_options({"epochs": None, "budget": None}, config=str(budgeted)).budget == 300.0
+    assert from_options({"epochs": 3}).epochs == 3 and from_options({}).budget_seconds() == 600.0

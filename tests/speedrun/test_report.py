@@ -6,10 +6,11 @@ import pytest
 from rich.console import Console
 
 from regularkit._util.environment import cpu_model
-from regularkit.speedrun.budget import EVAL_SHARE, epochs_for_budget, seconds_per_step
+from regularkit.speedrun.budget import EPOCH_OVERHEAD, MARGIN, epochs_for_budget, seconds_per_step
 from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.report import Progress, make_record, results_table, slug, write_record
 from regularkit.speedrun.train import RunResult
+from regularkit.train.device import cpu_capability
 
 
 def result(seed, acc):
@@ -26,6 +27,7 @@ def test_record_summarises_seeds_and_names_the_machine(tmp_path):
     assert s["test_accuracy_mean"] == pytest.approx(0.91) and s["test_accuracy_std"] == pytest.approx(0.01414, abs=1e-4)
     assert s["wall_seconds_max"] == 11.0 and record["config"]["seeds"] == 2
     assert record["environment"]["versions"]["torch"] and record["environment"]["machine"]["cpu_model"] == cpu_model()
+    assert record["environment"]["machine"]["cpu_capability"] == cpu_capability()
     paths = write_record(record, tmp_path, cfg)
     assert [p.name for p in paths] == ["full.json", "full.toml", "full-curve.png"]
     assert json.loads(paths[0].read_text())["summary"] == s
@@ -52,8 +54,9 @@ def test_progress_line_has_the_eta_of_the_whole_command():
 def test_budget_arithmetic(make_splits):
     cfg = SpeedrunConfig(batch_size=100, without=("tta",))
     splits = make_splits(n_train=1000, n_val=100, n_test=100)
-    epoch = 10 * 0.5 * (1 + EVAL_SHARE)                    # 10 steps of 0.5 s, plus validation
+    epoch = 10 * 0.5 * (1 + EPOCH_OVERHEAD)                # 10 steps of 0.5 s, plus fit's own work
     final = 200 * 0.005 / 3
-    assert epochs_for_budget(cfg, splits, 100.0, 20.0, 0.5) == int((100 - 20 - final) // epoch)
+    assert (EPOCH_OVERHEAD, MARGIN) == (0.12, 0.05)
+    assert epochs_for_budget(cfg, splits, 100.0, 20.0, 0.5) == int((95 - 20 - final) // epoch) == 13
     assert epochs_for_budget(cfg, splits, 1.0, 20.0, 0.5) == 1                  # at least one epoch
-    assert seconds_per_step(SpeedrunConfig(widths=(4, 8), batch_size=16), splits) > 0
+    assert seconds_per_step(SpeedrunConfig(widths=(4, 8), batch_size=16, precision="fp32"), splits) > 0

@@ -11,6 +11,15 @@ the run composes; ``without`` removes some of them, keeping everything else
 baseline removes (``--without unregularized``): every regularizer except batch
 norm, which stays because the same network and learning rate do not train
 stably without it (its own ablation row shows what removing it costs).
+
+Length and precision follow the machine at hand by default: with neither
+``epochs`` nor ``budget`` given, a run trains the epochs that fit in
+:data:`DEFAULT_BUDGET` seconds (a timed probe, :mod:`~regularkit.speedrun.budget`),
+``precision="auto"`` is bf16 only where the CPU multiplies bf16 natively
+(:func:`regularkit.train.device.resolve_precision`), and ``threads=None`` is
+what :func:`regularkit._util.threads.default_threads` gives for the network's
+step and the cores other processes leave free.  ``epochs`` fixes the length
+instead (the way to repeat a run exactly); giving both is an error.
 """
 from __future__ import annotations
 
@@ -29,8 +38,8 @@ from regularkit._util.checks import (
 from regularkit.config import from_dict, load_toml, to_dict
 from regularkit.errors import RegularkitError
 
-__all__ = ["SpeedrunConfig", "TECHNIQUES", "UNREGULARIZED", "DATASETS", "PRECISIONS", "expand_without",
-           "from_options"]
+__all__ = ["SpeedrunConfig", "TECHNIQUES", "UNREGULARIZED", "DATASETS", "PRECISIONS", "DEFAULT_BUDGET",
+           "expand_without", "from_options"]
 
 #: name -> what removing it means (the ablation table's rows, in this order).
 TECHNIQUES: dict[str, str] = {
@@ -46,7 +55,9 @@ TECHNIQUES: dict[str, str] = {
 #: What the unregularized baseline removes: every technique but batch norm (module docstring).
 UNREGULARIZED: tuple[str, ...] = ("whiten", "smoothing", "flip", "translate", "ema", "tta", "decay")
 DATASETS = ("fashion-mnist",)
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
+#: Seconds per seed when neither ``epochs`` nor ``budget`` is given: the 10 minutes the speed run is about.
+DEFAULT_BUDGET = 600.0
 
 
 def expand_without(names) -> tuple[str, ...]:
@@ -75,8 +86,8 @@ class SpeedrunConfig:
     split_seed: int = 0                    # the validation split is the same for every seed
     train_size: int | None = None          # a stratified subset of the training part (tests, smoke runs)
     test_size: int | None = None           # the first N test images (tests, smoke runs)
-    epochs: int = 35                       # about 9 minutes on the 2-core reference machine (docs/speedrun.md)
-    budget: float | None = None            # seconds per run: choose the epochs that fit (a timed probe)
+    epochs: int | None = None              # a fixed length (35: about 9 minutes on an AVX-512 BF16 CPU, 2 cores)
+    budget: float | None = None            # seconds per run: the epochs that fit (a timed probe); neither: 600
     batch_size: int = 512
     lr: float = 0.2                        # peak learning rate (SGD, Nesterov momentum)
     momentum: float = 0.9
@@ -90,10 +101,10 @@ class SpeedrunConfig:
     patch: int = 4                         # whitening patch size (stride 2)
     whiten_eps: float = 5e-4
     bn_momentum: float = 0.1
-    precision: str = "bf16"                # fp32 | bf16 (autocast): bf16 is 4-5x faster on a CPU with bf16 units
+    precision: str = "auto"                # auto | fp32 | bf16 (autocast): auto is bf16 only where it is native
     channels_last: bool = True
     compile: bool = False                  # torch.compile (inductor); its compile time is part of the wall time
-    threads: int = 2
+    threads: int | None = None             # torch threads; None: by the step's work and the cores free now
     without: tuple[str, ...] = ()
     out: str = "runs/speedrun"
 
@@ -107,9 +118,13 @@ class SpeedrunConfig:
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=2)
-        check_int("epochs", self.epochs, minimum=1)
+        if self.epochs is not None:
+            check_int("epochs", self.epochs, minimum=1)
         if self.budget is not None:
             check_positive("budget", self.budget)
+            if self.epochs is not None:
+                raise RegularkitError(f"epochs ({self.epochs}) and budget ({self.budget:g} s) exclude each other: "
+                                      f"give one (neither: the epochs that fit in {DEFAULT_BUDGET:g} s)")
         check_int("batch_size", self.batch_size, minimum=1)
         check_positive("lr", self.lr)
         check_in_range("momentum", self.momentum, 0.0, 1.0, high_inclusive=False)
@@ -128,7 +143,8 @@ class SpeedrunConfig:
         check_choice("precision", self.precision, PRECISIONS)
         check_bool("channels_last", self.channels_last)
         check_bool("compile", self.compile)
-        check_int("threads", self.threads, minimum=1)
+        if self.threads is not None:
+            check_int("threads", self.threads, minimum=1)
         # normalised: each technique once, in TECHNIQUES order ("unregularized" expanded), so equal runs compare equal
         object.__setattr__(self, "without", expand_without(self.without))
         if not isinstance(self.out, str) or not self.out.strip():
@@ -138,6 +154,12 @@ class SpeedrunConfig:
         """Whether the run composes ``technique`` (one of :data:`TECHNIQUES`)."""
         check_choice("technique", technique, tuple(TECHNIQUES))
         return technique not in self.without
+
+    def budget_seconds(self) -> float | None:
+        """The wall seconds per seed the epochs are chosen for, or None when ``epochs`` fixes them."""
+        if self.epochs is not None:
+            return None
+        return DEFAULT_BUDGET if self.budget is None else float(self.budget)
 
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))
@@ -155,9 +177,13 @@ def from_options(options: dict, *, config: str | None = None) -> SpeedrunConfig:
     """The config of a command line: a TOML file's (``config``) or the defaults, then every given option over it.
 
     ``options`` maps field names to values; ``None`` means "not given".  Unknown
-    fields and bad values are one-line errors naming them.
+    fields and bad values are one-line errors naming them.  ``epochs`` given replaces a
+    file's ``budget`` and ``budget`` a file's ``epochs`` (the length is one choice).
     """
     base = to_dict(SpeedrunConfig()) if config is None else load_toml(config)
+    for given, other in (("epochs", "budget"), ("budget", "epochs")):
+        if options.get(given) is not None:
+            base.pop(other, None)
     for name, value in options.items():
         if value is not None:
             base[name] = list(value) if isinstance(value, tuple) else value

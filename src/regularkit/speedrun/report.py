@@ -31,6 +31,7 @@ from regularkit.config import to_dict, to_toml
 from regularkit.metrics.summary import mean_std
 from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.train import RunResult
+from regularkit.train.device import cpu_capability
 
 __all__ = ["Progress", "slug", "make_record", "write_record", "results_table", "plot_curve"]
 
@@ -57,6 +58,10 @@ class Progress:
     def seed_done(self, seconds: float) -> None:
         self.done_seconds.append(seconds)
 
+    def say(self, line: str) -> None:
+        """A line about the run (the plan, the budget's choice), on the progress stream."""
+        print(line, file=self.stream, flush=True)
+
     def __call__(self, point: dict) -> None:
         epoch, epochs, seconds = point["epoch"], point["epochs"], point["seconds"]
         this_seed = seconds / epoch * epochs          # this seed's projected wall time
@@ -78,6 +83,7 @@ def make_record(cfg: SpeedrunConfig, results: Sequence[RunResult]) -> dict:
     val_mean, val_std = mean_std(vals)
     env = environment()
     env["machine"]["cpu_model"] = cpu_model()
+    env["machine"]["cpu_capability"] = cpu_capability()
     return {
         "label": cfg.label(),
         "config": to_dict(cfg),
