@@ -29,7 +29,7 @@ class CNN(nn.Module):
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
             shown = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else repr(input_shape)
             raise RegularkitError(f"the CNN needs images C x H x W, got input shape {shown}")
-        num_classes = check_int("num_classes", num_classes, minimum=2)
+        num_classes = check_int("num_classes", num_classes, minimum=1)  # 1: one regression output
         c, h, w = check_int_tuple("input_shape", input_shape)
         channels = check_int_tuple("channels", channels)
         check_activation(activation)

@@ -32,6 +32,7 @@ from regularkit.train.callbacks import Callback, EarlyStopping
 from regularkit.train.config import Recipe
 from regularkit.train.loop import default_loss
 from regularkit.train.optim import make_optimizer, make_scheduler
+from regularkit.train.regression import regression_loss
 from regularkit.transfer import find_head
 
 __all__ = ["RunParts", "assemble", "build_batch_transform", "smoothing_site"]
@@ -137,7 +138,10 @@ def _add_averaging(parts: RunParts, recipe: Recipe, splits, device: torch.device
         snap = SnapshotEnsemble(model, cycles=m, epochs_per_cycle=parts.epochs // m, lr_max=recipe.optim.lr)
         parts.scheduler = snap.scheduler(parts.optimizer)
         parts.callbacks.append(snap)
-        parts.final_model = lambda: snap.ensemble(log=True)  # log of mean probabilities works as logits
+        if splits.task == "regression":  # the mean of the snapshots' outputs
+            parts.final_model = lambda: snap.ensemble("logits")
+        else:
+            parts.final_model = lambda: snap.ensemble(log=True)  # log of mean probabilities works as logits
 
 
 def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = "cpu",
@@ -158,7 +162,9 @@ def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = 
     parts = RunParts(model=model, optimizer=optimizer, scheduler=make_scheduler(optimizer, recipe.optim),
                      epochs=recipe.optim.epochs)
     parts.batch_transform = build_batch_transform(recipe, splits)
-    if smoothing_site(recipe) == "loss":
+    if splits.task == "regression":  # standardized targets N x k; MixUp mixes them as it mixes soft targets
+        parts.loss_fn = regression_loss(splits.regression.loss)
+    elif smoothing_site(recipe) == "loss":
         alpha = reg.label_smoothing
         parts.loss_fn = lambda logits, y: cross_entropy(logits, y, label_smoothing=alpha)
     if reg.l2 > 0:

@@ -26,6 +26,12 @@ from regularkit._util.fmt import pct, pct_pm
 from regularkit._util.io import atomic_write_text
 from regularkit.metrics.paired import Interval
 from regularkit.study.summary import METRICS, RecipeSummary
+from regularkit.study.verdict import units
+
+
+def units_pm(mean: float, spread: float) -> str:
+    """``mean ± spread`` in the target's units (4 significant digits each)."""
+    return f"{units(mean)} ± {units(spread)}"
 
 _LABELS = {"train_error": "train", "val_error": "val", "test_error": "test", "gap": "gap"}
 _EXTRA_LABELS = {"weight_sparsity": "w≈0 %", "activation_sparsity": "h≈0 %",
@@ -35,17 +41,32 @@ _EXTRA_LABELS = {"weight_sparsity": "w≈0 %", "activation_sparsity": "h≈0 %",
 
 _EXTRA_ORDER = ("ensemble_test_error", "tta_test_error", "epochs_run", "ece", "weight_sparsity",
                 "activation_sparsity")
+#: A regression table's extra columns (results.csv has every split's RMSE, MAE and R²).
+_REGRESSION_EXTRAS = ("ensemble_test_error", "test_mae", "test_r2", "epochs_run", "weight_sparsity",
+                      "activation_sparsity")
+_REGRESSION_LABELS = {"ensemble_test_error": "ens RMSE", "test_mae": "test MAE", "test_r2": "test R²"}
+
+
+def is_regression(summaries: Sequence[RecipeSummary]) -> bool:
+    """Whether the table reports RMSEs in the target's units (a regression study) instead of error rates."""
+    return any(s.task == "regression" for s in summaries)
 
 
 def _extra_keys(summaries: Sequence[RecipeSummary]) -> list[str]:
     present = {k for s in summaries for k in s.stats if k not in METRICS}
+    if is_regression(summaries):
+        return [k for k in _REGRESSION_EXTRAS if k in present]
     return [k for k in _EXTRA_ORDER if k in present] + sorted(present - set(_EXTRA_ORDER))
 
 
-def _fmt_extra(key: str, m: float, s: float) -> str:
+def _fmt_extra(key: str, m: float, s: float, regression: bool = False) -> str:
     # Extras show the mean only, to keep the table on one screen; results.csv has the std.
     if key == "epochs_run":
         return f"{m:.0f}"
+    if key.endswith("_r2"):
+        return f"{m:.3f}"
+    if key.endswith("_mae") or key.endswith("_rmse") or (regression and key.endswith("error")):
+        return units(m)
     if key.endswith("error"):
         return pct(m)
     if key.endswith("sparsity") or key == "ece":
@@ -53,9 +74,10 @@ def _fmt_extra(key: str, m: float, s: float) -> str:
     return f"{m:.4g}"
 
 
-def delta_text(iv: Interval | None) -> str:
+def delta_text(iv: Interval | None, pct=pct) -> str:
     """``"-1.20 [-2.04, -0.36]*"``: the paired difference in points, its (adjusted) interval, ``*`` beyond
-    noise; identical differences over seeds say so instead of showing a zero-width interval."""
+    noise; identical differences over seeds say so instead of showing a zero-width interval.  ``pct``:
+    how a number is written (:func:`~regularkit.study.verdict.units` for RMSEs)."""
     if iv is None:
         return "-"
     if iv.n < 2:
@@ -72,7 +94,8 @@ def _family(summaries: Sequence[RecipeSummary]) -> int:
 
 
 def delta_header(summaries: Sequence[RecipeSummary]) -> str:
-    return "Δ test (95% CI)" if _family(summaries) == 1 else "Δ test (adj. 95% CI)"
+    what = "Δ test RMSE" if is_regression(summaries) else "Δ test"
+    return f"{what} (95% CI)" if _family(summaries) == 1 else f"{what} (adj. 95% CI)"
 
 
 #: How a strength's field is shown in the table: the symbol the lectures use for it.
@@ -114,19 +137,22 @@ def table_rows(summaries: Sequence[RecipeSummary], *, terminal: bool = False) ->
         epochs = {s.stats["epochs_run"][0] for s in summaries if "epochs_run" in s.stats}
         extra = [k for k in extra if k not in _HTML_ONLY and not (k == "epochs_run" and len(epochs) == 1)]
     with_deltas = any(s.deltas for s in summaries)
-    header = (["recipe", "strength"] + [_LABELS[k] + " %" for k in METRICS]
-              + ([delta_header(summaries)] if with_deltas else []) + [_EXTRA_LABELS.get(k, k) for k in extra])
+    regression = is_regression(summaries)
+    fmt, fmt_pm = (units, units_pm) if regression else (pct, pct_pm)
+    labels = {**_EXTRA_LABELS, **(_REGRESSION_LABELS if regression else {})}
+    header = (["recipe", "strength"] + [_LABELS[k] + (" RMSE" if regression else " %") for k in METRICS]
+              + ([delta_header(summaries)] if with_deltas else []) + [labels.get(k, k) for k in extra])
     rows = []
     for s in summaries:
         name = s.recipe + (" ⚠" if s.warnings else "")
         if s.diverged:  # never a number computed from NaN outputs
             rows.append([name, strength_text(s.strength), s.status] + ["-"] * (len(header) - 3))
             continue
-        row = [name, strength_text(s.strength)] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
+        row = [name, strength_text(s.strength)] + [fmt_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
         if with_deltas:
-            row.append("base" if s.recipe == "baseline" else delta_text(s.deltas.get("test_error"))
+            row.append("base" if s.recipe == "baseline" else delta_text(s.deltas.get("test_error"), fmt)
                        + (" TTA" if s.with_tta and "test_error" in s.deltas else ""))
-        row += [_fmt_extra(k, *s.stats[k]) if k in s.stats else "-" for k in extra]
+        row += [_fmt_extra(k, *s.stats[k], regression) if k in s.stats else "-" for k in extra]
         rows.append(row)
     return header, rows
 
@@ -146,11 +172,17 @@ def closing_notes(summaries: Sequence[RecipeSummary]) -> list[str]:
 
 
 def caption(summaries: Sequence[RecipeSummary]) -> str:
-    n = {len(s.seeds) for s in summaries}
+    n = {len(s.seeds) for s in summaries if s.recipe != "ridge (linear)"} or {1}
     tta = ", TTA: the recipe's error with test-time augmentation" if any(s.with_tta for s in summaries) else ""
     k = _family(summaries)
     level = ("95% interval" if k == 1 else
              f"interval adjusted for {k} comparisons (each at {100 * (1 - 0.05 / k):.4g}%, 95% for all together)")
+    if is_regression(summaries):
+        delta = (f"Δ test RMSE: recipe − baseline paired by seed, in the target's units, {level}, * beyond seed noise; "
+                 if any(s.deltas for s in summaries) else "")
+        return (f"RMSE in the target's units, mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} "
+                f"seeds; gap = test RMSE − train RMSE; {delta}ridge (linear): one closed-form fit, not compared; "
+                "strength ✓: tuned on validation; ens: RMSE of the seeds' averaged predictions")
     delta = (f"Δ test: recipe − baseline paired by seed, in points, {level}, * beyond seed noise{tta}; "
              if any(s.deltas for s in summaries) else "")
     return (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
@@ -263,7 +295,7 @@ pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
 {_img(images[0]) if images else ""}
 <table class=results><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
 {notes}
-<p>Errors in percent, mean ± standard deviation over seeds. The <b>gap</b> is test error minus
+<p>{_units_note(summaries)}mean ± standard deviation over seeds. The <b>gap</b> is test error minus
 train error, both measured in evaluation mode at the end of training. <b>Δ test</b> is the
 recipe's test error minus the baseline's, paired by seed, with Student's t interval; with several
 recipes the intervals are adjusted for their number (Bonferroni: each at 1 − 0.05/k, so that all the
@@ -282,3 +314,10 @@ standard deviation.</small></p>
 </body></html>
 """
     return atomic_write_text(path, page)
+
+
+def _units_note(summaries: Sequence[RecipeSummary]) -> str:
+    if is_regression(summaries):
+        return ("Regression: every error is the RMSE in the target's units (train, val, test, the gap and Δ test); "
+                "test MAE and R² beside them; the ridge (linear) row is one closed-form fit, outside the comparisons; ")
+    return "Errors in percent, "
