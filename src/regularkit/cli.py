@@ -52,7 +52,11 @@ def _add_common(p) -> None:
                                   "(root/<class>/*.png), or a .csv / .parquet table (with --target)")
     p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
     p.add_argument("--image-size", type=_ints, help="image folders: resize every image to H,W (or one number)")
-    p.add_argument("--target", help="tables: the column holding the class")
+    p.add_argument("--target", help="tables: the column holding the class, or the numeric column(s) to "
+                                    "predict (a,b: several outputs)")
+    p.add_argument("--task", choices=("auto", "classification", "regression"),
+                   help="auto (default): regression for a floating-point target, else classification")
+    p.add_argument("--loss", choices=("mse", "mae", "huber"), help="regression: the training loss (default mse)")
     p.add_argument("--layout", choices=("vectors", "sequences", "images"),
                    help=".npz: how to read a 3-D x (default: N x H x W images)")
     p.add_argument("--test-fraction", type=float, help="data without a test split: the stratified share held out "
