@@ -41,6 +41,7 @@ from regularkit.noise.mc import (
     is_noise_layer,
     mc_mode,
     mc_predict,
+    mc_predict_std,
     weight_scaling_predict,
 )
 from regularkit.noise.stochastic import Stochastic, use_generator
@@ -50,7 +51,7 @@ __all__ = [
     "GaussianNoise", "Stochastic", "apply_dropout", "compare_mc_to_weight_scaling", "drop_connect",
     "drop_connect_conv2d", "drop_connect_linear", "drop_connect_moment_matching", "drop_path", "dropout",
     "dropout_mask", "gaussian_dropout", "gaussian_noise", "is_noise_layer", "linear_drop_path_rates", "mc_mode",
-    "mc_predict", "resolve_noise_shape", "use_generator", "weight_scaling_predict", "REGISTRY", "get",
+    "mc_predict", "mc_predict_std", "resolve_noise_shape", "use_generator", "weight_scaling_predict", "REGISTRY", "get",
 ]
 
 #: The one registry of noise modules (Keras-style names), used by :func:`get`, configs and the conformance suite.

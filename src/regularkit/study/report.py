@@ -7,6 +7,10 @@ extra measurements.  The verdict (:mod:`~regularkit.study.verdict`) follows it
 in the terminal and opens the HTML page.  Every file is written atomically; the
 HTML embeds its images (base64), so it is one file a teacher can copy to a USB
 stick and project.  The figures are in :mod:`~regularkit.study.figures`.
+
+A regression study (``RecipeSummary.task``) shows RMSEs in the target's units instead of
+percentages: train / val / test RMSE and the gap, Δ test RMSE, ens RMSE, test MAE and R², and the
+``ridge (linear)`` row; the caption and the HTML say so.
 """
 from __future__ import annotations
 

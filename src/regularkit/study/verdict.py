@@ -19,6 +19,11 @@
    noise (its own 95 % interval) is flagged.
 4. **No baseline to compare with** (it was not asked for, or it diverged): the verdict says
    why, ranks the recipes by validation error and recommends the lowest, within noise.
+5. **Regression** (``task="regression"``): the errors are RMSEs in the target's units, so the same
+   rules read them (helps / hurts from the paired RMSE intervals, the recommendation on validation
+   RMSE); the fit is :func:`~regularkit.study.fit.diagnose_regression_fit`, the numbers are written
+   in units (:data:`REGRESSION`), and the study adds the ridge row's sentence
+   (:func:`~regularkit.study.ridge_row.ridge_sentence`).
 """
 from __future__ import annotations
 
