@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from regularkit._util.io import atomic_savefig, figure
 from regularkit.metrics.paired import Interval
@@ -75,6 +76,7 @@ def plot_rmse_curves(summaries: Sequence[RecipeSummary], path: Path) -> Path:
         ax.set_title(s.recipe, fontsize=10)
         ax.set_ylim(0, 1.3 * top)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("RMSE")
         ax.grid(alpha=0.3)
     fig.suptitle("RMSE per epoch: train dashed, validation solid, baseline grey", fontsize=10)
