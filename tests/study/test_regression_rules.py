@@ -41,10 +41,11 @@ def base(train, test, r2, *, train_curve=(), val_curve=()):
 
 @pytest.mark.parametrize("summary, call, reason", [
     (base(50.0, 55.0, 0.3), "under-fits", "its training R² is 0.30, below 0.5"),                      # R1
-    (base(10.0, 11.0, 0.9, train_curve=[30, 20, 15, 10]), "under-fits", "still falling"),             # R2
+    (base(10.0, 11.0, 0.8, train_curve=[30, 20, 15, 10]), "under-fits", "still falling"),             # R2
     (base(40.0, 60.0, 0.8), "over-fits", "a gap of 20"),                                              # R3: 20 > 15
     (base(40.0, 45.0, 0.8, val_curve=[60, 45, 44, 46, 48, 50, 52, 55]), "over-fits", "rose from its minimum"),  # R4
     (base(40.0, 60.0, 0.2), "under- and over-fits", "below 0.5"),
+    (base(3.96, 71.8, 0.997, train_curve=[30, 10, 6, 3.96]), "over-fits", "a gap of 67.8"),  # diabetes: memorized
     (base(40.0, 50.0, 0.8, train_curve=[41, 40, 40, 40], val_curve=[60, 50, 49, 50]), "fits",
      "training RMSE 40 (R² 0.80), test RMSE 50"),                                                    # gap 10 = 0.2 x 50
 ])

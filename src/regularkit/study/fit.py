@@ -29,7 +29,8 @@ rows, ``1 - SS_res / SS_tot``):
   R1. the training R² is below 0.5: the network explains less than half of the training targets'
       variance, which more capacity, epochs or a better learning rate address first;
   R2. the training RMSE is still falling: over the last quarter of the epochs (at least two) it
-      dropped by more than 10 % of its final value.
+      dropped by more than 10 % of its final value, while the training R² is below 0.9 (above it,
+      little is left to fit: a curve falling towards 0 is memorization, which R3 reads).
 *Over-fits* when either of
   R3. the gap (test RMSE - training RMSE) is more than a quarter of the test RMSE (the test
       error is more than 4/3 of the training error);
@@ -50,6 +51,8 @@ __all__ = ["Fit", "diagnose_fit", "diagnose_regression_fit", "still_falling", "t
 
 #: Rule R1: a training R² below this under-fits.
 LOW_R2 = 0.5
+#: Rule R2 applies below this training R² (above it there is little left to fit).
+FITTED_R2 = 0.9
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def diagnose_regression_fit(base: RecipeSummary) -> Fit:
     under, over = [], []
     if r2 < LOW_R2:
         under.append(f"its training R² is {r2:.2f}, below {LOW_R2}")
-    if _relative_drop(base.curves.get("train_error", [])):
+    if r2 < FITTED_R2 and _relative_drop(base.curves.get("train_error", [])):
         under.append("its training RMSE was still falling when training stopped")
     if gap > 0.25 * test:
         over.append(f"training RMSE {train:.4g} against test RMSE {test:.4g}, a gap of {gap:.4g}")
