@@ -307,10 +307,7 @@ calls together are wrong at most 5% of the time); <b>*</b> marks an interval tha
 (beyond seed noise). results.csv has the raw 95% intervals and p-values beside the adjusted ones. The test
 set was used for reporting only: early stopping, the strength search and the recommendation
 looked at the validation split.</p>
-<p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with
-test-time augmentation. ECE: expected calibration error on the test set (15 bins).
-w≈0 / h≈0: fraction of weights / hidden activations with |·| ≤ 1e-3. results.csv has every
-standard deviation.</small></p>
+{_small_note(summaries)}
 <h2>Recipes</h2><table class=recipes>{desc}</table>
 <h2>Plots</h2>{''.join(_img(p) for p in images[1:])}
 <h2>Configuration</h2><pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>
@@ -325,3 +322,16 @@ def _units_note(summaries: Sequence[RecipeSummary]) -> str:
         return ("Regression: every error is the RMSE in the target's units (train, val, test, the gap and Δ test); "
                 "test MAE and R² beside them; the ridge (linear) row is one closed-form fit, outside the comparisons; ")
     return "Errors in percent, "
+
+
+def _small_note(summaries: Sequence[RecipeSummary]) -> str:
+    if is_regression(summaries):
+        return ("<p><small>ens RMSE: RMSE of the seeds' averaged predictions. test MAE, test R²: mean absolute "
+                "error and coefficient of determination on the test set. w≈0 / h≈0: fraction of weights / hidden "
+                "activations with |·| ≤ 1e-3. results.csv has every split's RMSE, MAE and R², every standard "
+                "deviation, and mc_coverage (the share of test targets inside MC dropout's ±2σ band) for "
+                "recipes with dropout.</small></p>")
+    return """<p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with
+test-time augmentation. ECE: expected calibration error on the test set (15 bins).
+w≈0 / h≈0: fraction of weights / hidden activations with |·| ≤ 1e-3. results.csv has every
+standard deviation.</small></p>"""
