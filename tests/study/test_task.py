@@ -57,3 +57,16 @@ def test_a_regression_loss_on_classes_is_refused():
         prepare_data(StudyConfig(loss="mae"))
     with pytest.raises(RegularkitError, match=r"^task must be one of"):
         StudyConfig(task="ranking")
+
+
+def test_torch_datasets_with_float_targets_are_a_regression():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g)
+    train = torch.utils.data.TensorDataset(x, x.sum(1))
+    test = torch.utils.data.TensorDataset(x[:10], x[:10].sum(1))
+    s = prepare_data(StudyConfig(), data=(train, test)).splits
+    assert s.task == "regression" and len(s.y_test) == 10 and s.num_classes == 1
+    np.testing.assert_allclose(s.regression.to_units(s.y_test).numpy()[:, 0], x[:10].sum(1).numpy(), rtol=1e-5,
+                               atol=1e-5)
+    labels = torch.utils.data.TensorDataset(x, (x[:, 0] > 0).long())
+    assert prepare_data(StudyConfig(), data=labels).splits.task == "classification"

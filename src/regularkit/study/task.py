@@ -17,6 +17,8 @@ The task enters here and nowhere else decides it:
   (RMSE in the target's units), the record, the table, the verdict and the figures.
 * The run key of a regression run names the task, the target columns and the loss
   (:func:`task_identity`); a classification key is what it was.
+* From Python, arrays, a torch Dataset (or a (train, test) pair) whose first target is a float,
+  and a :class:`~regularkit.data.regression.RegressionDataset` are read the same way.
 """
 from __future__ import annotations
 
@@ -49,9 +51,14 @@ def load_regression(cfg: StudyConfig, data: Any = None) -> RegressionDataset | N
             y = data[1].detach().cpu().numpy() if isinstance(data[1], torch.Tensor) else np.asarray(data[1])
             return regression_from_arrays(*data[:1], y, *data[2:], layout=cfg.layout, seed=cfg.data_seed,
                                           test_fraction=cfg.test_fraction or 0.2, task=cfg.task)
+        parts = _torch_parts(data)
+        if parts is not None and (cfg.task == "regression" or _float_target(parts[0])):
+            arrays = [a for ds in parts for a in _materialize(ds)]
+            return regression_from_arrays(*arrays, name="torch", layout=cfg.layout, seed=cfg.data_seed,
+                                          test_fraction=cfg.test_fraction or 0.2)
         if cfg.task == "regression":
-            raise RegularkitError(f"task 'regression' reads arrays (x_train, y_train[, x_test, y_test]), a .npz or a "
-                                  f"table; got {type(data).__name__}")
+            raise RegularkitError(f"task 'regression' reads arrays (x_train, y_train[, x_test, y_test]), torch "
+                                  f"Datasets, a .npz or a table; got {type(data).__name__}")
         return None
     suffix = Path(cfg.data).suffix.lower()
     if suffix in TABLE_SUFFIXES and cfg.target is not None:
@@ -63,6 +70,36 @@ def load_regression(cfg: StudyConfig, data: Any = None) -> RegressionDataset | N
         raise RegularkitError(f"task 'regression' needs continuous targets: a .csv / .parquet table with --target, a "
                               f".npz with float y_train, or arrays; {cfg.data!r} holds class labels")
     return None
+
+
+def _torch_parts(data) -> tuple | None:
+    """``(train,)`` or ``(train, test)`` when ``data`` is a torch Dataset or a pair of them, else None."""
+    if isinstance(data, torch.utils.data.Dataset):
+        return (data,)
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, torch.utils.data.Dataset)
+                                                                  for d in data):
+        return tuple(data)
+    return None
+
+
+def _float_target(dataset) -> bool:
+    """The auto rule on a torch Dataset: its first sample's target is a floating-point number or tensor."""
+    if len(dataset) == 0:
+        return False
+    y = dataset[0][1]
+    if isinstance(y, torch.Tensor):
+        return y.is_floating_point()
+    if isinstance(y, np.ndarray):
+        return y.dtype.kind == "f"
+    return isinstance(y, (float, np.floating))
+
+
+def _materialize(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """A torch Dataset of (x, y) samples as two arrays (x float32, y float64)."""
+    xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
+    x = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in xs]).numpy()
+    y = torch.stack([torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in ys]).numpy()
+    return x, (y[:, 0] if y.shape[1] == 1 else y)
 
 
 def split_regression(dataset: RegressionDataset, cfg: StudyConfig) -> Splits:
