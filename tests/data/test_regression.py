@@ -13,7 +13,8 @@ Y = (X @ np.array([1.0, -2.0, 0.5]) + 3.0).astype(np.float32)
 
 
 @pytest.mark.parametrize("y, expected", [
-    (np.array([1.5, 2.0]), True), (np.array([151.0, 75.0]), True),  # a float dtype is a measurement
+    (np.array([1.5, 2.0]), True), (np.arange(21.0) * 3, True),  # a fraction, or 21 distinct whole values
+    (np.array([0.0, 1.0, 2.0, 1.0]), False),  # a few whole floats: labels that lost their cast
     (np.array([1, 2, 3]), False), (np.array(["a", "b"]), False), (np.array([True, False]), False),
     (np.zeros(0), False),
 ])

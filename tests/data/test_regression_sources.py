@@ -27,9 +27,11 @@ def test_auto_reads_a_fractional_target_as_regression_and_an_integer_one_as_clas
     assert forced.task == "regression"
 
 
-def test_a_whole_float_like_151_0_is_a_measurement(tmp_path):
-    path = _table(tmp_path, [(i, i % 3, f"{float(i * 3)}", 1.0 * i) for i in range(10)])
-    assert regression_table(path, target="y", task="auto") is not None
+def test_whole_floats_like_151_0_are_a_measurement_when_many_and_labels_when_few(tmp_path):
+    path = _table(tmp_path, [(i, i % 3, f"{float(i * 3)}", 1.0 * i) for i in range(30)])
+    assert regression_table(path, target="y", task="auto") is not None  # 30 distinct values
+    path = _table(tmp_path, [(i, i % 3, f"{float(i % 3)}", 1.0 * i) for i in range(30)])
+    assert regression_table(path, target="y", task="auto") is None  # 0.0, 1.0, 2.0: lost their cast
 
 
 def test_several_target_columns_make_a_multi_output_dataset(tmp_path):

@@ -11,11 +11,12 @@ The checks (:func:`as_targets`, one set for files and arrays): real numbers (a s
 boolean is refused), finite (NaN and inf counted), one row per sample, at least two rows, and
 no constant target column in the training rows (nothing to learn, and R² is undefined).
 
-:func:`is_continuous` is the ``auto`` rule: a floating-point target is a regression target (an
-array of a float dtype; a table column holding a number written with a fraction or an
-exponent, ``151.0`` included, or a Parquet float column): the classification readers refuse
-those targets anyway, so no classification study changes.  Integer targets stay class labels
-unless the task is given as ``"regression"``.
+:func:`is_continuous` is the ``auto`` rule: a floating-point target is a regression target when
+it holds a non-integer value or more than ``MAX_WHOLE_CLASSES`` (20) distinct whole values (an
+array of a float dtype; a table column whose numbers are written as floats, ``151.0``, or a
+Parquet float column); a float target of a few whole values is class labels that lost their
+cast, refused by the classification readers as before.  Integer targets stay class labels unless
+the task is given as ``"regression"``.
 
 Standardization (:func:`standardize`): on the *training* rows only,
 ``z = (y - mean) / std`` per output (population std, ddof 0), the validation and test
@@ -34,17 +35,25 @@ from regularkit.data.schema import Dataset, check_fill, check_flips
 from regularkit.data.splits import Splits
 from regularkit.errors import RegularkitError
 
-__all__ = ["RegressionDataset", "RegressionTargets", "as_targets", "is_continuous", "standardize", "LOSSES"]
+__all__ = ["RegressionDataset", "RegressionTargets", "as_targets", "is_continuous", "standardize", "LOSSES",
+           "MAX_WHOLE_CLASSES"]
 
+#: A float target of whole numbers with at most this many distinct values reads as class labels (auto rule).
+MAX_WHOLE_CLASSES = 20
 #: The regression training losses a study offers (``--loss``).
 LOSSES = ("mse", "mae", "huber")
 
 
 def is_continuous(y) -> bool:
-    """The ``auto`` rule for arrays: a floating-point dtype (whole values included: 151.0 is a measurement, and
-    the classification readers refuse float labels anyway); integer, boolean and string arrays are labels."""
+    """The ``auto`` rule for arrays: a floating-point dtype holding a non-integer value, or more than
+    :data:`MAX_WHOLE_CLASSES` distinct whole values (151.0, 75.0, ...: a measurement); a few whole floats are
+    class labels that lost their cast (the classification reader refuses them, saying so).  Integer, boolean
+    and string arrays are labels."""
     y = np.asarray(y)
-    return y.dtype.kind == "f" and y.size > 0
+    if y.dtype.kind != "f" or y.size == 0:
+        return False
+    finite = y[np.isfinite(y)]
+    return bool(np.any(finite != np.round(finite))) or len(np.unique(finite)) > MAX_WHOLE_CLASSES
 
 
 def as_targets(what: str, y, n: int, *, source: str, constant_check: bool = True) -> np.ndarray:

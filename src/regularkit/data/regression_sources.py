@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regularkit.data.regression import RegressionDataset, as_targets, is_continuous
+from regularkit.data.regression import MAX_WHOLE_CLASSES, RegressionDataset, as_targets, is_continuous
 from regularkit.data.sampling import train_val_split
 from regularkit.data.schema import as_features
 from regularkit.data.tables import _encode, _feature_columns, _is_missing, _number, _read, _Table
@@ -116,17 +116,16 @@ def _target_numbers(table: _Table, columns: tuple[str, ...]) -> np.ndarray:
 
 
 def _looks_continuous(table: _Table, columns: tuple[str, ...]) -> bool:
-    """Any present value a number that ``int()`` does not read (``"151.0"``, ``"2.5"``, ``"1e3"``, a Parquet
-    float): the classification reader refuses such a target, so it is read as a measurement, and a string or a
-    gap in it is then refused by its row."""
-    for c in columns:
-        for v in table.cells[c]:
-            if _is_missing(v):
-                continue
-            number = _number(v)
-            if number is not None and not isinstance(v, int) and not (isinstance(v, str) and _is_int_text(v)):
-                return True
-    return False
+    """:func:`~regularkit.data.regression.is_continuous` on a table: its numbers are written as floats (a value
+    ``int()`` does not read, ``"151.0"``, ``"2.5"``, a Parquet float) and hold a fraction or more than 20
+    distinct values.  A string or gap in such a column is then refused by its row."""
+    present = [v for c in columns for v in table.cells[c] if not _is_missing(v)]
+    as_float = [v for v in present if not isinstance(v, int) and not (isinstance(v, str) and _is_int_text(v))]
+    numbers = np.array([n for n in map(_number, as_float) if n is not None and np.isfinite(n)])
+    if not numbers.size:
+        return False
+    whole = np.array([n for n in map(_number, present) if n is not None and np.isfinite(n)])
+    return bool(np.any(numbers != np.round(numbers))) or len(np.unique(whole)) > MAX_WHOLE_CLASSES
 
 
 def _is_int_text(text: str) -> bool:

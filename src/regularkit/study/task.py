@@ -3,10 +3,11 @@
 ``StudyConfig.task`` is ``"auto"`` (the default), ``"classification"`` or ``"regression"``.
 The task enters here and nowhere else decides it:
 
-* ``auto`` reads the target: a floating-point target (an array of a float dtype,
-  :func:`~regularkit.data.regression.is_continuous`; a table column holding a number that
-  ``int()`` does not read, ``151.0`` or ``2.5``) is regression -- the classification readers
-  refuse such targets, so no classification study changes -- anything else classification.  An integer
+* ``auto`` reads the target: a floating-point target with a non-integer value or more than 20
+  distinct values (:func:`~regularkit.data.regression.is_continuous`; a table column whose
+  numbers are written as floats, ``151.0`` or ``2.5``) is regression -- the classification
+  readers refuse such targets, so no classification study changes -- anything else
+  classification (a few whole floats: labels that lost their cast, refused as before).  An integer
   target stays classification unless the task is given as ``"regression"``.  The plan line
   says which task was chosen and why (:func:`task_note`).
 * Regression data are loaded by :mod:`regularkit.data.regression_sources` (arrays, ``.npz``,
@@ -83,7 +84,8 @@ def _torch_parts(data) -> tuple | None:
 
 
 def _float_target(dataset) -> bool:
-    """The auto rule on a torch Dataset: its first sample's target is a floating-point number or tensor."""
+    """The auto rule on a torch Dataset, read from its first sample only (the rest is read for a regression):
+    a floating-point target number or tensor."""
     if len(dataset) == 0:
         return False
     y = dataset[0][1]
