@@ -20,7 +20,7 @@ is taken over ``--repeats``.
 Variants:
   bare         hand-written loop: zero_grad, forward, cross-entropy, backward, SGD step
   fit          regularkit.train.fit, no hooks
-  torch_wd     fit, torch SGD(weight_decay=2*lam) on decay_param_groups (the same gradient as L2(lam))
+  torch_wd     fit, torch SGD(weight_decay=lam) on decay_param_groups (the same gradient as L2(lam))
   l2           fit, loss_terms=[L2(lam)]            (fused: gradient added after backward)
   l2_autograd  fit, loss_terms=[L2(lam, fused=False)] (the penalty in the autograd graph)
   l1           fit, loss_terms=[L1(1e-5)]            (fused)
@@ -69,7 +69,7 @@ class Variant:
     def __init__(self, name: str, kind: str):
         self.name = name
         self.model = build(kind)
-        wd = 2 * LAM if name == "torch_wd" else 0.0
+        wd = LAM if name == "torch_wd" else 0.0
         self.opt = torch.optim.SGD(penalties.decay_param_groups(self.model, wd), lr=LR)
         self.loss_terms, self.after_step, self.spent = [], [], [0.0]
         if name in ("l2", "all"):

@@ -593,3 +593,107 @@ def test_bad_input_is_one_line_regularkit_error(call, pattern):
     message = str(info.value)
     assert "\n" not in message and message.strip() == message and message
     _assert_unchanged(before)
+
+
+# --- issue 23 (item 9): API calls accepted without a word -----------------------------------------------------
+_X_NP = np.linspace(0, 1, 40 * 3, dtype=np.float32).reshape(40, 3)
+ISSUE23_ITEM9_ROWS = [
+    ("rescale-factor-zero", lambda: Rescale(0), r"^Rescale: factor must be non-zero \(0 maps every input to 0\), "
+                                                r"got 0$"),
+    ("rescale-factor-negative-zero", lambda: Rescale(-0.0), r"factor must be non-zero"),
+    ("mixup-num-classes-one", lambda: MixUp(0.2, num_classes=1), r"^num_classes must be >= 2, got 1$"),
+    ("cnn-four-stages-on-2x2", lambda: CNN((1, 2, 2), 3, channels=(4, 8, 16, 16)),
+     r"^a CNN with 4 conv stage\(s\) halves the image 4 time\(s\) and needs inputs of at least 16 x 16, got 2 x 2"),
+    ("arrays-labels-with-a-gap", lambda: from_arrays(_X_NP, np.r_[np.arange(36) % 9, [50000] * 4]),
+     r"^arrays: labels must be 0\.\.k-1, got 10 distinct labels from 0 to 50000 \(label 9 has no sample\); remap "
+     r"them to 0\.\.9 \(np\.unique\(y, return_inverse=True\)\) or give num_classes$"),
+    ("arrays-labels-not-from-zero", lambda: from_arrays(_X_NP, np.arange(40) % 3 + 1),
+     r"labels must be 0\.\.k-1, got 3 distinct labels from 1 to 3 \(label 0 has no sample\)"),
+    ("load-dataset-data-dir-on-digits", lambda: load_dataset("digits", data_dir="/tmp"),
+     r"^digits: data_dir does not apply to a dataset bundled with regularkit \(it is where the fashion-mnist files "
+     r"are\), got '/tmp'$"),
+]
+
+
+@pytest.mark.parametrize("call,pattern", [pytest.param(c, p, id=i) for i, c, p in ISSUE23_ITEM9_ROWS])
+def test_issue23_silent_acceptances_are_one_line_errors(call, pattern):
+    before = _snapshot()
+    with pytest.raises(RegularkitError, match=pattern) as info:
+        call()
+    assert "\n" not in str(info.value)
+    _assert_unchanged(before)
+
+
+# --- issue 23 (items 2-5, 7, 10), from Python: each a one-line RegularkitError naming the value, nothing written ---
+def _issue23_rows(tmp):
+    """id -> (call, message regex); calls may write nothing under ``tmp``."""
+    from regularkit.search.journal import repair_journal
+    from regularkit.search.samplers import check_seed
+    from regularkit.search.storage import check_storage, open_storage
+    from regularkit.study import StudyConfig
+    from regularkit.study.data import prepare_data
+    from regularkit.study.folder import check_folder
+    from regularkit.study.pipeline import run_study
+    from regularkit.study.plan import check_workers
+    from regularkit.study.recipes import load_recipe_file
+    (tmp / "afile").write_text("x")
+    (tmp / "notes").write_text("my notes, not a journal\n")
+    (tmp / "results-folder" / "results.csv").mkdir(parents=True)
+
+    def strength(field, extra=""):
+        path = tmp / f"r-{field.replace('.', '_')}{len(extra)}.toml"
+        path.write_text(f'[recipes.r]\n"reg.l2" = 0.1\nstrength = {{field = "{field}", uniform = [0.0, 1.0]{extra}}}\n')
+        return lambda: load_recipe_file(path)
+
+    return {
+        "run_study None": (lambda: run_study(None), r"^run_study needs a StudyConfig \(build one with "
+                                                    r"StudyConfig\(\.\.\.\)\), got NoneType: None$"),
+        "run_study dict": (lambda: run_study({"epochs": 1}), r"build one with StudyConfig\(\*\*d\)\), got dict: "
+                                                             r"\{'epochs': 1\}$"),
+        "run_study path": (lambda: run_study("study.toml"), r"got str: 'study.toml'$"),
+        "search seed negative": (lambda: check_seed(-1), r"^seed must be >= 0, got -1$"),
+        "search seed too big": (lambda: check_seed(2**32), r"^seed must be <= 4294967295, got 4294967296$"),
+        "search seed bool": (lambda: check_seed(True), r"^seed must be an integer, got True$"),
+        "strength unknown field": (strength("reg.l3"), r"strength field 'reg.l3': reg has no field 'l3'"),
+        "strength unknown part": (strength("regs.l2"), r"strength field 'regs.l2': a recipe has no field 'regs'"),
+        "strength a table": (strength("optim"), r"strength field 'optim' is not a number"),
+        "strength text field": (strength("model.activation"), r"strength field 'model.activation' is not a number"),
+        "strength coupled unknown": (strength("reg.l2", ', coupled = {"reg.nope" = 1.0}'),
+                                     r"strength field 'reg.nope': reg has no field 'nope'"),
+        "storage not a journal": (lambda: check_storage(str(tmp / "notes")), r"is an existing file that is not an "
+                                                                            r"Optuna journal"),
+        "open a file that is no journal": (lambda: open_storage(str(tmp / "notes")), r"is not an Optuna journal"),
+        "repair a file that is no journal": (lambda: repair_journal(tmp / "notes"),
+                                             r"^storage '.*notes' is an existing file that is not an Optuna journal"),
+        "storage mysql driver": (lambda: check_storage("mysql+mysqldb://u@127.0.0.1:1/d"),
+                                 r"needs the database driver 'mysqldb', which is not installed"),
+        "folder name too long": (lambda: check_folder(str(tmp / ("x" * 256))), r"has a name of 256 bytes"),
+        "folder an output is a folder": (lambda: check_folder(str(tmp / "results-folder")),
+                                         r"holds a folder 'results.csv' where the study writes a file"),
+        "folder None": (lambda: check_folder(None), r"^out must name a folder, got None$"),
+        "artifacts below a file": (lambda: check_folder(str(tmp / "afile" / "a"), name="artifacts"),
+                                   r"^artifacts '.*afile/a' is below"),
+        "workers per core": (lambda: check_workers(10**6), r"^workers 1000000 is more than 4 per core"),
+        "train size above the data": (lambda: prepare_data(StudyConfig(train_size=10**12)),
+                                      r"^train_size 1000000000000 is more than the 1,257 training examples of digits"),
+    }
+
+
+def _issue23_ids():
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as tmp:
+        return sorted(_issue23_rows(Path(tmp)))
+
+
+@pytest.mark.parametrize("case", _issue23_ids())
+def test_issue23_bad_input_is_one_line_and_writes_nothing(case, tmp_path):
+    import importlib.util
+    if "mysql" in case and importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("the MySQL driver is installed here")
+    call, pattern = _issue23_rows(tmp_path)[case]
+    before = {str(p): None if p.is_dir() else p.read_bytes() for p in sorted(tmp_path.rglob("*"))}
+    with pytest.raises(RegularkitError, match=pattern) as info:
+        call()
+    assert "\n" not in str(info.value)
+    assert {str(p): None if p.is_dir() else p.read_bytes() for p in sorted(tmp_path.rglob("*"))} == before

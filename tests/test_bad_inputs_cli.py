@@ -253,3 +253,270 @@ def test_bad_command_line(case, tmp_path, capsys):
     assert re.search(pattern, err), err
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
     assert (out / "keep.txt").read_text() == "results the user already has"
+
+
+# --- issue 23 (items 2-5, 7, 10): tracebacks after the checks passed, runaway sizes, damaged folders -------------
+def issue23_cases(tmp):
+    """id -> (argv after ``study``, message regex); every folder under the test's own must stay as it was."""
+    from PIL import Image
+    (tmp / "afile").write_text("x")
+    (tmp / "nosuffix").write_text("a file that is no journal\n")
+    images = tmp / "imgs"
+    for c in ("a", "b"):
+        (images / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((4, 4), 40 * i, np.uint8)).save(images / c / f"{i}.png")
+    strength = '"reg.l2" = 0.01\nstrength = {field = "%s", log_uniform = [1e-4, 1e-1]}'
+    table = {
+        "--out 300 characters": (["--out", str(tmp / ("a" * 300))],
+                                 r"has a name of 300 bytes; the filesystem takes 255"),
+        "--out in /proc": (["--out", "/proc/regularkit-x"],
+                           r"out '/proc/regularkit-x' cannot be written: .* in '/proc'"),
+        "--storage file without suffix": (["--storage", str(tmp / "nosuffix")],
+                                          r"is an existing file that is not an Optuna journal"),
+        "--storage mysql without driver": (["--storage", "mysql://u:pw@127.0.0.1:1/db"],
+                                           r"storage 'mysql://u:\*\*\*@127.0.0.1:1/db' needs the database driver "
+                                           r"'mysqldb', which is not installed \(pip install mysqlclient"),
+        "--artifacts below a file": (["--artifacts", str(tmp / "afile" / "sub")],
+                                     r"artifacts '.*afile/sub' is below '.*afile', which is a file"),
+        "--artifacts a file": (["--artifacts", str(tmp / "afile")], r"artifacts '.*afile' is an existing file"),
+        "--workers 1000": (["--workers", "1000"], r"workers 1000 is more than 4 per core \(\d+ on this machine's \d+ "
+                                                  r"cores\)"),
+        "--train-size 10**12": (["--train-size", str(10**12)],
+                                r"train_size 1000000000000 is more than the 1,257 training examples of digits"),
+        "--image-size 100000": (["--data", str(images), "--image-size", "100000"],
+                                r"image folder '.*imgs' \(6 images of 1×100000×100000 float32, twice while loading\) "
+                                r"needs 447\.0 GiB, more than 50% of the .* GiB available; pass a smaller image_size"),
+        "recipe strength unknown field": (recipe(tmp, "s1", strength % "reg.nothing"),
+                                          r"strength field 'reg.nothing': reg has no field 'nothing' \(fields: "),
+        "recipe strength not a number": (recipe(tmp, "s2", strength % "optim.optimizer"),
+                                         r"strength field 'optim.optimizer' is not a number"),
+        "recipe strength below a number": (recipe(tmp, "s3", strength % "model.dropout.rate"),
+                                           r"model.dropout has no field 'rate'"),
+        "recipe coupled unknown field": (recipe(tmp, "s4", '"reg.l1" = 0.01\nstrength = {field = "reg.l1", '
+                                                           'log_uniform = [1e-4, 1e-1], coupled = {"reg.l9" = 2.0}}'),
+                                         r"strength field 'reg.l9': reg has no field 'l9'"),
+    }
+    for name, make in (("results.csv", "mkdir"), ("report.html", "mkdir"), ("study.toml", "mkdir"),
+                       ("verdict.json", "mkdir"), ("runs", "touch")):
+        folder = tmp / f"out-{name}"
+        folder.mkdir()
+        getattr(folder / name, make)()
+        kind = "folder" if make == "mkdir" else "file"
+        table[f"{name} replaced by a {kind}"] = (["--out", str(folder)], rf"holds a {kind} '{name}' where the study")
+    return table
+
+
+def issue23_search_cases(tmp):
+    space = text(tmp / "s23.toml", '[space]\n"reg.l2" = {log_uniform = [1e-3, 1e-1]}\n')
+    return {"search --seed -1": (["--space", space, "--trials", "1", "--seed", "-1"], r"seed must be >= 0, got -1"),
+            "search --seed 2**32": (["--space", space, "--trials", "1", "--seed", str(2**32)],
+                                    r"seed must be <= 4294967295, got 4294967296")}
+
+
+def _issue23_table(tmp):
+    return {**{k: (STUDY + argv, m) for k, (argv, m) in issue23_cases(tmp).items()},
+            **{k: (["search", "--epochs", "1", "--train-size", "40"] + argv, m)
+               for k, (argv, m) in issue23_search_cases(tmp).items()}}
+
+
+def _issue23_ids():
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as tmp:
+        return sorted(_issue23_table(Path(tmp)))
+
+
+def _tree(folder):
+    """Every path below ``folder`` with its bytes (None for folders): what "byte-identical" compares."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", _issue23_ids())
+def test_issue23_bad_command_line(case, tmp_path, capsys):
+    import importlib.util
+    import re
+    if "mysql" in case and importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("the MySQL driver is installed here")
+    argv, pattern = _issue23_table(tmp_path)[case]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("results the user already has")
+    if "--out" not in argv:
+        argv = [*argv, "--out", str(out)]
+    given = argv[argv.index("--out") + 1]
+    before = _tree(tmp_path) if len(given) < 200 else None
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, (code, err)
+    assert err.startswith("regularkit: error: ") and err.count("\n") == 1, err
+    assert re.search(pattern, err), err
+    if before is not None:
+        assert _tree(tmp_path) == before  # nothing anywhere under the test's folder was written or moved
+
+
+@pytest.mark.parametrize("url, driver, how", [
+    ("postgresql+psycopg2://u:pw@127.0.0.1:1/db", "psycopg2", "pip install psycopg2-binary"),
+    # SQLAlchemy 2.1's default PostgreSQL driver is psycopg 3 (older ones: psycopg2)
+    ("postgresql://u:pw@127.0.0.1:1/db", None, None),
+])
+def test_issue23_postgresql_without_its_driver_is_one_line(tmp_path, capsys, monkeypatch, url, driver, how):
+    """psycopg2 is installed here: the missing driver is simulated (an import of it fails)."""
+    import sys
+
+    import sqlalchemy
+    default = sqlalchemy.make_url(url).get_dialect().driver
+    driver = driver or default
+    how = how or {"psycopg": "pip install 'psycopg[binary]', or name psycopg2 in the URL: postgresql+psycopg2://",
+                  "psycopg2": "pip install psycopg2-binary"}[driver]
+    monkeypatch.setitem(sys.modules, driver, None)  # import <driver> -> ImportError
+    out = tmp_path / "o"
+    code = main([*STUDY, "--storage", url, "--out", str(out)])
+    err = capsys.readouterr().err
+    shown = url.replace(":pw@", ":***@")
+    assert code == 2 and err == (f"regularkit: error: storage {shown!r} needs the database driver {driver!r}, which is "
+                                 f"not installed ({how})\n"), err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_issue23_a_torn_journal_line_is_repaired_and_the_rerun_keeps_the_finished_runs(tmp_path, capsys):
+    """``truncate -s -40 OUT/ledger.journal``: a traceback before, then ``cannot open storage None`` forever."""
+    import subprocess
+    import sys
+    out = tmp_path / "o"
+    argv = [*STUDY, "--recipes", "baseline,l2", "--out", str(out)]
+    # the first study in its own process: the run whose end was torn must belong to a worker that is gone
+    first = subprocess.run([sys.executable, "-c", "import sys; from regularkit.cli import main; sys.exit(main())",
+                            *argv], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    journal = out / "ledger.journal"
+    journal.write_bytes(journal.read_bytes()[:-40])
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "2 recipes x 1 seeds: 1 runs finished, 1 to do" in captured.out  # only the torn run is redone
+    warning = [line for line in captured.err.splitlines() if "torn" in line]
+    assert len(warning) == 1 and f"journal {str(journal)!r}: cut a torn record at byte " in warning[0]
+    assert len(list(out.glob("ledger.journal.torn-*"))) == 1
+    assert main(argv) == 0  # and every later rerun is clean
+    captured = capsys.readouterr()
+    assert "2 runs finished, 0 to do" in captured.out and "torn" not in captured.err
+
+
+# --- issue 23 (items 8, 9): model factories that pass a one-batch probe, and silent acceptances --------------
+ISSUE23_FACTORIES = '''
+import sys
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, n, k, how):
+        super().__init__()
+        self.lin, self.how = nn.Linear(n, k), how
+
+    def forward(self, x):
+        z = x.flatten(1)
+        if self.how == "fixed_batch":
+            return self.lin(z.reshape(2, -1)[:, : self.lin.in_features])
+        out = self.lin(z)
+        return out.long() if self.how == "integer" else out * float("nan") if self.how == "nan" else out
+
+
+class Free(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10]
+
+
+def _make(how):
+    return lambda shape, k: Net(int(torch.tensor(shape).prod()), k, how)
+
+
+fixed_batch, integer, nan = _make("fixed_batch"), _make("integer"), _make("nan")
+
+
+def no_parameters(shape, k):
+    return Free()
+
+
+def exits(shape, k):
+    sys.exit(3)
+'''
+
+
+def issue23_probe_cases(tmp):
+    """id -> (argv after ``study``, message regex), for items 8 and 9; run from ``tmp`` (relative paths)."""
+    f = text(tmp / "factories23.py", ISSUE23_FACTORIES)
+    text(tmp / "models.txt", ISSUE23_FACTORIES)
+    labels = np.r_[np.arange(36) % 9, [50000] * 4]
+    call = r"the model from .*factories23.py:{}\(\(1, 8, 8\), 10\)"
+    return {
+        "factory fixed batch": (["--model", f"{f}:fixed_batch"], call.format("fixed_batch") +
+                                r" maps a batch of shape \(3, 1, 8, 8\) to \(2, 10\); expected logits of shape "
+                                r"\(3, 10\); is a batch size fixed inside the model\?$"),
+        "factory no parameters": (["--model", f"{f}:no_parameters"],
+                                  call.format("no_parameters") + r" has no parameters; training would change nothing"),
+        "factory integer logits": (["--model", f"{f}:integer"], call.format("integer") +
+                                   r" returns logits of dtype torch.int64; expected floating point logits"),
+        "factory nan logits": (["--model", f"{f}:nan"], call.format("nan") + r" returns 30 non-finite logit\(s\)"),
+        "factory sys.exit(3)": (["--model", f"{f}:exits"], r"exits\(\(1, 8, 8\), 10\) raised SystemExit\(3\): it "
+                                                           r"called sys.exit, where a factory must return a model"),
+        "factory models.txt": (["--model", "models.txt:build"],
+                               r"model factory file must be a Python file ending in \.py, got '.*models.txt' "
+                               r"\(from 'models.txt:build'\)"),
+        "npz labels with a gap": (["--data", npz(tmp / "gap.npz", y_train=labels, y_test=np.arange(12) % 9)],
+                                  r"gap.npz: labels must be 0\.\.k-1, got 10 distinct labels from 0 to 50000 "
+                                  r"\(label 9 has no sample\)"),
+        "--data-dir with an npz": (["--data", npz(tmp / "dd.npz"), "--data-dir", str(tmp)],
+                                   r"dd.npz: data_dir does not apply to an .npz file \(it is where the fashion-mnist "
+                                   r"files are\), got"),
+        "--data-dir with digits": (["--data-dir", str(tmp)], r"digits: data_dir does not apply to a dataset bundled"),
+        "--widths empty item": (["--widths", "256,,256"], r"argument --widths: expected comma-separated values without "
+                                                          r"empty items, got '256,,256' \(item 2 is empty\)"),
+        "--channels empty item": (["--model", "cnn", "--channels", ",8"], r"argument --channels: .* got ',8' \(item 1 "
+                                                                           r"is empty\)"),
+        "--recipes empty item": (["--recipes", "baseline,,dropout"], r"argument --recipes: expected comma-separated "
+                                 r"values without empty items, got 'baseline,,dropout' \(item 2 is empty\)"),
+        "--recipes trailing comma": (["--recipes", "baseline,"], r"got 'baseline,' \(item 2 is empty\)"),
+        "--model cnn deeper than the image": (["--model", "cnn", "--channels", "4,8,16,16"],
+                                              r"a CNN with 4 conv stage\(s\) .* needs inputs of at least 16 x 16, got "
+                                              r"8 x 8; give at most 3 channel stage\(s\)"),
+    }
+
+
+def _issue23_probe_ids():
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as tmp:
+        return sorted(issue23_probe_cases(Path(tmp))) + ["demo transfer --threads 0"]
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", _issue23_probe_ids())
+def test_issue23_probe_and_silent_acceptances(case, tmp_path, capsys, monkeypatch):
+    import re
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("results the user already has")
+    if case == "demo transfer --threads 0":  # 0 was dropped as falsy and the default used
+        argv, pattern = ["demo", "transfer", "--threads", "0", "--out", str(out)], r"threads must be >= 1, got 0"
+    else:
+        argv, pattern = issue23_probe_cases(tmp_path)[case]
+        argv = [*STUDY, *argv, "--out", str(out)]
+    before = _files(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors: the same one line, then exit 2
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, (code, err)
+    assert err.startswith("regularkit: error: ") and err.count("\n") == 1, err
+    assert re.search(pattern, err), err
+    assert _files(tmp_path) == before  # byte-identical: nothing written, moved or removed

@@ -120,3 +120,69 @@ def test_demo_transfer_quick(tmp_path, capsys):
 def test_demo_bias_variance_writes_its_plots(tmp_path, capsys):
     code, out, _ = run(["demo", "bias-variance", "--out", str(tmp_path)], capsys)
     assert code == 0 and (tmp_path / "bias_variance_error.png").exists()
+
+
+@pytest.mark.parametrize("text, expected", [("a,b", ("a", "b")), (" a , b ", ("a", "b")), ("", ()), (" ", ()),
+                                            ("256", ("256",))])
+def test_comma_lists_are_split_and_stripped(text, expected):
+    from regularkit.cli import _csv
+    assert _csv(text) == expected
+
+
+@pytest.mark.parametrize("text, item", [("256,,256", 2), (",8", 1), ("baseline,", 2), ("a, ,b", 2)])
+def test_an_empty_item_in_a_comma_list_is_refused_naming_the_value(text, item):
+    """``--widths 256,,256`` used to build a 2-layer model from a 3-item typo without a word (issue 23)."""
+    import argparse
+
+    from regularkit.cli import _csv, _ints
+    for parse in (_csv, _ints):
+        with pytest.raises(argparse.ArgumentTypeError, match=rf"^expected comma-separated values without empty items, "
+                                                             rf"got '{text}' \(item {item} is empty\)$"):
+            parse(text)
+
+
+def test_a_data_warning_is_one_line_and_the_study_goes_on(tmp_path, capsys):
+    rows = ["a,b,y"] + [f"{i / 10},{(i * 7) % 5},{i % 2}" for i in range(40)]
+    rows[7] = "0.6o,1,0"
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = run(["study", "--data", str(tmp_path / "t.csv"), "--target", "y", "--recipes", "baseline",
+                          "--epochs", "1", "--seeds", "1", "--no-progress", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0 and "results in" in out
+    assert err == (f"regularkit: warning: {tmp_path / 't.csv'}: column 'a' is read as categorical (one-hot, one "
+                   "feature per distinct value) because 1 of 40 values are not numbers, the first in row 8: '0.6o'; "
+                   "fix the cell if the column is numeric\n")
+
+
+def test_an_unfinished_study_ends_with_its_runs_the_reason_and_the_rerun_command(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from regularkit import cli
+    from regularkit.study import ledger, worker
+    monkeypatch.setattr(ledger, "open_study", lambda out, name, storage: ("ledger", out, name, storage))
+    seen = {}
+    monkeypatch.setattr(worker, "unfinished_runs", lambda plan, study: seen.setdefault("study", study) and {
+        "dropout seed 1": "regularkit-study-1 (pid 42) was killed by signal 9 (SIGKILL)"})
+    lost = ["regularkit-study-1 (pid 42) was killed by signal 9 (SIGKILL)"]
+    monkeypatch.setattr(worker, "lost_workers", lambda study: lost)
+    plan = SimpleNamespace(jobs={"a": 1, "b": 2, "c": 3})
+    cfg = SimpleNamespace(study_name="s", storage=None, workers=2)
+    result = SimpleNamespace(plan=plan, records=[{}, {}], out_dir="o")
+    argv = ["study", "--fresh", "--out", "my runs", "--workers", "2"]
+    assert cli._unfinished(result, cfg, argv) == cli.INCOMPLETE_EXIT == 75
+    assert seen["study"] == ("ledger", "o", "s", None)
+    assert capsys.readouterr().err == (
+        "regularkit: 1 of 3 runs did not finish (dropout seed 1: regularkit-study-1 (pid 42) was killed by signal 9 "
+        "(SIGKILL)); train them with: regularkit study --out 'my runs' --workers 2\n")  # --fresh would move them aside
+    # complete although a worker died (the others trained its run): exit 0, and the last line says so
+    assert cli._unfinished(SimpleNamespace(plan=plan, records=[{}] * 3, out_dir="o"), cfg, argv) == 0
+    assert capsys.readouterr().err == (
+        "regularkit: note: 1 study worker(s) died by a signal (regularkit-study-1 (pid 42) was killed by signal 9 "
+        "(SIGKILL)); the others trained their runs, so the table is complete\n")
+    # the rest still running in another command, no worker of ours lost: exit 0, nothing said
+    monkeypatch.setattr(worker, "unfinished_runs", lambda plan, study: {})
+    lost.clear()
+    assert cli._unfinished(result, cfg, argv) == 0 and capsys.readouterr().err == ""
+    # one worker, complete: the ledger is not even opened again
+    monkeypatch.setattr(ledger, "open_study", lambda *a: pytest.fail("the ledger was read again"))
+    one = SimpleNamespace(study_name="s", storage=None, workers=1)
+    assert cli._unfinished(SimpleNamespace(plan=plan, records=[{}] * 3, out_dir="o"), one, argv) == 0

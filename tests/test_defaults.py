@@ -52,9 +52,9 @@ def check_family(registry: dict, documented: dict, required: dict, resolved: dic
 # docs/penalties.md: the selection rule, per-step schedules, and the fused gradient path taken by fit
 SELECTION = {"n": None, "modules": None, "pattern": None, "schedule_unit": "step", "fused": True}
 PENALTIES = {
-    P.L2: {"strength": 1e-4, "convention": "sum", **SELECTION},           # cs231n / Keras' sum convention
+    P.L2: {"strength": 1e-4, "convention": "half", **SELECTION},  # the one L2 convention: lam/2 ||w||^2 (torch weight_decay)
     P.L1: {"strength": 1e-4, **SELECTION},
-    P.ElasticNet: {"l1": 1e-4, "l2": 1e-4, "convention": "sum", **SELECTION},
+    P.ElasticNet: {"l1": 1e-4, "l2": 1e-4, "convention": "half", **SELECTION},  # the one L2 convention
     P.Lp: {"p": 2.0, "strength": 1e-4, "root": False, **SELECTION},
     P.ActivityPenalty: {"l1": 0.0, "l2": 0.0, "reduction": "mean", "schedule_unit": "step"},  # Keras 3 scaling
 }
@@ -69,9 +69,9 @@ def test_penalty_defaults():
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     w = [model[0].weight.detach(), model[2].weight.detach()]  # the weights; biases are never penalized
     sq, ab = sum(float((p ** 2).sum()) for p in w), sum(float(p.abs().sum()) for p in w)
-    assert P.L2()(model).item() == pytest.approx(1e-4 * sq, rel=1e-6)
+    assert P.L2()(model).item() == pytest.approx(1e-4 * sq / 2, rel=1e-6)
     assert P.L1()(model).item() == pytest.approx(1e-4 * ab, rel=1e-6)
-    assert P.ElasticNet()(model).item() == pytest.approx(1e-4 * (sq + ab), rel=1e-6)
+    assert P.ElasticNet()(model).item() == pytest.approx(1e-4 * (sq / 2 + ab), rel=1e-6)
     assert P.Lp()(model).item() == pytest.approx(1e-4 * sq, rel=1e-6)
     assert K.l2()(model[0].weight).item() == pytest.approx(0.01 * float((w[0] ** 2).sum()), rel=1e-6)
 
@@ -118,6 +118,9 @@ NOISE = {
                           "mask_bias": True, **RANDOM, "device": None, "dtype": None},
     N.DropPath: {"p": 0.0, "scale_by_keep": None, "classic": False, **RANDOM},     # timm DropPath(drop_prob=0.)
     N.GaussianNoise: {**RANDOM}, N.GaussianDropout: {**RANDOM},
+    N.DropBlock2d: {"drop_prob": 0.1, "block_size": 7, "gamma_scale": 1.0, "batchwise": False, "fast": True,
+                    **RANDOM},                                                      # timm DropBlock2d
+    N.AlphaDropout: {"p": 0.1, "noise_shape": None, **RANDOM},                       # Klambauer et al.: 0.05-0.1
 }
 
 
@@ -157,6 +160,16 @@ AUGMENTATIONS = {
     A.MixUpCutMix: {"mixup_alpha": 1.0, "cutmix_alpha": 1.0, "switch_prob": 0.5, **MIXING},  # timm's Mixup
     A.RandomGaussianNoise: {"std": 0.1, "p": 1.0, "clip": None, "seed": None},
     A.Compose: {"p": None, "seed": None}, A.OneOf: {"p": None, "per_sample": True, "seed": None},
+    A.RandAugment: {"num_ops": 2, "magnitude": 9, "num_magnitude_bins": 31, "fill": 0.0,
+                    "interpolation": "nearest", "seed": None},                         # torchvision v2 (Cubuk et al. 2020)
+    A.TrivialAugmentWide: {"num_magnitude_bins": 31, "fill": 0.0, "interpolation": "nearest",
+                           "seed": None},                                              # Müller & Hutter 2021
+    A.AutoAugment: {"policy": "imagenet", "fill": 0.0, "interpolation": "nearest", "seed": None},  # torchvision v2
+    A.AugMix: {"severity": 3, "mixture_width": 3, "chain_depth": -1, "alpha": 1.0, "all_ops": True, "fill": 0.0,
+               "interpolation": "bilinear", "seed": None},                             # torchvision v2 AugMix
+    A.RandomResizedCrop: {"size": None, "scale": (0.08, 1.0), "ratio": (3 / 4, 4 / 3), "antialias": True,
+                          "seed": None},                                               # Szegedy et al. 2015; torchvision
+    A.GaussianBlur: {"kernel_size": 3, "sigma": (0.1, 2.0), "seed": None},             # torchvision v2 GaussianBlur
     A.ImageDataGenerator: {                                                            # keras ImageDataGenerator
         "featurewise_center": False, "samplewise_center": False, "featurewise_std_normalization": False,
         "samplewise_std_normalization": False, "zca_whitening": False, "zca_epsilon": 1e-6, "rotation_range": 0.0,
@@ -208,8 +221,9 @@ def test_callback_defaults():
 
 # --------------------------------------------------------------------------- losses
 LOSSES = {
-    L.cross_entropy: {"label_smoothing": 0.0, "formula": "uniform", "reduction": "mean"},
-    L.CrossEntropy: {"label_smoothing": 0.0, "formula": "uniform", "reduction": "mean"},
+    L.cross_entropy: {"label_smoothing": 0.0, "formula": "uniform", "confidence_penalty": 0.0, "reduction": "mean"},
+    L.CrossEntropy: {"label_smoothing": 0.0, "formula": "uniform", "confidence_penalty": 0.0, "reduction": "mean"},
+    L.entropy: {"reduction": "none"}, L.confidence_penalty: {"beta": 0.1, "reduction": "mean"},
     L.multiclass_hinge: {"margin": 1.0, "reduction": "mean"},  # cs231n's delta = 1 (docs/losses.md)
     L.MultiClassHinge: {"margin": 1.0, "reduction": "mean"},
     L.binary_cross_entropy_with_logits: {"reduction": "mean"}, L.mse: {"reduction": "mean"},

@@ -2,6 +2,7 @@
 import math
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -272,3 +273,47 @@ def test_module_reprs_show_their_settings():
     assert repr(losses.MultiClassHinge(margin=2.0)) == "MultiClassHinge(margin=2.0)"
     with pytest.raises(RegularkitError, match=r"label_smoothing must be in \[0(\.0)?, 1(\.0)?\], got 1.5"):
         losses.CrossEntropy(label_smoothing=1.5)
+
+
+# --------------------------------------------------------------------------- confidence penalty (Pereyra et al. 2017)
+def numpy_entropy(z: np.ndarray) -> np.ndarray:
+    """``-sum p log p`` of ``softmax(z)`` row by row, in float64 NumPy."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    return -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)).sum(axis=1)
+
+
+def test_confidence_penalty_is_minus_beta_times_the_entropy_against_numpy():
+    z = torch.randn(7, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3
+    h = numpy_entropy(z.numpy())
+    np.testing.assert_allclose(losses.entropy(z).numpy(), h, rtol=1e-12)
+    np.testing.assert_allclose(losses.confidence_penalty(z, 0.3, reduction="none").numpy(), -0.3 * h, rtol=1e-12)
+    assert float(losses.confidence_penalty(z, 0.3)) == pytest.approx(-0.3 * h.mean(), rel=1e-12)
+    y = torch.tensor([0, 1, 2, 3, 4, 0, 1])
+    ce = F.cross_entropy(z, y, reduction="none").numpy()
+    np.testing.assert_allclose(cross_entropy(z, y, confidence_penalty=0.3, reduction="none").numpy(), ce - 0.3 * h,
+                               rtol=1e-12)
+    module = CrossEntropy(0.1, confidence_penalty=0.3)
+    smoothed = F.cross_entropy(z, y, label_smoothing=0.1).item()
+    assert float(module(z, y)) == pytest.approx(smoothed - 0.3 * h.mean(), rel=1e-12)
+    assert repr(module) == "CrossEntropy(label_smoothing=0.1, formula='uniform', confidence_penalty=0.3)"
+
+
+def test_entropy_bounds_and_its_gradient_pushes_away_from_confidence():
+    k = 6
+    assert float(losses.entropy(torch.zeros(1, k))) == pytest.approx(math.log(k), rel=1e-6)  # uniform: log K
+    assert float(losses.entropy(torch.tensor([[0.0, -math.inf, -math.inf]]))) == 0.0  # one-hot: 0, not nan
+    z = torch.tensor([[4.0, 0.0, 0.0]], requires_grad=True)
+    losses.confidence_penalty(z, 1.0).backward()
+    assert z.grad[0, 0] > 0  # descending the penalty lowers the winning logit
+    with pytest.raises(RegularkitError, match="beta must be >= 0, got -0.1"):
+        losses.confidence_penalty(z, -0.1)
+    with pytest.raises(RegularkitError, match="confidence_penalty must be >= 0, got -1"):
+        CrossEntropy(confidence_penalty=-1)
+
+
+def test_hinge_refuses_a_negative_margin():
+    with pytest.raises(RegularkitError, match="margin must be >= 0, got -1"):
+        multiclass_hinge(SLIDE_SCORES, SLIDE_LABELS, margin=-1)
+    with pytest.raises(RegularkitError, match="margin must be >= 0, got -0.5"):
+        MultiClassHinge(margin=-0.5)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -35,7 +36,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def _csv(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
+    """``a,b,c`` as a tuple; ``""`` is the empty tuple (refused where a list is needed), an empty item is refused."""
+    if not text.strip():
+        return ()
+    items = tuple(s.strip() for s in text.split(","))
+    if "" in items:
+        raise argparse.ArgumentTypeError(f"expected comma-separated values without empty items, got {text!r} "
+                                         f"(item {items.index('') + 1} is empty)")
+    return items
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -81,7 +89,8 @@ def _add_common(p) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default auto: CUDA if "
                                                                             "present)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="mixed precision (default fp32)")
-    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers)")
+    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers); part of every "
+                                               "run key: other threads make new runs")
 
 
 def _add_study(sub) -> None:
@@ -95,7 +104,8 @@ def _add_study(sub) -> None:
                                                          "split with N trials (Optuna TPE, pruning)")
     p.add_argument("--combine", action="store_const", const=True, help="also train a recipe combining the ones "
                                                                         "that lowered validation error")
-    p.add_argument("--workers", type=int, help="processes training runs side by side (default 1)")
+    p.add_argument("--workers", type=int, help="processes training runs side by side (default 1; at most 4 per core: "
+                                               "each is a Python process with its own copy of the data)")
     p.add_argument("--artifacts", help="folder for the runs' test probabilities shared by every worker "
                                        "(default: next to the ledger)")
     p.add_argument("--fresh", action="store_true", help="move an existing study in --out aside and start anew")
@@ -173,8 +183,37 @@ def cmd_study(args) -> int:
     from regularkit.study.pipeline import run_study
     cfg = study_config(args)
     torch.set_num_threads(cfg.threads_per_worker())
-    run_study(cfg, progress=not args.no_progress, fresh=args.fresh)
-    return 0
+    result = run_study(cfg, progress=not args.no_progress, fresh=args.fresh)
+    return _unfinished(result, cfg, getattr(args, "argv", None) or ["study"])
+
+
+#: Exit code of a study that ended with runs still to train (sysexits' EX_TEMPFAIL: rerun it).
+INCOMPLETE_EXIT = 75
+
+
+def _unfinished(result, cfg, argv: list[str]) -> int:
+    """The study's last line when one of its workers died by a signal: the runs left (exit 75, the rerun
+    command) or, when the other workers trained them, a note (exit 0: the table is complete)."""
+    import shlex
+
+    from regularkit.study.ledger import open_study
+    from regularkit.study.worker import lost_workers, unfinished_runs
+    complete = result.plan is None or len(result.records) >= len(result.plan.jobs)
+    if complete and cfg.workers == 1:  # no worker to lose: nothing to say, no second read of the ledger
+        return 0
+    study = open_study(result.out_dir, cfg.study_name, cfg.storage)
+    left = {} if complete else unfinished_runs(result.plan, study)
+    if not left:  # complete, or the rest still running in another command sharing the ledger (it reports them)
+        lost = lost_workers(study)
+        if lost:
+            print(f"regularkit: note: {len(lost)} study worker(s) died by a signal ({'; '.join(lost)}); the others "
+                  "trained their runs, so the table is complete", file=sys.stderr)
+        return 0
+    why = "; ".join(f"{run}: {reason}" for run, reason in left.items())
+    rerun = shlex.join(["regularkit", *(a for a in argv if a != "--fresh")])  # --fresh would move them aside
+    print(f"regularkit: {len(left)} of {len(result.plan.jobs)} runs did not finish ({why}); train them with: "
+          f"{rerun}", file=sys.stderr)
+    return INCOMPLETE_EXIT
 
 
 def cmd_search(args) -> int:
@@ -202,7 +241,7 @@ def cmd_search(args) -> int:
     for n, e in args.stages or ():
         if n < 1 or e < 1:
             raise RegularkitError(f"--stages needs TRIALS:EPOCHS of at least 1:1, got {n}:{e}")
-    check_sampler_args(args.sampler, space, 5)
+    check_sampler_args(args.sampler, space, 5, seed=args.seed)
     objective.splits()  # loads and checks the data now, not in the first trial
     if args.storage is not None:
         check_storage(args.storage)
@@ -223,6 +262,7 @@ def cmd_search(args) -> int:
     print(f"report in {out}/")
     if args.final_test:
         value = final_test(result, objective.test_error)
+        search_report(result, out)  # the report and summary.json show the look
         print(f"test error of the chosen configuration (the test set's one look): {value:.4f}")
     return 0
 
@@ -265,7 +305,9 @@ def cmd_data(args) -> int:
 def cmd_demo(args) -> int:
     from regularkit.demos import DEMOS
     demo = DEMOS[args.name]
-    given = {name: getattr(args, name) for name in ("quick", "data_dir", "threads") if getattr(args, name)}
+    # given = set on the command line: --threads 0 is given (and refused by the demo), not dropped as falsy
+    given = {name: getattr(args, name) for name in ("quick", "data_dir", "threads")
+             if getattr(args, name) is not None and getattr(args, name) is not False}
     refused = sorted(set(given) - set(demo.options))
     if refused:
         flags = ", ".join("--" + name.replace("_", "-") for name in refused)
@@ -315,6 +357,17 @@ def _interrupted(args, code: int) -> int:
     return code
 
 
+def _one_line_warnings(original):
+    """``warnings.showwarning`` printing data warnings in the one-line form of the errors; others as before."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        from regularkit.data.schema import DataWarning
+        if issubclass(category, DataWarning):
+            print(f"regularkit: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            original(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``regularkit`` command.  ``argv=None`` (the program itself): once interrupted, it stays deaf
     to Ctrl-C until it exits, so a second press during the interpreter's shutdown prints nothing.  Called
@@ -335,7 +388,10 @@ def _main(argv: Sequence[str] | None) -> int:
         command = args.command or "study"
         if args.command is None:  # bare `regularkit` runs the default study
             args = parser.parse_args(["study", *argv])
-        return COMMANDS[command](args)
+        args.argv = argv  # what to print as the rerun command
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return COMMANDS[command](args)
     except RegularkitError as exc:
         print(f"regularkit: error: {exc}", file=sys.stderr)
         return 2

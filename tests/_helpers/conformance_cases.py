@@ -62,12 +62,13 @@ def require(param: tuple[str, Any]) -> tuple[str, Any]:
 
 
 def state_of(module: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of every parameter and buffer, to compare against after a call."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+    """A detached copy of every parameter and buffer, to compare against after a call (a seeded layer's
+    random stream, its ``_extra_state``, moves forward with every draw: that is not a weight mutation)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if not k.endswith("_extra_state")}
 
 
 def assert_same_state(module: nn.Module, before: dict[str, torch.Tensor]) -> None:
-    after = module.state_dict()
+    after = {k: v for k, v in module.state_dict().items() if not k.endswith("_extra_state")}
     assert after.keys() == before.keys()
     for k, v in before.items():
         assert torch.equal(after[k], v), f"{k} was changed"
@@ -168,6 +169,17 @@ NOISE_CASES = {
 }
 
 
+# --------------------------------------------------------------------------- noise: DropBlock, alpha dropout (issue 22)
+NOISE_CASES.update({
+    "drop_block2d": {"": NoiseCase(lambda **kw: N.DropBlock2d(0.3, 3, **kw), _randn(4, 3, 9, 9)),
+                     "exact_batchwise": NoiseCase(lambda **kw: N.DropBlock2d(0.3, 4, fast=False, batchwise=True, **kw),
+                                                  _randn(4, 3, 9, 7))},
+    "alpha_dropout": {"": NoiseCase(lambda **kw: N.AlphaDropout(0.3, **kw), _randn(8, 6)),
+                      "channels": NoiseCase(lambda **kw: N.AlphaDropout(0.3, noise_shape=(None, None, 1, 1), **kw),
+                                            _randn(8, 6, 2, 2))},
+})
+
+
 # --------------------------------------------------------------------------- augment
 @dataclass(frozen=True)
 class AugmentCase:
@@ -214,6 +226,20 @@ AUGMENT_CASES = {
         lambda: A.ImageDataGenerator(rotation_range=20, width_shift_range=0.2, height_shift_range=2, shear_range=10,
                                      zoom_range=0.2, channel_shift_range=0.1, horizontal_flip=True,
                                      data_format="channels_first"), pipeline=True)},
+    # --- the AutoAugment family, random resized crop, Gaussian blur (issue 22, item 2 and 7) ---
+    "rand_augment": {"": AugmentCase(lambda: A.RandAugment()),
+                     "bilinear": AugmentCase(lambda: A.RandAugment(3, 15, fill=0.5, interpolation="bilinear"))},
+    "trivial_augment_wide": {"": AugmentCase(lambda: A.TrivialAugmentWide())},
+    "auto_augment": {"": AugmentCase(lambda: A.AutoAugment()),
+                     "cifar10": AugmentCase(lambda: A.AutoAugment("cifar10"))},
+    "aug_mix": {"": AugmentCase(lambda: A.AugMix()),
+                "fixed_depth": AugmentCase(lambda: A.AugMix(severity=5, mixture_width=2, chain_depth=2,
+                                                            all_ops=False, interpolation="nearest"))},
+    "random_resized_crop": {"": AugmentCase(lambda: A.RandomResizedCrop()),
+                            "no_antialias": AugmentCase(lambda: A.RandomResizedCrop(scale=(0.3, 0.9),
+                                                                                    antialias=False))},
+    "gaussian_blur": {"": AugmentCase(lambda: A.GaussianBlur(3)),
+                      "wide": AugmentCase(lambda: A.GaussianBlur((5, 9), (0.5, 3.0)))},
 }
 
 

@@ -5,11 +5,13 @@ A real process group is in tests/test_ddp.py; here the rank is faked by patching
 """
 import copy
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+import regularkit.distributed as public
 from regularkit._util import distributed as D
 from regularkit.errors import RegularkitError
 from regularkit.noise import Dropout
@@ -134,3 +136,18 @@ def test_a_wrapper_inside_the_model_is_refused(make, message):
     for fn in (D.bare_model, D.bare_copy):
         with pytest.raises(RegularkitError, match=message):
             fn(make())
+
+
+# --------------------------------------------------------------------------- the public import path
+def test_public_module_is_the_same_implementation(rank_one):
+    """``regularkit.distributed`` (the documented path) re-exports these very functions, not copies."""
+    for name in public.__all__:
+        assert getattr(public, name) is getattr(D, name), name
+    assert torch.equal(torch.rand(3, generator=public.rank_generator(5)),
+                       torch.rand(3, generator=torch.Generator().manual_seed(5 + D.RANK_STRIDE)))
+
+
+def test_docs_point_at_the_public_path():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "distributed.md").read_text(encoding="utf-8")
+    assert "from regularkit.distributed import" in text
+    assert "regularkit._util.distributed` is the one place" not in text

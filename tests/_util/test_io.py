@@ -1,8 +1,21 @@
 """Atomic writes and the figure helper: a failed write leaves the old file and no temp file."""
+import os
+import re
+import subprocess
+import sys
+
 import matplotlib.pyplot as plt
 import pytest
 
-from regularkit._util.io import atomic_savefig, atomic_write, atomic_write_json, atomic_write_text, figure
+from regularkit._util.io import (
+    _host_tag,
+    atomic_savefig,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    figure,
+    temp_writer_alive,
+)
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
@@ -46,3 +59,22 @@ def test_files_follow_the_umask_not_mkstemps_0600(tmp_path):
         assert io._umask() == 0o027
     finally:
         os.umask(old)
+
+
+def test_a_temp_file_names_its_writer_so_a_killed_ones_is_known(tmp_path, monkeypatch):
+    seen = []
+    real = os.replace
+
+    def spy(src, dst):
+        seen.append(os.path.basename(src))
+        assert temp_writer_alive(src) is True  # this process, writing it
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    atomic_write_text(tmp_path / "r.csv", "x")
+    assert re.fullmatch(rf"\.r\.csv\.{_host_tag()}-{os.getpid()}\.[^.]+\.tmp", seen[0])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert temp_writer_alive(tmp_path / f".r.csv.{_host_tag()}-{int(dead.stdout)}.ab.tmp") is False
+    other = "f" * 8 if _host_tag() != "f" * 8 else "e" * 8
+    assert temp_writer_alive(f".r.csv.{other}-{os.getpid()}.ab.tmp") is None  # another machine: cannot tell
+    assert temp_writer_alive(".r.csv.abc123.tmp") is None  # an older version's name

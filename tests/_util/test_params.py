@@ -100,7 +100,7 @@ def test_tied_weights_counted_once():
     b.weight = a.weight
     model = nn.Sequential(a, b)
     assert names(model) == ["0.weight"] and names(model, P.DEFAULT_MODULES) == ["0.weight"]
-    assert P.L2(1.0)(model).item() == pytest.approx(a.weight.square().sum().item())
+    assert P.L2(1.0, convention="sum")(model).item() == pytest.approx(a.weight.square().sum().item())
 
 
 def test_config_names_round_trip():

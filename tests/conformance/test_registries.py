@@ -28,7 +28,7 @@ import regularkit.preprocess as PP
 import regularkit.train as T
 import regularkit.train.callbacks as CB
 from regularkit.averaging._config import AveragerConfig
-from regularkit.preprocess.transforms import _Preprocessor
+from regularkit.preprocess.base import Preprocessor
 
 
 def takes_a_model(cls) -> bool:
@@ -58,7 +58,7 @@ FAMILIES = {
     "constraints": Family(C, C.REGISTRY, cases.CONSTRAINT_CASES, subclass_of(C.Constraint)),
     "noise": Family(N, N.REGISTRY, cases.NOISE_CASES, subclass_of(N.Stochastic)),
     "augment": Family(A, A.REGISTRY, cases.AUGMENT_CASES, subclass_of(A.Augmentation)),
-    "preprocess": Family(PP, PP.REGISTRY, cases.PREPROCESS_CASES, subclass_of(_Preprocessor)),
+    "preprocess": Family(PP, PP.REGISTRY, cases.PREPROCESS_CASES, subclass_of(Preprocessor)),
     "averaging": Family(AV, AV.REGISTRY, cases.AVERAGING_CASES,
                         lambda cls: subclass_of(AveragerConfig)(cls) or takes_a_model(cls)),
     "callbacks": Family(T, CB.REGISTRY, cases.CALLBACK_CASES, subclass_of(CB.Callback)),

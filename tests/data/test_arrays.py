@@ -155,3 +155,23 @@ class Stream(IterableDataset):
 def test_from_torch_errors(train, message):
     with pytest.raises(RegularkitError, match=message):
         from_torch(train)
+
+
+@pytest.mark.parametrize("labels, first_gap", [([0, 1, 2, 50000], 3), ([1, 2, 3], 0), ([0, 2], 1)])
+def test_labels_with_a_gap_are_refused_unless_num_classes_is_given(labels, first_gap):
+    """{0..8, 50000} used to make a 50,001-class model without a word (issue 23)."""
+    y = np.array(labels * 5)
+    x = RNG.random((len(y), 3))
+    top = max(labels)
+    with pytest.raises(RegularkitError, match=rf"^arrays: labels must be 0\.\.k-1, got {len(labels)} distinct labels "
+                                              rf"from {min(labels)} to {top} \(label {first_gap} has no sample\); "
+                                              rf"remap them to 0\.\.{len(labels) - 1}"):
+        from_arrays(x, y)
+    assert from_arrays(x, y, num_classes=top + 1).num_classes == top + 1  # kept on purpose: said by the caller
+    remapped = np.unique(y, return_inverse=True)[1]  # the remedy the message names
+    assert from_arrays(x, remapped).num_classes == len(labels)
+
+
+def test_a_test_label_beyond_the_training_ones_is_part_of_the_gap_check():
+    with pytest.raises(RegularkitError, match=r"got 3 distinct labels from 0 to 7 \(label 2 has no sample\)"):
+        from_arrays(X, Y, X[:4], np.array([0, 1, 7, 7]))

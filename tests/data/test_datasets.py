@@ -348,3 +348,30 @@ def test_npz_layout_flips_and_fill_keys(tmp_path):
     with pytest.raises(RegularkitError, match=r"image_size does not apply to an \.npz file; it takes layout, "
                                               r"flips, fill$"):
         load_dataset(path, image_size=3)
+
+
+def test_npz_labels_with_a_gap_are_refused_unless_the_file_gives_num_classes(tmp_path):
+    y = np.r_[np.arange(36) % 9, [50000] * 4]
+    x = np.linspace(0, 1, 40 * 3, dtype=np.float32).reshape(40, 3)
+    path = save(tmp_path, "gap.npz", x_train=x, y_train=y, x_test=x[:9], y_test=np.arange(9))
+    with pytest.raises(RegularkitError, match=rf"^{path}: labels must be 0\.\.k-1, got 10 distinct labels from 0 to "
+                                              r"50000 \(label 9 has no sample\); remap them to 0\.\.9"):
+        load_npz(path)
+    kept = save(tmp_path, "kept.npz", x_train=x, y_train=y % 50000, x_test=x[:9], y_test=np.arange(9),
+                num_classes=np.array(12))
+    assert load_npz(kept).num_classes == 12  # a class without a sample, declared on purpose
+
+
+@pytest.mark.parametrize("source, called", [("npz", "an .npz file"), ("digits", "a dataset bundled with regularkit"),
+                                            ("folder", "an image folder")])
+def test_data_dir_is_refused_where_it_does_not_apply(tmp_path, source, called):
+    """--data-dir with an .npz used to be ignored without a word (issue 23): it only locates Fashion-MNIST."""
+    if source == "npz":
+        x = np.zeros((4, 3), np.float32)
+        source = str(save(tmp_path, x_train=x, y_train=np.arange(4) % 2, x_test=x, y_test=np.arange(4) % 2))
+    elif source == "folder":
+        (tmp_path / "imgs" / "a").mkdir(parents=True)
+        source = str(tmp_path / "imgs")
+    with pytest.raises(RegularkitError, match=rf"^{source}: data_dir does not apply to {called} \(it is where the "
+                                              rf"fashion-mnist files are\), got '{tmp_path}'$"):
+        load_dataset(source, data_dir=tmp_path)

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from regularkit._util import memory
+from regularkit.data import images
 from regularkit.data.datasets import load_dataset
 from regularkit.data.images import load_image_folder
 from regularkit.errors import RegularkitError
@@ -221,3 +223,24 @@ def test_load_dataset_dispatches_folders_with_options_and_limit_train(tmp_path):
         load_image_folder(tmp_path / "nope")
     with pytest.raises(RegularkitError, match=r": target does not apply to an image folder; it takes image_size"):
         load_dataset(tmp_path, target="y")
+
+
+def test_an_image_size_that_cannot_fit_is_refused_before_any_image_is_decoded(tmp_path, monkeypatch):
+    """Issue 23: ``--image-size 100000`` grew to 4.1 GB in 60 s; the estimate comes from the headers alone."""
+    folder(tmp_path, {"a": 3, "b": 3})
+    decoded = []
+    monkeypatch.setattr(images, "_pixels", lambda *a: decoded.append(a) or np.zeros((1, 2, 2), np.float32))
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**30)  # 1 GiB free: 0.5 GiB may be used
+    need = 2 * 4 * 6 * 1 * 100000 * 100000
+    with pytest.raises(RegularkitError, match=rf"^image folder '{tmp_path}' \(6 images of 1×100000×100000 float32, "
+                                              rf"twice while loading\) needs {need / 2**30:.1f} GiB, more than 50% "
+                                              r"of the 1\.0 GiB available; pass a smaller image_size "
+                                              r"\(--image-size H,W\)$"):
+        load_image_folder(tmp_path, image_size=100000)
+    assert decoded == []
+    # 6 grey 5x6 images need 2 x 4 x 180 = 1440 bytes: loaded; the bound is exactly MEMORY_SHARE of what is free
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 * 1440)
+    load_image_folder(tmp_path, test_fraction=0.5)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 * 1440 - 1)
+    with pytest.raises(RegularkitError, match=r"needs 1\.3e-06 GiB"):
+        load_image_folder(tmp_path, test_fraction=0.5)

@@ -214,3 +214,27 @@ def test_load_dataset_dispatch_for_tables(tmp_path):
     assert [ds.classes[y] for y in ds.y_train] == [ROWS[r - 2][3] for r in ds.sources["train_rows"]]
     with pytest.raises(RegularkitError, match=r"target does not apply to an \.npz file"):
         load_dataset(tmp_path / "x.npz", target="kind")
+
+
+def test_one_typo_in_a_numeric_column_is_said_in_one_line_naming_the_cell(tmp_path):
+    """A typo used to make the whole column one-hot without a word (issue 23); it is read as categories, and said."""
+    from regularkit.data.schema import DataWarning
+    rows = list(ROWS)
+    rows[3] = ("4o", *rows[3][1:])  # row 5 of the file (the header is row 1)
+    path = write_csv(tmp_path / "typo.csv", rows)
+    with pytest.warns(DataWarning) as caught:
+        ds = load_table(path, target="kind", test_fraction=0.2)
+    assert [str(w.message) for w in caught] == [
+        f"{path}: column 'size' is read as categorical (one-hot, one feature per distinct value) because 1 of 10 "
+        "values are not numbers, the first in row 5: '4o'; fix the cell if the column is numeric"]
+    record = ds.sources["preprocessing"]
+    assert "size" in record["categorical"] and "size" not in record["numeric"]  # what the line says happened
+
+
+def test_columns_of_words_or_of_numbers_are_read_without_a_warning(tmp_path):
+    import warnings
+    half = [(("x" if i % 2 else str(i)), *r[1:]) for i, r in enumerate(ROWS)]  # as many words as numbers: categories
+    for name, rows in (("clean.csv", ROWS), ("half.csv", half)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_table(write_csv(tmp_path / name, rows), target="kind", test_fraction=0.2)

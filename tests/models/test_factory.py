@@ -1,4 +1,5 @@
 """The user's model factory: loaded from module:function or file.py:function, tried before training."""
+import re
 import sys
 
 import pytest
@@ -104,3 +105,111 @@ def test_build_model_from_a_factory_is_seeded_and_applies_the_knobs(factory_file
 def test_spec_syntax():
     assert is_factory_spec("pkg.mod:build") and is_factory_spec("dir/file.py:make_model")
     assert not is_factory_spec("mlp") and not is_factory_spec("file.py:") and not is_factory_spec(":build")
+
+
+# --------------------------------------------------------------------------- models that pass a one-batch probe
+# and fail in training (issue 23, item 8): each one line, before anything is trained or written
+PROBED = '''
+import re
+import sys
+import torch
+from torch import nn
+
+
+class Head(nn.Module):
+    def __init__(self, n, k, how):
+        super().__init__()
+        self.lin, self.how = nn.Linear(n, k), how
+
+    def forward(self, x):
+        z = x.flatten(1)
+        if self.how == "first_two":
+            return self.lin(z[:2])               # a batch size fixed inside the model
+        if self.how == "long":
+            return self.lin(z).long()
+        if self.how == "nan":
+            return self.lin(z) * float("nan")
+        if self.how == "inf_off_zero":
+            return self.lin(z) / (z.sum(1, keepdim=True) == 0).float()   # finite on zeros only
+        if self.how == "normed":
+            return self.lin(z / z.norm(dim=1, keepdim=True))             # NaN on zeros only: real data is fine
+        return self.lin(z)
+
+
+class NoParams(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10]
+
+
+def make(how):
+    def build(shape, k):
+        return Head(int(torch.tensor(shape).prod()), k, how)
+    return build
+
+
+first_two, long, nan, inf_off_zero, normed = (make(h) for h in ("first_two", "long", "nan", "inf_off_zero", "normed"))
+
+
+def no_params(shape, k):
+    return NoParams()
+
+
+def frozen(shape, k):
+    model = make("")(shape, k)
+    model.requires_grad_(False)
+    return model
+
+
+def exits(shape, k):
+    sys.exit(3)
+'''
+
+
+@pytest.fixture
+def probed_file(tmp_path):
+    path = tmp_path / "probed.py"
+    path.write_text(PROBED)
+    return path
+
+
+@pytest.mark.parametrize("name, match", [
+    ("first_two", r"maps a batch of shape \(3, 1, 8, 8\) to \(2, 10\); expected logits of shape \(3, 10\); "
+                  r"is a batch size fixed inside the model\?$"),
+    ("no_params", r"^the model from no_params\(\(1, 8, 8\), 10\) has no parameters; training would change nothing$"),
+    ("frozen", r"has no trainable parameters \(all 2 have requires_grad=False\)"),
+    ("long", r"returns logits of dtype torch.int64; expected floating point logits"),
+    ("nan", r"returns 30 non-finite logit\(s\) \(NaN or inf\) of 30 on a batch of shape \(3, 1, 8, 8\)"),
+    ("inf_off_zero", r"returns 30 non-finite logit\(s\)"),
+    ("exits", r"^exits\(\(1, 8, 8\), 10\) raised SystemExit\(3\): it called sys.exit, where a factory must return "
+              r"a model$"),
+])
+def test_the_probe_refuses_models_that_would_fail_in_training(name, match, probed_file):
+    with pytest.raises(RegularkitError, match=match) as info:
+        call_factory(load_factory(f"{probed_file}:{name}"), (1, 8, 8), 10, name)
+    assert "\n" not in str(info.value)
+
+
+def test_the_probe_accepts_a_model_whose_logits_are_nan_only_on_an_all_zero_input(probed_file):
+    model = call_factory(load_factory(f"{probed_file}:normed"), (1, 8, 8), 10, "normed")
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0)) + 0.1
+    assert torch.isfinite(model(x)).all() and model(x).shape == (5, 10)
+
+
+def test_a_sys_exit_while_loading_the_factory_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit('no GPU')\n")
+    with pytest.raises(RegularkitError, match=r"cannot load .*quits.py.* SystemExit\('no GPU'\): it called sys.exit"):
+        load_factory(f"{tmp_path / 'quits.py'}:build")
+    (tmp_path / "quits_module.py").write_text("import sys\nsys.exit(4)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RegularkitError, match=r"importing 'quits_module' for model 'quits_module:build' failed: "
+                                              r"SystemExit\(4\)"):
+        load_factory("quits_module:build")
+
+
+@pytest.mark.parametrize("spec", ["models.txt:build", "./models.txt:build"])
+def test_a_factory_file_that_is_not_python_is_refused_naming_it(spec, tmp_path, monkeypatch, factory_file):
+    (tmp_path / "models.txt").write_text(FACTORY)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RegularkitError, match=rf"^model factory file must be a Python file ending in \.py, got "
+                                              rf"'{tmp_path}/models.txt' \(from '{re.escape(spec)}'\)$"):
+        load_factory(spec)

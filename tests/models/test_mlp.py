@@ -11,7 +11,7 @@ from regularkit.errors import RegularkitError
 from regularkit.metrics.sparsity import activation_modules
 from regularkit.models import MLP, LowRankLinear
 from regularkit.models.mlp import _ACTIVATIONS, make_activation
-from regularkit.noise import DropConnectLinear, Dropout
+from regularkit.noise import AlphaDropout, DropConnectLinear, Dropout
 from regularkit.train import param_groups
 from regularkit.train.config import ACTIVATIONS
 from regularkit.transfer import find_head
@@ -109,9 +109,56 @@ def test_bottleneck_with_dropconnect_drops_the_factors_connections():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: MLP((4,), 2, activation="swish"), "activation must be one of 'relu', .*'softplus'; got 'swish'"),
+    (lambda: MLP((4,), 2, activation="swish"), "activation must be one of 'relu', .*'selu'; got 'swish'"),
     (lambda: MLP((4,), 2, bottleneck=0), "bottleneck must be >= 1, got 0"),
 ])
 def test_mlp_errors(call, match):
     with pytest.raises(RegularkitError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- mixing stages (Manifold MixUp, issue 22)
+def run_chain(stages, x):
+    for stage in stages:
+        x = stage(x)
+    return x
+
+
+@pytest.mark.parametrize("kw, n_stages", [({}, 4), ({"batchnorm": True, "dropout": 0.3, "input_dropout": 0.2}, 4),
+                                          ({"bottleneck": 3, "dropconnect": 0.2, "widths": (7,)}, 2)])
+def test_mixing_stages_chain_is_the_forward_block_by_block(kw, n_stages):
+    torch.manual_seed(0)
+    kw = {"widths": (9, 8, 7), **kw}
+    m = MLP((2, 3, 3), 4, **kw)
+    stages = m.mixing_stages()
+    assert len(stages) == n_stages and stages[-1] is m.head  # one stage per hidden block, then the head
+    x = torch.randn(6, 2, 3, 3)
+    for mode in (True, False):
+        m.train(mode)
+        torch.manual_seed(1)
+        expected = m(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(run_chain(stages, x), expected, rtol=0, atol=0)
+    # each hidden stage starts with its own Linear and ends with its dropout (or Identity)
+    firsts = [s[0] for s in stages[1:-1]]
+    assert all(isinstance(f, (nn.Linear, LowRankLinear)) for f in firsts)
+
+
+def test_alpha_dropout_kind_keeps_a_selu_network_self_normalizing():
+    torch.manual_seed(0)
+    m = MLP((64,), 3, widths=(256, 256), dropout=0.1, input_dropout=0.05, dropout_kind="alpha")
+    drops = [x for x in m.modules() if isinstance(x, (AlphaDropout, Dropout))]
+    assert [type(d) for d in drops] == [AlphaDropout] * 3 and [d.p for d in drops] == [0.05, 0.1, 0.1]
+    # SELU with LeCun-normal weights (the paper's setting): swap the activations in, check the hidden units
+    for i, layer in enumerate(m.features):
+        if isinstance(layer, nn.ReLU):
+            m.features[i] = nn.SELU()
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=layer.in_features ** -0.5)
+            nn.init.zeros_(layer.bias)
+    x = torch.randn(20000, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        hidden = m.mixing_stages()[1](m.mixing_stages()[0](x))  # after two SELU blocks with alpha dropout
+    assert abs(float(hidden.mean())) < 0.05 and abs(float(hidden.var()) - 1) < 0.1  # mean 0, variance 1 kept
+    with pytest.raises(RegularkitError, match="dropout_kind must be one of 'inverted', 'classic', 'alpha'; got 'gau"):
+        MLP((4,), 2, dropout_kind="gauss")

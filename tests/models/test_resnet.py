@@ -8,7 +8,7 @@ from torch import nn
 
 from regularkit.errors import RegularkitError
 from regularkit.models.resnet import BasicBlock, ResNet, build_resnet
-from regularkit.noise import Dropout, DropPath
+from regularkit.noise import DropBlock2d, DropBlockSchedule, Dropout, DropPath
 
 
 def leaf_call_order(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
@@ -150,3 +150,42 @@ def test_errors(kwargs, message):
     args.update(kwargs)
     with pytest.raises(RegularkitError, match=message):
         build_resnet(args.pop("input_shape"), args.pop("num_classes"), **args)
+
+
+# --------------------------------------------------------------------------- mixing stages (Manifold MixUp, issue 22)
+def test_mixing_stages_chain_is_the_forward_block_by_block():
+    torch.manual_seed(0)
+    m = ResNet((2, 8, 8), 3, widths=(4, 6), blocks_per_stage=2, drop_path=0.3, dropout=0.2)
+    stages = m.mixing_stages()
+    assert len(stages) == 1 + 4 + 1 and stages[0] is m.stem and list(stages[1:5]) == list(m.blocks)
+    x = torch.randn(5, 2, 8, 8)
+    for mode in (True, False):
+        m.train(mode)
+        torch.manual_seed(1)
+        expected = m(x)
+        torch.manual_seed(1)
+        out = x
+        for stage in stages:
+            out = stage(out)
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- DropBlock (issue 22)
+def test_drop_block_in_the_last_two_stages_as_timm_places_it():
+    torch.manual_seed(0)
+    m = build_resnet((1, 16, 16), 3, widths=(4, 6, 8), blocks_per_stage=2, drop_block=0.2, drop_block_size=3)
+    placed = [None if b.drop_block is None else (b.drop_block.drop_prob, b.drop_block.gamma_scale,
+                                                 b.drop_block.fast) for b in m.blocks]
+    assert placed == [None, None, (0.2, 0.25, False), (0.2, 0.25, False), (0.2, 1.0, False), (0.2, 1.0, False)]
+    assert all(isinstance(b.drop_block, DropBlock2d) for b in m.blocks[2:])
+    torch.manual_seed(0)
+    plain = build_resnet((1, 16, 16), 3, widths=(4, 6, 8), blocks_per_stage=2)
+    plain.load_state_dict(m.state_dict())
+    x = torch.randn(4, 1, 16, 16)
+    assert torch.equal(m.eval()(x), plain.eval()(x))
+    assert not torch.equal(m.train()(x), plain.train()(x))
+    schedule = DropBlockSchedule(m, ramp_steps=10)  # the paper's linear ramp reaches every placed layer
+    assert all(b.drop_block.drop_prob == 0.0 for b in m.blocks[2:])
+    torch.testing.assert_close(m.train()(x), plain.train()(x), rtol=0, atol=0)  # rate 0 at step 0: nothing dropped
+    schedule.step()
+    assert all(b.drop_block.drop_prob == pytest.approx(0.02) for b in m.blocks[2:])

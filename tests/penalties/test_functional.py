@@ -34,7 +34,8 @@ def test_lp_matches_numpy_and_special_cases(p):
     assert P.Lp(p, 0.1)(model).item() == pytest.approx(0.1 * s, rel=1e-5)
     assert P.Lp(p, 0.1, root=True)(model).item() == pytest.approx(0.1 * s ** (1 / p), rel=1e-5)
     if p == 2.0:
-        assert P.Lp(p, 0.1)(model).item() == pytest.approx(P.L2(0.1)(model).item(), rel=1e-6)
+        assert P.Lp(p, 0.1)(model).item() == pytest.approx(P.L2(0.1, convention="sum")(model).item(), rel=1e-6)
+        assert P.Lp(p, 0.1)(model).item() == pytest.approx(2 * P.L2(0.1)(model).item(), rel=1e-6)
     if p == 1.0:
         assert P.Lp(p, 0.1)(model).item() == pytest.approx(P.L1(0.1)(model).item(), rel=1e-6)
 

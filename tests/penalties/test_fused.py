@@ -15,10 +15,10 @@ from regularkit.errors import RegularkitError
 from regularkit.penalties.fused import elastic_net_add_grad_, lp_add_grad_
 
 PENALTIES = {
-    "l2_sum": lambda **kw: P.L2(0.3, **kw),
+    "l2_sum": lambda **kw: P.L2(0.3, convention="sum", **kw),
     "l2_half": lambda **kw: P.L2(0.3, convention="half", **kw),
     "l1": lambda **kw: P.L1(0.2, **kw),
-    "elastic_sum": lambda **kw: P.ElasticNet(0.1, 0.2, **kw),
+    "elastic_sum": lambda **kw: P.ElasticNet(0.1, 0.2, convention="sum", **kw),
     "elastic_half": lambda **kw: P.ElasticNet(0.1, 0.2, convention="half", **kw),
     "lp_1.5": lambda **kw: P.Lp(1.5, 0.3, **kw),
     "lp_3": lambda **kw: P.Lp(3.0, 0.3, **kw),

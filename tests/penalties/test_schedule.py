@@ -1,4 +1,5 @@
-"""Scheduled strengths: the step counter, its unit ("step" | "epoch"), and fit advancing it."""
+"""Scheduled strengths: the step counter, its unit ("step" | "epoch"), fit advancing it, ScheduleState saving it."""
+import io
 import pickle
 
 import pytest
@@ -7,6 +8,7 @@ from torch import nn
 
 from regularkit import penalties as P
 from regularkit.errors import RegularkitError
+from regularkit.penalties.schedule import ScheduleState
 from regularkit.train import fit
 
 
@@ -69,3 +71,44 @@ def test_schedule_unit_is_in_the_config():
     assert "schedule_unit='epoch'" in repr(act)
     assert P.ActivityPenalty.from_config(act.get_config()).schedule_unit == "epoch"
     assert P.L2(0.1).get_config()["schedule_unit"] == "step"
+
+
+def halves(step):
+    """A module-level schedule: 0.1, 0.05, 0.025, ..."""
+    return 0.1 * 0.5 ** step
+
+
+def test_schedule_state_puts_the_counters_in_the_models_state_dict():
+    """A Lightning-style save/load: torch.save(model.state_dict()) -> a new model -> load -> the same next strength."""
+    model = tiny()
+    l2, l1 = P.L2(halves), P.L1(halves, schedule_unit="epoch")
+    model.schedules = ScheduleState([l2, l1])
+    for _ in range(3):
+        l2.step()
+    l1.step()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    assert state["schedules._extra_state"] == {"step_count": [3, 1]}
+    fresh = tiny()
+    new_l2, new_l1 = P.L2(halves), P.L1(halves, schedule_unit="epoch")
+    fresh.schedules = ScheduleState([new_l2, new_l1])
+    fresh.load_state_dict(state)
+    assert (new_l2.step_count, new_l1.step_count) == (3, 1)
+    assert new_l2(fresh).item() == pytest.approx(l2(model).item())  # the strength the saved run reads next
+    assert new_l2(fresh).item() == pytest.approx(0.0125 / 2 * sum(p.square().sum().item() for p in
+                                                                  (fresh[0].weight, fresh[2].weight)))
+    assert list(fresh.schedules.parameters()) == [] and "L2(step_count=3)" in repr(fresh.schedules)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: ScheduleState([]), r"terms must be a non-empty list of regularkit penalties, got \[\]"),
+    (lambda: ScheduleState([lambda m: 0]), r"terms must be a non-empty list of regularkit penalties"),
+    (lambda: ScheduleState([P.L2()]).set_extra_state({"step_count": [1, 2]}), r"ScheduleState holds 1 penalties"),
+    (lambda: P.L2().load_state_dict({"steps": 3}), r"a penalty's state must be a dict with 'step_count', got"),
+    (lambda: P.L2().load_state_dict({"step_count": -1}), r"step_count must be >= 0, got -1"),
+])
+def test_schedule_state_errors_name_the_value(call, match):
+    with pytest.raises(RegularkitError, match=match):
+        call()

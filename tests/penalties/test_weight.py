@@ -24,7 +24,13 @@ from _helpers.penalties import (
 from torch import nn
 
 from regularkit import penalties as P
+from regularkit.config import replace
+from regularkit.data.datasets import Dataset
+from regularkit.data.splits import make_splits
 from regularkit.errors import RegularkitError
+from regularkit.study import StudyConfig, resolve
+from regularkit.study.assemble import assemble
+from regularkit.study.recipes import RECIPES
 
 
 def test_worked_example():
@@ -32,13 +38,13 @@ def test_worked_example():
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.0]]))  # sum w^2 = 14, sum |w| = 6
         lin.bias.fill_(100.0)  # must not count
-    assert P.L2(0.5)(lin).item() == pytest.approx(7.0)
-    assert P.L2(0.5, convention="half")(lin).item() == pytest.approx(3.5)
-    assert P.L2(0.5, n=7)(lin).item() == pytest.approx(1.0)
-    assert P.L2(0.5, convention="half", n=7)(lin).item() == pytest.approx(0.5)
+    assert P.L2(0.5)(lin).item() == pytest.approx(3.5)  # the one convention: lam/2 ||w||^2
+    assert P.L2(0.5, convention="sum")(lin).item() == pytest.approx(7.0)
+    assert P.L2(0.5, n=7)(lin).item() == pytest.approx(0.5)
+    assert P.L2(0.5, convention="sum", n=7)(lin).item() == pytest.approx(1.0)
     assert P.L1(0.5)(lin).item() == pytest.approx(3.0)
-    assert P.ElasticNet(0.5, 0.5)(lin).item() == pytest.approx(10.0)
-    assert P.ElasticNet(0.5, 0.5, convention="half")(lin).item() == pytest.approx(6.5)
+    assert P.ElasticNet(0.5, 0.5)(lin).item() == pytest.approx(6.5)
+    assert P.ElasticNet(0.5, 0.5, convention="sum")(lin).item() == pytest.approx(10.0)
     assert P.ElasticNet.from_beta(0.5, 2.0)(lin).item() == pytest.approx(0.5 * (2 * 14 + 6))
     assert P.Lp(3, 1.0)(lin).item() == pytest.approx(1 + 8 + 27)
     assert P.Lp(3, 2.0, root=True)(lin).item() == pytest.approx(2 * 36 ** (1 / 3))
@@ -50,11 +56,12 @@ def test_gradients_are_the_analytic_ones():
         model[7].weight[0, :2] = 0.0  # sign(0) = 0: L1's subgradient choice
     lam = 0.3
     for penalty, expected in [
-        (P.L2(lam), lambda w: 2 * lam * w),
-        (P.L2(lam, convention="half"), lambda w: lam * w),
-        (P.L2(lam, n=10), lambda w: 2 * lam * w / 10),
+        (P.L2(lam), lambda w: lam * w),
+        (P.L2(lam, convention="sum"), lambda w: 2 * lam * w),
+        (P.L2(lam, n=10), lambda w: lam * w / 10),
         (P.L1(lam), lambda w: lam * torch.sign(w)),
-        (P.ElasticNet(lam, 2 * lam), lambda w: lam * torch.sign(w) + 4 * lam * w),
+        (P.ElasticNet(lam, 2 * lam), lambda w: lam * torch.sign(w) + 2 * lam * w),
+        (P.ElasticNet(lam, 2 * lam, convention="sum"), lambda w: lam * torch.sign(w) + 4 * lam * w),
         (P.Lp(3.0, lam), lambda w: 3 * lam * w.abs() ** 2 * torch.sign(w)),
     ]:
         grads(penalty, model)
@@ -64,8 +71,8 @@ def test_gradients_are_the_analytic_ones():
         assert model[0].bias.grad is None and model[1].weight.grad is None and model[5].weight.grad is None
 
 
-def test_half_l2_equals_torch_coupled_weight_decay_with_momentum():
-    # Coupled decay: L2(lam, "half") in the loss == torch's SGD/Adam(weight_decay=lam) on the same params.
+def test_default_l2_equals_torch_coupled_weight_decay_with_momentum():
+    # The one convention: L2(lam) in the loss == torch's SGD/Adam(weight_decay=lam) on the same params.
     # (No BatchNorm here: it zeroes the conv bias gradient up to round-off, which Adam then amplifies.)
     def small():
         torch.manual_seed(0)
@@ -76,7 +83,7 @@ def test_half_l2_equals_torch_coupled_weight_decay_with_momentum():
         x = torch.randn(8, 2, 6, generator=torch.Generator().manual_seed(1))
         opt_a = opt_cls(P.decay_param_groups(a, 0.0), **kw)
         opt_b = opt_cls(P.decay_param_groups(b, 0.05), **kw)
-        pen = P.L2(0.05, convention="half")
+        pen = P.L2(0.05)
         for _ in range(5):
             for model, opt, extra in ((a, opt_a, pen), (b, opt_b, None)):
                 opt.zero_grad()
@@ -90,7 +97,7 @@ def test_half_l2_equals_torch_coupled_weight_decay_with_momentum():
 def test_schedule_follows_step_and_state_dict():
     lin = nn.Linear(3, 2)
     pen = P.L2(schedule)
-    base = lin.weight.square().sum().item()
+    base = lin.weight.square().sum().item() / 2  # lam/2 ||w||^2
     assert pen(lin).item() == pytest.approx(0.1 * base)
     pen.step()
     pen.step()
@@ -165,14 +172,14 @@ def test_every_penalty_covers_attention_embedding_and_recurrent_weights(build, e
     chosen = [arrays[n] for n in sorted(timm_decayed(model))]
     assert set(timm_decayed(model)) == expected
     sq, ab = sum(np.sum(w ** 2) for w in chosen), sum(np.sum(np.abs(w)) for w in chosen)
-    assert P.L2(0.3)(model).item() == pytest.approx(0.3 * sq, rel=1e-5)
+    assert P.L2(0.3)(model).item() == pytest.approx(0.3 * sq / 2, rel=1e-5)  # lam/2 ||w||^2
     assert P.L1(0.3)(model).item() == pytest.approx(0.3 * ab, rel=1e-5)
-    assert P.ElasticNet(0.1, 0.2)(model).item() == pytest.approx(0.1 * ab + 0.2 * sq, rel=1e-5)
+    assert P.ElasticNet(0.1, 0.2)(model).item() == pytest.approx(0.1 * ab + 0.2 * sq / 2, rel=1e-5)
     assert P.Lp(3, 0.5)(model).item() == pytest.approx(0.5 * sum(np.sum(np.abs(w) ** 3) for w in chosen), rel=1e-5)
     grads(P.L2(0.3), model)
-    for n, p in model.named_parameters():  # exactly the weights get a gradient, 2 * lam * w
+    for n, p in model.named_parameters():  # exactly the weights get a gradient, lam * w
         if n in expected:
-            torch.testing.assert_close(p.grad, 0.6 * p.detach())
+            torch.testing.assert_close(p.grad, 0.3 * p.detach())
         else:
             assert p.grad is None, n
 
@@ -180,11 +187,11 @@ def test_every_penalty_covers_attention_embedding_and_recurrent_weights(build, e
 def test_old_module_type_rule_and_no_weight_decay_on_penalties():
     model = SkippingViT({"class_token"})
     params = dict(model.named_parameters())
-    old = P.L2(1.0, modules=P.DEFAULT_MODULES)(model).item()
+    old = P.L2(2.0, modules=P.DEFAULT_MODULES)(model).item()  # 2/2 sum w^2
     assert old == pytest.approx(sum(params[n].square().sum().item() for n in VIT_MODULE_WEIGHTS), rel=1e-6)
-    new = P.L2(1.0)(model).item()
+    new = P.L2(2.0)(model).item()
     assert new == pytest.approx(sum(params[n].square().sum().item() for n in VIT_WEIGHTS - {"class_token"}), rel=1e-6)
-    everything = P.L2(1.0, modules="all")(model).item()
+    everything = P.L2(2.0, modules="all")(model).item()
     assert everything == pytest.approx(sum(p.square().sum().item() for p in params.values()), rel=1e-6)
 
 
@@ -192,7 +199,7 @@ def test_frozen_weights_are_not_penalized():
     model = make_model()
     model[0].requires_grad_(False)  # a frozen conv: a penalty on it would be a constant
     expected = sum(w.square().sum().item() for w in selected_weights(model)[1:])
-    assert P.L2(1.0)(model).item() == pytest.approx(expected, rel=1e-6)
+    assert P.L2(1.0, convention="sum")(model).item() == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("modules", [None, "all", P.DEFAULT_MODULES, (nn.Embedding, nn.LSTM)])
@@ -260,6 +267,20 @@ def test_the_fused_flag_is_part_of_equality_and_the_config():
 
 
 def test_repr_lists_strengths_first_and_the_selection_last_by_type_name():
-    assert repr(P.L2(1e-3)) == ("L2(strength=0.001, convention='sum', n=None, pattern=None, schedule_unit='step', "
+    assert repr(P.L2(1e-3)) == ("L2(strength=0.001, convention='half', n=None, pattern=None, schedule_unit='step', "
                               "fused=True, modules=None)")
     assert repr(P.L1(0.5, modules=(nn.Linear, nn.Conv2d))).endswith("fused=True, modules=(Linear, Conv2d))")
+
+
+def test_the_study_reg_l2_is_the_library_default_l2():
+    """One L2 convention: a tuned ``reg.l2`` pasted into ``L2(best)`` is the same penalty (issue 24, item 3)."""
+    ds = Dataset("toy", np.random.default_rng(0).random((40, 6), dtype=np.float32), np.arange(40) % 2,
+                 np.random.default_rng(1).random((8, 6), dtype=np.float32), np.arange(8) % 2, num_classes=2)
+    base = StudyConfig(epochs=1, batch_size=8).base_recipe()
+    parts = assemble(replace(resolve(["l2"], base)[0], {"reg.l2": 0.03}), make_splits(ds, val_fraction=0.25, seed=0),
+                     seed=0)
+    (term,) = [t for t in parts.loss_terms if isinstance(t, P.L2)]
+    assert term == P.L2(0.03)
+    assert term(parts.model).item() == pytest.approx(
+        0.015 * sum(p.square().sum().item() for p in parts.model.parameters() if p.dim() >= 2), rel=1e-6)
+    assert "(lambda/2)" in RECIPES["l2"][0]  # what `regularkit recipes` prints

@@ -14,6 +14,7 @@ from sklearn.decomposition import PCA
 
 from regularkit.errors import RegularkitError
 from regularkit.preprocess import MinMax, PCAWhiten, Rescale, Standardize, ZCAWhiten, mark_split
+from regularkit.preprocess.dtype import ToDtype
 from regularkit.preprocess.transforms import _covariance, _eigh_desc
 
 
@@ -219,3 +220,51 @@ def test_whitening_errors(call, match):
         warnings.simplefilter("ignore")  # N = 1 <= D also warns, before the error
         with pytest.raises(RegularkitError, match=match):
             call()
+
+
+# --------------------------------------------------------------------------- modules with state (issue 24, item 4)
+@pytest.mark.parametrize("make", [
+    lambda: Standardize(), lambda: MinMax((-1, 1)), lambda: PCAWhiten(n_components=4), lambda: ZCAWhiten(eps=1e-3)])
+def test_fitted_preprocessor_is_part_of_the_model_state_export_and_compile(make):
+    """Fit once on train, then a module: buffers in state_dict, a fresh model loads them, export and compile agree."""
+    x = correlated(200, 6)
+    torch.manual_seed(0)
+    pre = make().fit(x)
+    assert isinstance(pre, torch.nn.Module) and set(dict(pre.named_buffers())) == set(pre._fitted)
+    model = torch.nn.Sequential(pre, torch.nn.Linear(pre(x[:1]).shape[1], 2)).eval()
+    eager = model(x)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)  # what a Lightning checkpoint holds
+    buf.seek(0)
+    fresh = torch.nn.Sequential(type(pre)(), torch.nn.Linear(model[1].in_features, 2)).eval()
+    fresh.load_state_dict(torch.load(buf, weights_only=True))  # unfitted, default arguments: becomes the saved one
+    assert fresh[0].get_config() == pre.get_config()
+    assert torch.equal(fresh(x), eager)
+    assert torch.equal(torch.export.export(model, (x[:7],)).module()(x[:7]), eager[:7])
+    compiled = torch.compile(model, backend="eager", fullgraph=True)  # no graph break: one graph
+    torch.testing.assert_close(compiled(x), eager)
+    assert all(b.dtype == torch.float64 for b in model.double()[0].buffers())  # buffers follow .to() / .double()
+
+
+def test_loading_an_unfitted_state_unfits_and_old_dicts_still_load():
+    x = correlated(100, 5)
+    fitted = Standardize().fit(x)
+    fitted.load_state_dict(Standardize().state_dict())
+    with pytest.raises(RegularkitError, match="Standardize is not fitted: call fit"):
+        fitted(x)
+    old = {"config": Standardize().get_config(), "mean_": x.mean(0), "std_": x.std(0, correction=0),
+           "feature_shape_": (5,)}  # the dict saved before preprocessors were modules
+    restored = Standardize()
+    restored.load_state_dict(old)
+    torch.testing.assert_close(restored(x), Standardize().fit(x)(x), rtol=1e-5, atol=1e-5)
+
+
+def test_uint8_images_in_one_model_with_todtype_then_standardize():
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randint(0, 256, (64, 3, 4, 4), generator=g, dtype=torch.uint8)
+    scaled = ToDtype(torch.float32)(raw)
+    model = torch.nn.Sequential(ToDtype(torch.float32), Standardize().fit(scaled))
+    out = model(raw)
+    ref = scaled.double().numpy()
+    mean, std = ref.mean(axis=(0, 2, 3), keepdims=True), ref.std(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(out.numpy(), (ref - mean) / (std + 1e-6), atol=1e-5)

@@ -5,7 +5,7 @@ from search_objectives import bowl
 
 from regularkit.errors import RegularkitError
 from regularkit.search import LogUniform, SearchSpace, Uniform, run_search
-from regularkit.search.samplers import make_pruner, make_sampler, startup_trials
+from regularkit.search.samplers import check_sampler_args, check_seed, make_pruner, make_sampler, startup_trials
 
 SPACE = SearchSpace(lr=LogUniform(1e-6, 1e-1), dropout=Uniform(0.0, 0.5))
 
@@ -46,3 +46,17 @@ def test_enqueued_configurations_come_first_once_and_must_lie_in_the_space(tmp_p
         run_search(objective, SPACE, n_trials=1, enqueue=[{"lr": 1.0, "dropout": 0.0}], log=None)
     with pytest.raises(RegularkitError, match=r"must give exactly \['dropout', 'lr'\], got \{'lr': 0.001\}"):
         run_search(objective, SPACE, n_trials=1, enqueue=[{"lr": 1e-3}], log=None)
+
+
+@pytest.mark.parametrize("seed, message", [(-1, r"^seed must be >= 0, got -1$"),
+                                           (2**32, r"^seed must be <= 4294967295, got 4294967296$"),
+                                           (1.5, r"^seed must be an integer, got 1\.5$")])
+def test_a_seed_numpy_cannot_take_is_refused_before_the_storage_is_opened(tmp_path, seed, message):
+    """Issue 23: ``search --seed -1`` ended in NumPy's ValueError from inside Optuna's sampler."""
+    with pytest.raises(RegularkitError, match=message):
+        check_sampler_args("random", SPACE, 5, seed=seed)
+    with pytest.raises(RegularkitError, match=message):
+        run_search(bowl, SPACE, n_trials=1, seed=seed, storage=str(tmp_path / "s.journal"))
+    assert list(tmp_path.iterdir()) == []
+    assert check_seed(2**32 - 1) == 2**32 - 1
+    make_sampler("random", SPACE, seed=2**32 - 1)  # the largest seed is one Optuna takes

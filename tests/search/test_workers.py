@@ -73,7 +73,9 @@ def test_killed_worker_has_its_trial_retried_and_counted_once(kind, tmp_path, re
 
 
 def test_failing_worker_stops_the_search_with_its_exit_code(tmp_path):
-    with pytest.raises(RuntimeError, match=r"search worker regularkit-search-0\.\d \(pid \d+\) exited with code 1"):
+    from regularkit._util.processes import WorkerFailed
+    with pytest.raises(WorkerFailed, match=r"^search worker regularkit-search-0\.\d \(pid \d+\) exited with code 1; "
+                                           r"see its message above$"):
         run_search(_raise, SPACE, n_trials=4, workers=2, storage=tmp_path / "j", log=None)
     stuck = optuna.load_study(study_name="search", storage=open_storage(tmp_path / "j")).get_trials(
         states=(TrialState.RUNNING,))

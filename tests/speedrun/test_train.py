@@ -41,23 +41,31 @@ def test_lr_factor_rises_then_falls_to_zero():
 
 @pytest.fixture
 def spies(monkeypatch):
-    seen = {"ema": 0, "decay": 0, "smoothing": set(), "eval_images": 0}
-    real_ema, real_decay, real_ce = train_module.EMA, train_module._decay_step, train_module.cross_entropy
+    seen = {"ema": 0, "decay": 0, "smoothing": set(), "eval_images": 0, "decayed": []}
+    real_ema, real_decay, real_ce = train_module.EMA, train_module.decoupled_weight_decay, train_module.cross_entropy
 
     def ema(*a, **k):
         seen["ema"] += 1
         return real_ema(*a, **k)
 
-    def decay(*a, **k):
-        seen["decay"] += 1
-        return real_decay(*a, **k)
+    def decay(optimizer, params, wd):
+        handle = real_decay(optimizer, params, wd)
+        hook = optimizer._optimizer_step_pre_hooks[handle.id]
+
+        def counted(*args):
+            seen["decay"] += 1
+            return hook(*args)
+
+        optimizer._optimizer_step_pre_hooks[handle.id] = counted
+        seen["decayed"].append((list(params), wd))
+        return handle
 
     def ce(logits, y, label_smoothing=0.0, **k):
         seen["smoothing"].add(label_smoothing)
         return real_ce(logits, y, label_smoothing=label_smoothing, **k)
 
     monkeypatch.setattr(train_module, "EMA", ema)
-    monkeypatch.setattr(train_module, "_decay_step", decay)
+    monkeypatch.setattr(train_module, "decoupled_weight_decay", decay)
     monkeypatch.setattr(train_module, "cross_entropy", ce)
     return seen
 
@@ -84,14 +92,16 @@ def test_diverged_run_reports_nan_not_a_crash(tiny_cfg, splits):
     assert math.isnan(result.test_accuracy)
 
 
-def test_decoupled_decay_shrinks_weights_by_lr_times_wd_and_leaves_biases_and_bn_alone():
-    """SGDW (Loshchilov & Hutter 2019): w <- w - lr_t * wd * w after the step, on kernels only."""
-    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(3, 2))
-    decayed = decay_param_groups(model, 0.5)[0]["params"]
-    assert {id(p) for p in decayed} == {id(model[0].weight), id(model[3].weight)}
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    before = [p.detach().clone() for p in model.parameters()]
-    train_module._decay_step(decayed, optimizer, 0.5)
-    for p, b in zip(model.parameters(), before):
-        expected = b * (1 - 0.1 * 0.5) if any(p is d for d in decayed) else b
-        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=0)
+def test_decay_is_the_library_decoupled_decay_on_kernels_only_once_per_step(tiny_cfg, splits, spies):
+    """SGDW (Loshchilov & Hutter 2019) through regularkit.train.optim: the kernels of the run's model, its wd,
+    one decay per optimizer step (2 epochs of 512 / 32 = 16 steps)."""
+    run(tiny_cfg, splits)
+    ((params, wd),) = spies["decayed"]
+    assert wd == tiny_cfg.weight_decay and spies["decay"] == 2 * math.ceil(512 / tiny_cfg.batch_size)
+    assert params and all(p.ndim >= 2 for p in params)
+    model = build_model(tiny_cfg, splits)
+    expected = decay_param_groups(model, wd)[0]["params"]
+    assert [tuple(p.shape) for p in params] == [tuple(p.shape) for p in expected]
+    conv_bn = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(3, 2))
+    assert {id(p) for p in decay_param_groups(conv_bn, 0.5)[0]["params"]} == {id(conv_bn[0].weight),
+                                                                              id(conv_bn[3].weight)}

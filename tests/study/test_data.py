@@ -8,7 +8,9 @@ import torch
 from PIL import Image
 
 from regularkit.cli import main
+from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig
+from regularkit.study.data import prepare_data
 from regularkit.study.pipeline import run_study
 
 FAST = dict(epochs=2, seeds=2, batch_size=16)
@@ -119,3 +121,16 @@ def test_changing_one_byte_of_the_data_file_retrains(tmp_path):
     changed = run_study(cfg, progress=False)
     assert changed.records[0]["key"] != first.records[0]["key"]
     assert changed.plan.data.digest != first.plan.data.digest
+
+
+def test_a_train_size_above_the_data_is_refused_and_one_above_the_split_uses_all_and_says_so(tmp_path):
+    """Issue 23: ``--train-size 10**12`` was accepted without a word."""
+    path = str(vectors_npz(tmp_path / "v.npz"))  # 60 training examples: 48 after the validation split
+    with pytest.raises(RegularkitError, match=r"^train_size 1000000000000 is more than the 60 training examples of "
+                                              r"v; leave it out to train on all of them$"):
+        prepare_data(StudyConfig(data=path, train_size=10**12))
+    assert prepare_data(StudyConfig(data=path, train_size=60)).description.endswith(
+        "48 train (all of them; train_size 60 asked for more) / 12 val / 30 test")
+    exact = prepare_data(StudyConfig(data=path, train_size=48))
+    assert "48 train / 12 val" in exact.description and exact.train_size is None
+    assert len(prepare_data(StudyConfig(data=path, train_size=20)).splits.y_train) == 20

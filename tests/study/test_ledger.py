@@ -15,6 +15,11 @@ from regularkit.search.storage import WORKER_ATTR, worker_identity
 from regularkit.study import ledger
 
 
+def rec(key, n):
+    """A finished run's record: what the summary reads (recipe, seed, final, history), plus a marker."""
+    return {"key": key, "n": n, "recipe": "r", "seed": 0, "final": {"val_error": 0.5}, "history": []}
+
+
 def states(study):
     return [(t.user_attrs.get("key"), t.state) for t in study.get_trials()]
 
@@ -62,18 +67,18 @@ def test_completed_reads_only_the_asked_keys_and_the_first_record_of_a_key(tmp_p
     ledger.enqueue_missing(study, {"a": {}, "b": {}, "other": {}})
     for key in ("a", "b", "other"):
         trial = ledger.claim(study, {key})
-        trial.set_user_attr("record", {"key": key, "n": 1})
+        trial.set_user_attr("record", rec(key, 1))
         study.tell(trial, 0.5)
     study.enqueue_trial({}, user_attrs={"key": "a"})  # "a" done a second time (a live run reclaimed by mistake)
     assert ledger.claim(study, {"a"}) is None  # claim closes a copy of a finished run unused...
     study.enqueue_trial({}, user_attrs={"key": "a"})
     again = study.ask()  # ...but should one complete anyway, the first record still counts
-    again.set_user_attr("record", {"key": "a", "n": 2})
+    again.set_user_attr("record", rec("a", 2))
     study.tell(again, 0.1)
     study.enqueue_trial({}, user_attrs={"key": "b2"})  # a COMPLETE trial without a record is not a finished run
     study.tell(ledger.claim(study, {"b2"}), 0.3)
     done = ledger.completed(study, {"a", "b", "b2", "never-run"})
-    assert done == {"a": {"key": "a", "n": 1}, "b": {"key": "b", "n": 1}}  # no "other": it was not asked for
+    assert done == {"a": rec("a", 1), "b": rec("b", 1)}  # no "other": it was not asked for
     assert ledger.completed(study, set()) == {}
 
 
@@ -158,3 +163,37 @@ def test_a_run_enqueued_twice_by_two_starting_processes_is_trained_once(tmp_path
     popped = study2.ask()  # another worker holds the first copy
     assert popped.number == 0
     assert ledger.claim(study2, {"a"}) is None and study2.get_trials()[1].state == TrialState.FAIL
+
+
+def test_a_run_finished_without_a_usable_record_is_done_again_with_one_line(tmp_path, capsys):
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {"a": {}, "b": {}})
+    for key, record in (("a", {k: v for k, v in rec("a", 1).items() if k != "final"}), ("b", rec("b", 1))):
+        trial = ledger.claim(study, {key})
+        trial.set_user_attr("record", record)
+        study.tell(trial, 0.5)
+    assert ledger.completed(study, {"a", "b"}) == {"b": rec("b", 1)}  # not counted as finished
+    assert ledger.enqueue_missing(study, {"a": {}, "b": {}}) == 1  # "a" is queued again, "b" is not
+    err = capsys.readouterr().err
+    assert err == "regularkit: warning: run 'a' (ledger trial 0) finished without a usable record (no 'final'); " \
+                  "it is done again\n"
+    redo = ledger.claim(study, {"a", "b"})  # the new copy is the run, not a duplicate of the broken one
+    assert redo is not None and redo.number == 2 and "duplicate_of" not in redo.user_attrs
+    redo.set_user_attr("record", rec("a", 2))
+    study.tell(redo, 0.4)
+    assert ledger.completed(study, {"a", "b"}) == {"a": rec("a", 2), "b": rec("b", 1)}
+    assert ledger.enqueue_missing(study, {"a": {}, "b": {}}) == 0 and capsys.readouterr().err == ""
+
+
+def test_a_signal_right_after_the_pop_closes_the_run_instead_of_leaving_it_running(tmp_path, monkeypatch):
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {"a": {}})
+
+    def terminated(trial):
+        raise KeyboardInterrupt  # SIGTERM arrives while the worker records itself
+
+    monkeypatch.setattr(ledger, "mark_worker", terminated)
+    with pytest.raises(KeyboardInterrupt):
+        ledger.claim(study, {"a"})
+    assert states(study) == [("a", TrialState.FAIL)]
+    assert ledger.enqueue_missing(study, {"a": {}}) == 1  # the next start queues it again

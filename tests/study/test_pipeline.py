@@ -90,8 +90,26 @@ def test_study_writes_everything_and_reports_the_gap(tmp_path):
     assert "data:image/png;base64," in html and "early-stopping" in html
     assert result.summaries[0].stats["train_error"][0] <= result.summaries[0].stats["test_error"][0]
     verdict = json.loads((out / "verdict.json").read_text())  # the verdict, for scripts and CI
-    assert verdict["text"] == result.verdict.text and verdict["fit"] in ("under-fits", "over-fits", "fits")
+    assert verdict["text"] == result.verdict.text
+    assert verdict["fit"] in ("under-fits", "over-fits", "under- and over-fits", "fits")
+    assert verdict["fit_reason"] and isinstance(verdict["within_noise"], bool)
+    assert rows[1]["delta_test_error_p"] and rows[1]["delta_test_error_raw_low"]
     assert verdict["recommended"] == result.verdict.recommended
+
+
+@pytest.mark.parametrize("case, settings", [
+    ("no baseline", dict(recipes=("dropout", "l2"))),
+    ("diverged baseline", dict(recipes=("baseline", "l2"), lr=1e6)),
+])
+def test_a_study_without_a_usable_baseline_finishes_with_a_verdict_and_so_does_its_rerun(tmp_path, case, settings):
+    """Issue 23, item 1: these crashed in finish() after training everything, on every rerun."""
+    cfg = StudyConfig(out=str(tmp_path / "s"), **{**FAST, **settings})
+    for _ in range(2):  # the first run trains, the rerun reads the ledger: both end in a report
+        result = run_study(cfg, progress=False)
+        verdict = json.loads((tmp_path / "s" / "verdict.json").read_text())
+        assert verdict["fit"] == "unknown" and verdict["text"] == result.verdict.text
+        assert ("There is no baseline run" if case == "no baseline" else "The baseline diverged") in verdict["text"]
+        assert (tmp_path / "s" / "report.html").exists() and (tmp_path / "s" / "results.csv").exists()
 
 
 def test_rerun_resumes_without_repeating(tmp_path):

@@ -1,14 +1,19 @@
 """Before any training: the user's model factory, which recipes apply to it, and bad inputs refused in one line
 with the study folder left as it was."""
+import os
+
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
+from regularkit._util import memory
 from regularkit.cli import main
 from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig
+from regularkit.study import plan as plan_module
 from regularkit.study.pipeline import run_study
-from regularkit.study.plan import make_plan
+from regularkit.study.plan import WORKERS_PER_CORE, check_workers, make_plan, numerics
 
 FACTORIES = '''
 import math
@@ -112,3 +117,66 @@ def test_bad_inputs_are_one_line_exit_2_and_the_folder_is_unchanged(tmp_path, mo
     import re
     assert re.search(match, err), err
     assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+
+
+# --- the numerical environment in the run key, and the limits (issue 23, items 3 and 4) ---------------------------
+
+
+@pytest.fixture
+def threads():
+    """Put torch's thread count back after a test that sets it (as the CLI does)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_numerics_name_the_threads_that_will_train_the_torch_version_device_and_precision(threads):
+    cpu = torch.device("cpu")
+    torch.set_num_threads(1)
+    assert numerics(StudyConfig(), cpu) == {"device": "cpu", "precision": "fp32", "torch": torch.__version__,
+                                            "threads": 1}  # this process trains: torch's own count
+    assert numerics(StudyConfig(threads=3), cpu)["threads"] == 1  # (the CLI sets torch's count to --threads)
+    cores = os.cpu_count()
+    assert numerics(StudyConfig(workers=2), cpu)["threads"] == max(1, cores // 2)  # what each spawned worker sets
+    assert numerics(StudyConfig(workers=2, threads=3), cpu)["threads"] == 3
+    assert numerics(StudyConfig(precision="bf16"), cpu)["precision"] == "bf16"
+
+
+def test_other_threads_give_other_run_keys_and_the_same_command_the_same_keys(threads):
+    cfg = StudyConfig(recipes=("baseline", "l2"), **FAST)
+    torch.set_num_threads(1)
+    one = make_plan(cfg)
+    assert make_plan(cfg).keys == one.keys  # the default rerun resumes
+    torch.set_num_threads(2)
+    two = make_plan(cfg)
+    assert two.keys.isdisjoint(one.keys) and len(two.keys) == len(one.keys) == 2
+    assert one.identity["numerics"]["threads"] == 1 and two.identity["numerics"]["threads"] == 2
+
+
+@pytest.mark.slow
+def test_a_rerun_with_other_threads_trains_new_runs_and_never_reuses_the_old_ones(tmp_path, capsys, threads):
+    argv = ["study", "--recipes", "baseline", "--epochs", "1", "--seeds", "1", "--train-size", "60", "--no-progress",
+            "--out", str(tmp_path / "o")]
+    assert main([*argv, "--threads", "1"]) == 0
+    assert "0 runs finished, 1 to do" in capsys.readouterr().out
+    assert main([*argv, "--threads", "1"]) == 0
+    assert "1 runs finished, 0 to do" in capsys.readouterr().out  # same threads: resumed, not retrained
+    assert main([*argv, "--threads", "2"]) == 0
+    assert "0 runs finished, 1 to do" in capsys.readouterr().out  # other threads: a new run
+
+
+def test_workers_are_capped_per_core_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    check_workers(2 * WORKERS_PER_CORE)
+    with pytest.raises(RegularkitError, match=rf"^workers 1000 is more than {WORKERS_PER_CORE} per core "
+                                              rf"\({2 * WORKERS_PER_CORE} on this machine's 2 cores\)"):
+        make_plan(StudyConfig(workers=1000, **FAST))
+
+
+def test_every_workers_copy_of_the_data_must_fit(monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda: 10**6)  # 1 MB: the digits (225 kB) fit once, not 8 times
+    make_plan(StudyConfig(widths=(4,), **FAST))
+    with pytest.raises(RegularkitError, match=r"^the data of 8 workers \(0\.00021 GiB each\) needs 0\.0017 GiB, more "
+                                              r"than 50% of the 0\.00093 GiB available; use fewer --workers$"):
+        make_plan(StudyConfig(workers=8, widths=(4,), **FAST))
+    assert plan_module.MEMORY_SHARE == memory.MEMORY_SHARE

@@ -3,6 +3,8 @@ N processes on one machine share the ledger; folders sharing one storage give on
 import contextlib
 import csv
 import math
+import re
+import shlex
 import subprocess
 import sys
 
@@ -145,20 +147,25 @@ def test_a_run_that_raises_is_marked_failed_the_error_propagates_and_a_rerun_red
 @pytest.mark.parametrize("val_error, told", [(0.25, 0.25), (0.0, 0.0), (None, math.inf), (math.nan, math.inf),
                                              (math.inf, math.inf)])
 def test_the_ledger_is_told_the_validation_error_and_inf_for_a_diverged_run(val_error, told):
-    from regularkit.study.worker import objective_value
-    assert objective_value({"final": {"val_error": val_error}}) == told
-    assert objective_value({"final": {}}) == math.inf
+    from regularkit.study import worker
+    from regularkit.study.objective import trial_value
+    assert trial_value({"final": {"val_error": val_error}}) == told
+    assert trial_value({"final": {}}) == math.inf
+    # one objective value for the search, the tuning and the ledger
+    assert worker.trial_value is trial_value and not hasattr(worker, "objective_value")
 
 
-def test_a_worker_that_died_of_an_error_is_reported_and_one_stopped_by_a_signal_is_not():
-    from types import SimpleNamespace
+def test_a_worker_that_exits_with_an_error_stops_the_study_in_one_line(tmp_path):
+    """The one supervisor's policy (tests/_util/test_processes.py), as the study applies it."""
+    import sys
 
-    from regularkit.errors import RegularkitError
-    from regularkit.study.worker import check_exit_codes
-    procs = [SimpleNamespace(name=f"w{code}", exitcode=code) for code in (0, None, 130, 143, -9)]
-    check_exit_codes(procs)  # finished, still running, Ctrl-C, SIGTERM, killed: none is a bug to report
-    with pytest.raises(RegularkitError, match=r"^study worker w1 exited with code 1; see its message above$"):
-        check_exit_codes(procs + [SimpleNamespace(name="w1", exitcode=1), SimpleNamespace(name="w2", exitcode=2)])
+    from regularkit._util.processes import WorkerFailed, spawn_processes
+    from regularkit.study.worker import supervise_workers
+    plan, study, _ = tiny_study(tmp_path)
+    procs = spawn_processes(sys.exit, [(1,)], ["regularkit-study-0"])
+    with pytest.raises(WorkerFailed, match=rf"^study worker regularkit-study-0 \(pid {procs[0].pid}\) exited with "
+                                           r"code 1; see its message above$"):
+        supervise_workers(procs, study, plan)
 
 
 # --------------------------------------------------------------------------- a spawned worker's main, in this process
@@ -188,7 +195,7 @@ def test_a_worker_process_claims_and_trains_every_run(tmp_path, worker_main):
     from regularkit.study import ledger
 
     worker, calls = worker_main
-    plan, study, _ = tiny_study(tmp_path)
+    plan, study, _ = tiny_study(tmp_path, workers=2, threads=2)  # as spawned: the run keys name 2 threads
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.INFO)  # a fresh interpreter's default
     try:
@@ -234,6 +241,7 @@ def test_a_tuned_worker_trains_the_strengths_the_parent_searched(tmp_path, worke
 def test_spawn_workers_starts_n_fresh_interpreters_each_with_its_share_of_the_threads(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
+    from regularkit._util import processes
     from regularkit.config import to_dict
     from regularkit.study import worker
     started, methods = [], []
@@ -245,7 +253,7 @@ def test_spawn_workers_starts_n_fresh_interpreters_each_with_its_share_of_the_th
         def start(self):
             started.append(self.name)
 
-    monkeypatch.setattr(worker.multiprocessing, "get_context",
+    monkeypatch.setattr(processes.multiprocessing, "get_context",
                         lambda method: methods.append(method) or SimpleNamespace(Process=FakeProcess))
     monkeypatch.setattr("os.cpu_count", lambda: 6)
     cfg = StudyConfig(out=str(tmp_path / "s"), workers=3)
@@ -253,3 +261,116 @@ def test_spawn_workers_starts_n_fresh_interpreters_each_with_its_share_of_the_th
     assert methods == ["spawn"]  # a fresh interpreter: no thread pool or lock inherited from the parent
     assert [p.name for p in procs] == started == ["regularkit-study-0", "regularkit-study-1", "regularkit-study-2"]
     assert all(p.target is worker._worker_main and p.args == (to_dict(cfg), "the data", 2) for p in procs)
+
+
+# --------------------------------------------------------------------------- a worker killed by a signal
+def test_a_killed_worker_has_its_run_queued_at_once_said_recorded_and_named_until_it_is_trained(tmp_path):
+    import os
+    import signal
+    import socket
+    import time
+
+    from regularkit._util.processes import spawn_processes
+    from regularkit.search.storage import WORKER_ATTR
+    from regularkit.study import ledger
+    from regularkit.study.worker import lost_workers, supervise_workers, train_claimed, unfinished_runs
+    plan, study, store = tiny_study(tmp_path)
+    procs = spawn_processes(time.sleep, [(60,)], ["regularkit-study-0"])
+    pid = procs[0].pid
+    trial = ledger.claim(study, plan.keys)  # the worker's claim, as that process
+    trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": pid, "start": None})
+    job = plan.jobs[trial.user_attrs["key"]]
+    os.kill(pid, signal.SIGKILL)
+    lines = []
+    lost = supervise_workers(procs, study, plan, say=lines.append)
+    how = f"regularkit-study-0 (pid {pid}) was killed by signal 9 (SIGKILL)"
+    assert [e.code for e in lost] == [-signal.SIGKILL]
+    assert lines == [f"study worker {how}; its run baseline seed {job.seed} was queued again"]
+    states = [(t.user_attrs.get("key"), t.state) for t in study.get_trials()]
+    assert (trial.user_attrs["key"], optuna.trial.TrialState.FAIL) in states       # the attempt failed
+    assert states.count((trial.user_attrs["key"], optuna.trial.TrialState.WAITING)) == 1  # and queued again, at once
+    other = 1 - job.seed
+    assert unfinished_runs(plan, study) == {f"baseline seed {job.seed}": how, f"baseline seed {other}": "not trained"}
+    assert lost_workers(study) == [how]  # recorded under this process, the parent that saw it
+    assert train_claimed(plan, study, store) == 2 and unfinished_runs(plan, study) == {}  # a rerun trains it
+
+
+KILLER = '''
+import os, signal, time
+from pathlib import Path
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, n, k):
+        super().__init__()
+        self.lin = nn.Linear(n, k)
+
+    def forward(self, x):
+        if self.training and os.environ.get("KILL_DIR"):
+            _maybe_die(Path(os.environ["KILL_DIR"]))
+        return self.lin(x.flatten(1))
+
+
+_decided = []
+
+
+def _maybe_die(folder):
+    """The first worker to train holds its run until a second one trains; the second waits until the first
+    has ended (nothing left to claim) and kills itself: its run is left for nobody."""
+    if _decided:
+        return
+    _decided.append(1)
+    mine = folder / str(os.getpid())
+    mine.touch()
+    first = min(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    deadline = time.monotonic() + 60
+    if first == mine:
+        while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return
+    while Path(f"/proc/{first.name}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def build(shape, k):
+    n = 1
+    for s in shape:
+        n *= s
+    return Net(n, k)
+'''
+
+
+@pytest.mark.slow
+def test_a_worker_killed_by_a_signal_is_reported_last_the_exit_code_says_so_and_a_rerun_trains_its_run(
+        tmp_path, monkeypatch, capsys):
+    """The issue's case: kill -9 on one of two workers used to exit 0 with a table missing the run."""
+    from regularkit.cli import main
+    from regularkit.study.ledger import open_study
+    factory = tmp_path / "killer.py"
+    factory.write_text(KILLER)
+    (tmp_path / "kills").mkdir()
+    out = tmp_path / "k"
+    argv = ["study", "--recipes", "baseline", "--seeds", "2", "--epochs", "1", "--train-size", "60", "--workers",
+            "2", "--threads", "1", "--model", f"{factory}:build", "--out", str(out), "--no-progress"]
+    monkeypatch.setenv("KILL_DIR", str(tmp_path / "kills"))  # the spawned workers inherit it
+    assert main(argv) == 75  # EX_TEMPFAIL: runs are left, rerun
+    captured = capsys.readouterr()
+    victim = next(p.name for p in (tmp_path / "kills").iterdir() if p.name != min(
+        (tmp_path / "kills").iterdir(), key=lambda q: q.stat().st_mtime_ns).name)
+    assert ("study worker regularkit-study-" in captured.out and f"(pid {victim}) was killed by signal 9 (SIGKILL); "
+            "its run baseline seed" in captured.out and "was queued again" in captured.out), captured.out
+    last = captured.err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"regularkit: 1 of 2 runs did not finish \(baseline seed [01]: regularkit-study-[01] "
+                        rf"\(pid {victim}\) was killed by signal 9 \(SIGKILL\)\); train them with: "
+                        rf"regularkit {re.escape(shlex.join(argv))}", last), last
+    assert len(rows(out / "results.csv")) == 1 and rows(out / "results.csv")[0]["n_seeds"] == "1"
+    study = open_study(out, "regularkit-study")
+    assert [t.state for t in study.get_trials()].count(optuna.trial.TrialState.WAITING) == 1  # queued at once
+    monkeypatch.delenv("KILL_DIR")
+    assert main(argv) == 0  # the rerun trains the missing run, and only it
+    assert "1 runs finished, 1 to do" in capsys.readouterr().out
+    assert rows(out / "results.csv")[0]["n_seeds"] == "2"
+    trials = open_study(out, "regularkit-study").get_trials()
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 2

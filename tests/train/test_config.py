@@ -29,7 +29,7 @@ def model():
     (lambda: OptimConfig(epochs=2.5), "epochs must be an integer, got 2.5"),
     (lambda: ModelConfig(activation="swish"),
      "model.activation must be one of 'relu', 'tanh', 'sigmoid', 'gelu', 'leaky_relu', 'prelu', 'abs_relu', "
-     "'softplus'; got 'swish'"),
+     "'softplus', 'selu'; got 'swish'"),
     (lambda: ModelConfig(bottleneck=0), "model.bottleneck must be >= 1, got 0"),
     (lambda: ModelConfig(bottleneck=2.5), "model.bottleneck must be an integer, got 2.5"),
 ])

@@ -2,7 +2,9 @@
 
 A crash or Ctrl-C in the middle of a write leaves the previous file intact
 (or no file), never a half-written one, because ``os.replace`` is atomic on
-POSIX and Windows when source and target are on the same filesystem.
+POSIX and Windows when source and target are on the same filesystem.  Only a
+SIGKILL leaves the temporary file itself; its name carries the writer's host and
+pid, so the next start removes it at once (``study/folder.py``).
 
 Figures are made by :func:`figure`: a matplotlib ``Figure`` on its own Agg
 canvas, never pyplot, so there is no global backend switch, no figure
@@ -11,8 +13,11 @@ plot in regularkit starts there and ends in :func:`atomic_savefig`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -30,11 +35,39 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def _host_tag() -> str:
+    """8 hex digits naming this machine (a folder on NFS may hold temporaries of several)."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+#: ``.<name>.<host>-<pid>.<random>.tmp``: who writes a temporary file is in its name.
+_TEMP = re.compile(r"^\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[^.]+\.tmp$")
+
+
+def temp_writer_alive(path: str | os.PathLike) -> bool | None:
+    """Whether the process writing temporary file ``path`` still runs: True / False on this machine, None when
+    the name does not say (written on another machine, or by an older version)."""
+    m = _TEMP.match(Path(path).name)
+    if m is None or m["host"] != _host_tag():
+        return None
+    try:
+        os.kill(int(m["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process: it exists (or a pid no process has)
+        return True
+    return True
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = True) -> Path:
-    """Call ``write(fileobj)`` on a temp file next to ``path``, then rename it over ``path``."""
+    """Call ``write(fileobj)`` on a temp file next to ``path``, then rename it over ``path``.
+
+    The temp file is ``.<name>.<host>-<pid>.<random>.tmp``, so a later start can tell one left by a
+    killed process (:func:`temp_writer_alive` is False) from one a live process is writing.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)

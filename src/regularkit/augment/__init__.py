@@ -16,7 +16,9 @@ Ops: geometric (:class:`HorizontalFlip`, :class:`VerticalFlip`, :class:`RandomCr
 :class:`RandomAffine`, :class:`RandomScaleCrop`), photometric
 (:class:`ColorJitter`, :class:`PCAColor`), erasing (:class:`Cutout`,
 :class:`RandomErasing`), mixing (:class:`MixUp`, :class:`CutMix`, :class:`MixUpCutMix`), noise
-(:class:`RandomGaussianNoise`), pipelines (:class:`Compose`, :class:`OneOf`) and
+(:class:`RandomGaussianNoise`), policies (:class:`RandAugment`, :class:`TrivialAugmentWide`,
+:class:`AutoAugment`, :class:`AugMix` with :func:`jsd_cross_entropy`), :class:`RandomResizedCrop`,
+:class:`GaussianBlur`, pipelines (:class:`Compose`, :class:`OneOf`) and
 Keras' :class:`ImageDataGenerator`.  Each has a pure kernel beside it
 (``hflip``, ``crop``, ``affine``, ``color_jitter``, ``erase``, ``mixup``, ``cutmix``).
 
@@ -28,8 +30,12 @@ a test-time model wrapper, not an augmentation, and is not registered.
 
 from regularkit._util.registry import build
 from regularkit.augment.affine import RandomAffine, RandomScaleCrop, affine, affine_matrix, identity_matrix
+from regularkit.augment.augmix import AugMix, JsdCrossEntropy, augmix_views, jsd_cross_entropy
+from regularkit.augment.auto import AutoAugment, RandAugment, TrivialAugmentWide
 from regularkit.augment.base import Augmentation, check_images, check_input, check_targets
+from regularkit.augment.blur import GaussianBlur, gaussian_blur
 from regularkit.augment.compose import Compose, OneOf
+from regularkit.augment.crop import RandomResizedCrop, resized_crop
 from regularkit.augment.erase import Cutout, RandomErasing, box_mask, erase
 from regularkit.augment.geometric import HorizontalFlip, RandomCrop, VerticalFlip, crop, hflip, vflip
 from regularkit.augment.keras_compat import Flow, ImageDataGenerator
@@ -46,6 +52,8 @@ __all__ = [
     "box_mask", "check_images", "check_input", "check_targets",
     "color_jitter", "crop", "cutmix", "cutmix_box", "erase", "hflip", "identity_matrix", "mix_targets", "mixup",
     "partner_index", "to_soft_targets", "vflip", "REGISTRY", "get",
+    "AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix", "JsdCrossEntropy", "augmix_views",
+    "jsd_cross_entropy", "GaussianBlur", "gaussian_blur", "RandomResizedCrop", "resized_crop",
 ]
 
 #: The one registry of augmentations (Keras-style names), used by :func:`get`, configs and the conformance suite.
@@ -55,6 +63,8 @@ REGISTRY: dict[str, type[Augmentation]] = {
     "pca_color": PCAColor, "cutout": Cutout, "random_erasing": RandomErasing, "mix_up": MixUp, "cut_mix": CutMix,
     "mix_up_cut_mix": MixUpCutMix, "random_gaussian_noise": RandomGaussianNoise, "compose": Compose,
     "one_of": OneOf, "image_data_generator": ImageDataGenerator,
+    "rand_augment": RandAugment, "trivial_augment_wide": TrivialAugmentWide, "auto_augment": AutoAugment,
+    "aug_mix": AugMix, "random_resized_crop": RandomResizedCrop, "gaussian_blur": GaussianBlur,
 }
 
 

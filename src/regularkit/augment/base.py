@@ -44,6 +44,11 @@ private generator created lazily on the data's device from
 distributed run draws from ``seed + r * RANK_STRIDE``; copies and pickles carry
 its state); else torch's global RNG on ``x.device``.  Parameters are drawn on
 the generator's device and moved to ``x.device``; NumPy's global RNG is never used.
+The seeded generator's state is also in the op's ``state_dict()`` (``_extra_state``,
+:class:`regularkit._util.distributed.SeededStream`, the noise layers' mechanism), so a
+``torch.save(model.state_dict())`` / ``load_state_dict`` round trip (a Lightning
+checkpoint) resumes the same stream; an unseeded op, or one that has not drawn yet,
+has no entry (``ImageDataGenerator`` keeps its fitted statistics there instead).
 
 ``nn.Module.apply(fn)`` keeps its meaning: ``op.apply(fn)`` with one function
 walks the module tree (as ``model.apply(init_fn)`` does through an
@@ -60,11 +65,19 @@ from torch import nn
 
 from regularkit._util import rng
 from regularkit._util.checks import check_in_range, check_int, check_number
-from regularkit._util.distributed import rank_generator
+from regularkit._util.distributed import SeededStream
 from regularkit.errors import RegularkitError
 
 Params = Dict[str, Any]
 Batch = Tuple[torch.Tensor, Optional[torch.Tensor]]
+
+#: Why a seeded op cannot be one torch.compile graph: the message of the graph break inserted before its draws
+#: (torch 2.13's dynamo cannot trace a torch.Generator: without it, fullgraph=True fails with an "opaque object").
+GENERATOR_NOT_TRACEABLE = (
+    "regularkit: this augmentation draws from a torch.Generator (seed= or generator=), which torch.compile cannot "
+    "trace (torch 2.13: graph break at the draw); its draws run eagerly between graphs. For one graph "
+    "(fullgraph=True), build the op with seed=None, call it without generator=, and seed torch's global RNG "
+    "(torch.manual_seed)")
 
 
 # --------------------------------------------------------------------------- checks
@@ -262,7 +275,7 @@ def _tree_walk_aware(apply):
     return wrapper
 
 
-class Augmentation(nn.Module):
+class Augmentation(SeededStream, nn.Module):
     """Base of every batched augmentation (see the module docstring for the contract)."""
 
     #: True for ops whose output ``y`` is soft targets mixing two samples.
@@ -297,16 +310,24 @@ class Augmentation(nn.Module):
     # ------------------------------------------------------------------ randomness
     def seeded_generator(self, device: torch.device | str) -> torch.Generator | None:
         """The private generator of ``seed=`` (created on first use, on ``device``, rank-aware), or None."""
+        if self.seed is not None and torch.compiler.is_compiling():
+            torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
         if self.seed is not None and self._generator is None:
-            self._generator = rank_generator(self.seed, device)
+            self._generator = self.new_stream(device)  # rank_seed(seed)'s start, or a stream loaded from a state_dict
+        return self._generator
+
+    def private_generator(self) -> torch.Generator | None:
         return self._generator
 
     def reset_generator(self) -> None:
         """Forget the private generator: the next call restarts the ``seed`` stream."""
         self._generator = None
+        self.forget_stream()
 
     def resolve_generator(self, generator: torch.Generator | None, device) -> torch.Generator | None:
         """The call's ``generator`` if given, else the op's seeded one, else None (torch's global RNG)."""
+        if generator is not None and torch.compiler.is_compiling():
+            torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
         return rng.check_generator(generator) if generator is not None else self.seeded_generator(device)
 
     # ------------------------------------------------------------------ nn.Module

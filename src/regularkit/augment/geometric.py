@@ -51,6 +51,11 @@ def fold_index(idx: torch.Tensor, size: int, mode: str) -> torch.Tensor:
         return idx.clamp(0, size - 1)
     if mode == "wrap":
         return torch.remainder(idx, size)
+    if mode == "mirror":  # reflect about the edge pixel, not repeated (torch's "reflect"; GaussianBlur's padding)
+        if size == 1:
+            return torch.zeros_like(idx)
+        m = torch.remainder(idx, 2 * size - 2)
+        return torch.where(m < size, m, 2 * size - 2 - m)
     # reflect with the edge repeated: period 2*size, second half mirrored.
     m = torch.remainder(idx, 2 * size)
     return torch.where(m < size, m, 2 * size - 1 - m)

@@ -102,7 +102,8 @@ class _Mix(Augmentation):
                  per_sample: bool = True, pairing: str = "shuffle", seed: int | None = None):
         super().__init__(seed=seed)
         self.alpha = check_positive("alpha", alpha)
-        self.num_classes = check_int("num_classes", num_classes, minimum=1)
+        # one class: every target is the same one-hot vector, so mixing targets is a no-op (said, not done)
+        self.num_classes = check_int("num_classes", num_classes, minimum=2)
         self.p = check_probability("p", p)
         self.label_smoothing = check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
         self.per_sample = check_bool("per_sample", per_sample)

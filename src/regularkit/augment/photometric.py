@@ -25,6 +25,17 @@ from regularkit.preprocess import as_fit_tensor, check_fit_split
 _LUMA = (0.299, 0.587, 0.114)
 
 
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    """Luminance N x 1 x H x W: the BT.601 weights for RGB (Pillow's ``L``), the channel mean otherwise.
+
+    torchvision's ``rgb_to_grayscale`` weighs red 0.2989 instead of 0.299: the
+    two differ by at most 1e-4 of the red value.  One channel is its own luminance.
+    """
+    if x.shape[1] == 3:
+        return (x * torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return x.mean(1, keepdim=True)
+
+
 def color_jitter(x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor,
                  shift: torch.Tensor, *, clip=None) -> torch.Tensor:
     """Brightness, then contrast, then channel shift, per sample, in one multiply-add.

@@ -18,7 +18,7 @@ import torch
 
 from regularkit._util.checks import check_int
 from regularkit.data.sampling import split_off_test
-from regularkit.data.schema import Dataset, as_features, as_labels
+from regularkit.data.schema import Dataset, as_features, as_labels, inferred_num_classes
 from regularkit.errors import RegularkitError
 
 __all__ = ["from_arrays", "from_torch"]
@@ -55,7 +55,8 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, *, name: str = "arra
                 test_fraction: float = 0.2, seed: int = 0, flips=None, fill: str | None = None) -> Dataset:
     """A Dataset from arrays: given test arrays, or a seeded, stratified ``test_fraction`` of the training ones.
 
-    ``num_classes`` defaults to ``len(classes)``, else the largest label + 1.
+    ``num_classes`` defaults to ``len(classes)``, else the largest label + 1 when the labels are
+    0..k-1 (labels with a gap are refused: :func:`~regularkit.data.schema.inferred_num_classes`).
     Refused: a single class in ``y_train``, a label ``>= num_classes``, a test
     label never seen in training.  ``name`` starts every error message.
     """
@@ -80,7 +81,7 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, *, name: str = "arra
         raise RegularkitError(f"{name}: y_train holds a single class ({seen[0]}); a classifier needs at least 2")
     top = int(max(v.max() for v in y.values()))
     if num_classes is None:
-        num_classes = len(names) if names is not None else top + 1
+        num_classes = len(names) if names is not None else inferred_num_classes(name, *y.values())
     num_classes = check_int("num_classes", num_classes, minimum=2)
     if top >= num_classes:
         raise RegularkitError(f"{name}: label {top} is out of range for num_classes={num_classes}")

@@ -25,7 +25,7 @@ from regularkit.data.download import default_data_root
 from regularkit.data.idx import read_idx
 from regularkit.data.images import load_image_folder
 from regularkit.data.sampling import stratified_subset, train_val_split
-from regularkit.data.schema import Dataset, as_features, as_labels, check_fill, check_flips
+from regularkit.data.schema import Dataset, as_features, as_labels, check_fill, check_flips, inferred_num_classes
 from regularkit.data.tables import TABLE_SUFFIXES, load_table
 from regularkit.errors import RegularkitError
 
@@ -179,7 +179,7 @@ def load_npz(path: str | os.PathLike, *, layout: str | None = None,
              flips: tuple[str, ...] | None = None, fill: str | None = None) -> Dataset:
     """A dataset from a ``.npz`` file with ``x_train, y_train, x_test, y_test``.
 
-    Optional keys: ``num_classes`` (else max label + 1), ``classes`` (names),
+    Optional keys: ``num_classes`` (else max label + 1, labels 0..k-1 only), ``classes`` (names),
     ``layout``, ``fill`` (strings) and ``flips`` (an array of strings); the
     arguments of the same names win over the file.  Arrays are checked and
     converted by :func:`~regularkit.data.schema.as_features` (uint8 scaled by
@@ -214,7 +214,7 @@ def load_npz(path: str | os.PathLike, *, layout: str | None = None,
         if top >= num_classes:
             raise RegularkitError(f"{path}: label {top} is out of range for num_classes={num_classes}")
     else:
-        num_classes = top + 1
+        num_classes = inferred_num_classes(source, y_train, y_test)
     classes = None
     if "classes" in arrays:
         names = arrays["classes"]
@@ -234,6 +234,8 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
     "fashion-mnist": load_fashion_mnist,
 }
+#: The registered datasets read from files, which ``data_dir`` locates (digits is embedded).
+USES_DATA_DIR = ("fashion-mnist",)
 #: What ``load_dataset`` accepts besides the names, for its messages.
 ACCEPTED = ("a path to a .npz file, an image folder (root/<class>/*.png or root/train/ and root/test/), "
             "or a table (.csv, .parquet, .pq) with target=")
@@ -282,7 +284,8 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     :func:`~regularkit.data.images.load_image_folder`,
     :func:`~regularkit.data.tables.load_table`; ``split_seed`` is their
     ``seed``); one that does not apply to it is an error, not ignored.
-    ``data_dir`` is only used by registered names.  ``limit_train`` keeps a
+    ``data_dir`` is only used by the registered datasets read from files (``USES_DATA_DIR``); given
+    with anything else it is refused, not ignored.  ``limit_train`` keeps a
     stratified subset of that many training samples, drawn with ``seed`` (for
     fast studies); the test set is never subsampled.
     """
@@ -299,6 +302,10 @@ def load_dataset(name_or_path: str | os.PathLike, *, data_dir: str | os.PathLike
     if extra:
         raise RegularkitError(f"{name_or_path}: {', '.join(extra)} does not apply to {called}; "
                               f"it takes {', '.join(takes) or 'no options besides data_dir'}")
+    if data_dir is not None and name_or_path not in USES_DATA_DIR:
+        raise RegularkitError(f"{name_or_path}: data_dir does not apply to "
+                              f"{called if kind != 'name' else 'a dataset bundled with regularkit'} (it is where the "
+                              f"{' and '.join(USES_DATA_DIR)} files are), got {str(data_dir)!r}")
     if "split_seed" in given:
         given["seed"] = given.pop("split_seed")
     if kind == "name":

@@ -10,6 +10,8 @@ gives the same arrays and the same seeded test split on every machine.
 Channels: grey images (Pillow modes 1, L, LA, I;16) give 1 channel when every
 image is grey; otherwise all images become RGB (palette and alpha converted
 with Pillow's ``convert("RGB")``, which drops alpha; grey ones replicated).
+The memory the pixels will take is estimated from the headers and refused in one
+line before any image is decoded (:func:`~regularkit._util.memory.check_fits`).
 ``grayscale=True`` converts colour with Pillow's ITU-R 601-2 luma
 (``convert("L")``); ``grayscale=False`` forces RGB.  Pixels are scaled to [0, 1]:
 8-bit by 1/255, 16-bit grey by 1/65535.
@@ -23,6 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from regularkit._util.checks import check_in_range, check_int
+from regularkit._util.memory import check_fits
 from regularkit.data.sampling import split_off_test
 from regularkit.data.schema import Dataset, check_fill, check_flips
 from regularkit.errors import RegularkitError
@@ -178,6 +181,12 @@ def load_image_folder(root: str | os.PathLike, *, image_size: int | tuple[int, i
         channels = 1 if all(mode in GREY_MODES for mode, _ in headers) else 3
     else:
         channels = 1 if grayscale else 3
+    h, w = size if size is not None else (h0, w0)
+    # decoded images, then stacked, then cut into train and test: two float32 copies at the peak
+    check_fits(2 * 4 * len(files) * channels * h * w,
+               f"image folder {str(root)!r} ({len(files):,} images of {channels}×{h}×{w} float32, twice while "
+               "loading)",
+               "pass a smaller image_size (--image-size H,W)")
     x = np.stack([_pixels(p, channels, size) for p in files])
     rel = [p.relative_to(root).as_posix() for p in files]
     sources = {"loader": "image_folder", "root": str(root), "split": "folders" if has_train else "seeded",

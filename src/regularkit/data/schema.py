@@ -22,14 +22,21 @@ import numpy as np
 from regularkit._util.checks import check_int, check_str
 from regularkit.errors import RegularkitError
 
-__all__ = ["Dataset", "LAYOUTS", "FLIPS", "FILLS", "as_features", "as_labels", "resolve_layout",
-           "check_flips", "check_fill"]
+__all__ = ["Dataset", "DataWarning", "LAYOUTS", "FLIPS", "FILLS", "as_features", "as_labels", "inferred_num_classes",
+           "resolve_layout", "check_flips", "check_fill"]
 
 LAYOUTS = ("vectors", "sequences", "images")
 FLIPS = ("horizontal", "vertical")
 FILLS = ("constant", "reflect", "nearest", "wrap")
 _SHAPE = {"vectors": "N×D", "sequences": "N×C×L", "images": "N×C×H×W"}
 _NDIM = {"vectors": 2, "sequences": 3, "images": 4}
+
+
+class DataWarning(UserWarning):
+    """Data accepted, but maybe not as meant (a numeric column read as categories): one line naming the value.
+
+    The CLI prints it as ``regularkit: warning: ...``; from Python it is an ordinary warning, so
+    ``warnings.simplefilter("error", DataWarning)`` turns it into a refusal."""
 
 
 def resolve_layout(layout, shape: tuple[int, ...], what: str, source: str) -> str:
@@ -127,6 +134,24 @@ def as_labels(what: str, y: np.ndarray, n: int, *, source: str) -> np.ndarray:
     if y.min() < 0:
         raise RegularkitError(f"{source}: {what} holds label {y.min()}; labels must be >= 0")
     return y.astype(np.int64)
+
+
+def inferred_num_classes(source: str, *labels: np.ndarray) -> int:
+    """The number of classes when none is given: the largest label + 1, provided the labels are 0..k-1.
+
+    Labels with a gap ({0..8, 50000}) would make a model with one output per index, a 50,001-class
+    model for 10 classes, and no warning: refused, naming the first index without a sample.  Remap
+    them (``np.unique(y, return_inverse=True)``), or give ``num_classes`` to keep a class that has
+    no sample on purpose.
+    """
+    seen = np.unique(np.concatenate([np.asarray(y).ravel() for y in labels]))
+    top = int(seen[-1])
+    if len(seen) != top + 1:
+        gap = int(np.argmax(seen != np.arange(len(seen))))  # the first index without a sample
+        raise RegularkitError(f"{source}: labels must be 0..k-1, got {len(seen)} distinct labels from {seen[0]} to "
+                              f"{top} (label {gap} has no sample); remap them to 0..{len(seen) - 1} "
+                              "(np.unique(y, return_inverse=True)) or give num_classes")
+    return top + 1
 
 
 def _json_ready(name: str, sources) -> dict | None:

@@ -14,7 +14,10 @@ The rules, decided once for both formats:
 - A feature column is numeric when every value of the training file parses
   with ``float()`` (Parquet numbers are numbers); otherwise categorical.  The
   type is a property of the file's column, so it is decided on the whole
-  training file, not on the seeded split.  inf is refused.
+  training file, not on the seeded split.  inf is refused.  A column whose
+  values are mostly numbers but not all (one typo makes the whole column
+  one-hot) is read as categorical with a :class:`~regularkit.data.schema.DataWarning`
+  naming the column, the row and the value.
 - The target's values are integers when every one parses with ``int()``,
   sorted numerically, else strings sorted as strings; numbers with a
   fraction, or floats, are refused (a class label is not a measurement).
@@ -40,7 +43,7 @@ import numpy as np
 
 from regularkit._util.checks import check_in_range, check_int
 from regularkit.data.sampling import split_off_test
-from regularkit.data.schema import Dataset
+from regularkit.data.schema import Dataset, DataWarning
 from regularkit.errors import RegularkitError
 
 __all__ = ["load_table", "TABLE_SUFFIXES", "MISSING"]
@@ -204,7 +207,16 @@ def _feature_columns(train: _Table, test: _Table | None, target: str) -> tuple[l
                 if _is_missing(table.cells[column][i]):
                     raise RegularkitError(f"{table.path}: row {row}: column {column!r} has no value "
                                           f"(missing values are not imputed)")
-    numeric = [c for c in features if all(_number(v) is not None for v in train.cells[c])]
+    numeric = []
+    for c in features:
+        bad = [(row, v) for row, v in zip(train.rows, train.cells[c]) if _number(v) is None]
+        if not bad:
+            numeric.append(c)
+        elif 2 * len(bad) < len(train.rows):  # mostly numbers: a typo, or a column meant as categories?
+            row, value = bad[0]
+            warnings.warn(f"{train.path}: column {c!r} is read as categorical (one-hot, one feature per distinct "
+                          f"value) because {len(bad)} of {len(train.rows)} values are not numbers, the first in "
+                          f"row {row}: {value!r}; fix the cell if the column is numeric", DataWarning, stacklevel=2)
     return numeric, [c for c in features if c not in numeric]
 
 

@@ -23,7 +23,7 @@ from regularkit.errors import RegularkitError
 
 __all__ = ["ACTIVATION_TYPES", "activation_modules", "activation_sparsity", "weight_sparsity"]
 
-ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softplus, nn.PReLU)
+ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.Softplus, nn.PReLU)
 
 
 def activation_modules(model: nn.Module) -> list[nn.Module]:

@@ -74,6 +74,12 @@ def inapplicable(cfg: ModelConfig, base: ModelConfig, model: nn.Module) -> str |
         return "it adds batch norm, which has to be placed inside your model: put nn.BatchNorm* in your factory"
     if cfg.drop_path:
         return "it needs residual blocks with stochastic depth: put regularkit.noise.DropPath in your factory"
+    if cfg.drop_block:
+        return ("it drops blocks of convolutional feature maps, placed after chosen conv stages: put "
+                "regularkit.noise.DropBlock2d in your factory")
+    if cfg.dropout_kind == "alpha":
+        return ("alpha dropout belongs with SELU units and LeCun-normal weights: build them into your factory "
+                "(regularkit.noise.AlphaDropout)")
     rates = cfg.dropout if isinstance(cfg.dropout, tuple) else (cfg.dropout,)
     layers = dropout_layers(model)
     if (any(rates) or cfg.dropout_kind == "classic") and not layers:

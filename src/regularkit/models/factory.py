@@ -3,10 +3,14 @@
 ``--model my_package.my_module:build`` imports a module from the Python path;
 ``--model path/to/file.py:build`` loads a file (relative to the working
 directory).  The function is called once per run with the shape of one sample
-and the number of classes, and must return an ``nn.Module`` mapping
-``N x input_shape`` floats to ``N x num_classes`` logits: :func:`check_model`
-tries it on a batch of two zeros before any training, so a wrong shape is a
-one-line error, never a crash after an hour.
+and the number of classes, and must return an ``nn.Module`` with trainable
+parameters mapping ``N x input_shape`` floats to ``N x num_classes`` floating
+logits, for any ``N``: :func:`check_model` tries it on a batch of two zeros and
+on a batch of three other inputs before any training (the second batch must give
+finite logits, and a batch size fixed inside the model shows as a wrong first
+dimension), so a wrong model is a one-line error, never a crash after an hour.
+A factory (or the file defining it) that calls ``sys.exit`` is reported the same
+way: its exit code in one line, not the study's exit.
 
 A file factory's module is registered in ``sys.modules`` under a name derived
 from the file's absolute path, so models built from it pickle, and worker
@@ -20,6 +24,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import math
 import re
 import sys
 from pathlib import Path
@@ -57,6 +62,9 @@ def _module_from_file(path: Path, spec: str):
     path = path.expanduser().resolve()
     if not path.is_file():
         raise RegularkitError(f"model factory file not found: {str(path)!r} (from {spec!r})")
+    if path.suffix != ".py":
+        raise RegularkitError(f"model factory file must be a Python file ending in .py, got {str(path)!r} "
+                              f"(from {spec!r})")
     name = "regularkit_user_model_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
         return sys.modules[name]
@@ -65,10 +73,18 @@ def _module_from_file(path: Path, spec: str):
     sys.modules[name] = module  # before exec: dataclasses and pickling look the module up by name
     try:
         loader_spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file: any error is theirs, reported on one line
+    except (Exception, SystemExit) as exc:  # the user's file: any error is theirs, reported on one line
         del sys.modules[name]
-        raise RegularkitError(f"cannot load {str(path)!r} for model {spec!r}: {type(exc).__name__}: {exc}") from None
+        raise RegularkitError(f"cannot load {str(path)!r} for model {spec!r}: {_what(exc)}") from None
     return module
+
+
+def _what(exc: BaseException) -> str:
+    """``ValueError: first line`` of a user's error; ``sys.exit(3)`` as what it is."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}): it called sys.exit, where a factory must return a model"
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {message}"
 
 
 def load_factory(spec: str) -> Factory:
@@ -77,16 +93,15 @@ def load_factory(spec: str) -> Factory:
         raise RegularkitError(f"model {spec!r} was a Python callable that cannot be imported by name; pass it again "
                               "with run_study(..., model=build)")
     where, function = _parse(spec)
-    if where.endswith(".py") or "/" in where or "\\" in where:
+    if where.endswith(".py") or "/" in where or "\\" in where or Path(where).expanduser().is_file():
         module = _module_from_file(Path(where), spec)
     else:
         try:
             module = importlib.import_module(where)
         except ImportError as exc:
             raise RegularkitError(f"cannot import module {where!r} for model {spec!r}: {exc}") from None
-        except Exception as exc:
-            raise RegularkitError(f"importing {where!r} for model {spec!r} failed: {type(exc).__name__}: {exc}") \
-                from None
+        except (Exception, SystemExit) as exc:
+            raise RegularkitError(f"importing {where!r} for model {spec!r} failed: {_what(exc)}") from None
     factory = getattr(module, function, None)
     if factory is None:
         raise RegularkitError(f"{where!r} has no function {function!r} (model {spec!r})")
@@ -132,31 +147,54 @@ def call_factory(factory: Factory, input_shape: Sequence[int], num_classes: int,
     """``factory(input_shape, num_classes)``, checked by :func:`check_model`; its errors in one line."""
     try:
         model = factory(tuple(int(s) for s in input_shape), int(num_classes))
-    except Exception as exc:  # the user's code: any error is theirs, reported on one line
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        raise RegularkitError(f"{name}({tuple(input_shape)}, {num_classes}) raised {type(exc).__name__}: {message}") \
-            from None
+    except (Exception, SystemExit) as exc:  # the user's code: any error is theirs, reported on one line
+        raise RegularkitError(f"{name}({tuple(input_shape)}, {num_classes}) raised {_what(exc)}") from None
     return check_model(model, input_shape, num_classes, name)
 
 
 def check_model(model, input_shape: Sequence[int], num_classes: int, name: str) -> nn.Module:
-    """``model`` must be an ``nn.Module`` mapping a batch of two zeros to ``2 x num_classes`` finite logits."""
+    """``model`` must be an ``nn.Module`` with trainable parameters mapping a batch of two zeros, and a batch
+    of three inputs spread over [0, 1], to ``N x num_classes`` floating logits, finite on the second batch.
+
+    Two batch sizes, because a model that reshapes to a fixed batch passes a one-batch probe and fails
+    in training; the second batch is not zeros, because NaN logits may need a non-zero input to show
+    (and a model dividing by the input's norm gives NaN on zeros only, which real data never is)."""
     call = f"{name}({tuple(input_shape)}, {num_classes})"
     if not isinstance(model, nn.Module):
         raise RegularkitError(f"{call} must return a torch.nn.Module, got {type(model).__name__}")
-    x = torch.zeros((2, *input_shape))
+    size = math.prod(int(s) for s in input_shape)
+    batches = (torch.zeros((2, *input_shape)), torch.linspace(0.0, 1.0, 3 * size).reshape(3, *input_shape))
+    for i, x in enumerate(batches):
+        out = _forward(model, x, call)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(x), num_classes):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            hint = "; is a batch size fixed inside the model?" if i == 1 and isinstance(out, torch.Tensor) and \
+                tuple(out.shape[1:]) == (num_classes,) else ""
+            raise RegularkitError(f"the model from {call} maps a batch of shape {tuple(x.shape)} to {got}; "
+                                  f"expected logits of shape ({len(x)}, {num_classes}){hint}")
+        if not out.is_floating_point():
+            raise RegularkitError(f"the model from {call} returns logits of dtype {out.dtype}; expected floating "
+                                  "point logits (cross-entropy needs them, and gradients flow only through them)")
+        if i == 1 and not torch.isfinite(out).all():
+            bad = int((~torch.isfinite(out)).sum())
+            raise RegularkitError(f"the model from {call} returns {bad} non-finite logit(s) (NaN or inf) of "
+                                  f"{out.numel()} on a batch of shape {tuple(x.shape)} with values in [0, 1]")
+    params = list(model.parameters())
+    if not any(p.requires_grad for p in params):
+        what = ("no parameters" if not params
+                else f"no trainable parameters (all {len(params)} have requires_grad=False)")
+        raise RegularkitError(f"the model from {call} has {what}; training would change nothing")
+    return model
+
+
+def _forward(model: nn.Module, x: torch.Tensor, call: str):
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(x)
-    except Exception as exc:  # the user's forward: any error is theirs
-        raise RegularkitError(f"the model from {call} fails on a batch of shape {tuple(x.shape)}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            return model(x)
+    except (Exception, SystemExit) as exc:  # the user's forward: any error is theirs
+        raise RegularkitError(f"the model from {call} fails on a batch of shape {tuple(x.shape)}: {_what(exc)}") \
+            from None
     finally:
         model.train(was)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise RegularkitError(f"the model from {call} maps a batch of shape {tuple(x.shape)} to {got}; "
-                              f"expected logits of shape (2, {num_classes})")
-    return model

@@ -23,7 +23,7 @@ from torch import nn
 
 from regularkit._util.checks import check_bool, check_int
 
-__all__ = ["AbsoluteValueRectification", "LowRankLinear"]
+__all__ = ["AbsoluteValueRectification", "LowRankLinear", "split_before"]
 
 
 class AbsoluteValueRectification(nn.PReLU):
@@ -83,3 +83,19 @@ class LowRankLinear(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}, "
                 f"bias={self.u.bias is not None}")
+
+
+def split_before(seq: nn.Sequential, types: tuple[type[nn.Module], ...]) -> list[nn.Sequential]:
+    """``seq`` cut into consecutive pieces, a new piece at every module of ``types``.
+
+    The pieces share ``seq``'s modules (no copies), and running them in order is
+    running ``seq``.  Modules before the first cut join the first piece.  The
+    built-in models use it to list their blocks (``mixing_stages()``: a conv
+    stage starts at its ``Conv2d``, a dense block at its Linear).
+    """
+    pieces: list[list[nn.Module]] = [[]]
+    for module in seq:
+        if isinstance(module, types) and any(isinstance(m, types) for m in pieces[-1]):
+            pieces.append([])
+        pieces[-1].append(module)
+    return [nn.Sequential(*piece) for piece in pieces]

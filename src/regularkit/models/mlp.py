@@ -9,7 +9,8 @@ Hidden units (deck 003 "Hidden Units" / "Generalizations of ReLu"; Goodfellow
 et al. 2016, §6.3): ``activation`` names one of :data:`_ACTIVATIONS`, and
 ``bottleneck=r`` makes every hidden Linear a rank-r product ``W = U·V``
 (:class:`~regularkit.models.layers.LowRankLinear`, §6.3.3); the head stays a
-full ``nn.Linear``.
+full ``nn.Linear``.  ``dropout_kind="alpha"`` uses alpha dropout (Klambauer et al. 2017) for
+every dropout layer, the one that keeps a SELU network self-normalizing.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from torch import nn
 
 from regularkit._util.checks import check_bool, check_choice, check_int, check_int_tuple, check_rate
 from regularkit.errors import RegularkitError
-from regularkit.models.layers import AbsoluteValueRectification, LowRankLinear
-from regularkit.noise import DropConnectLinear, Dropout
+from regularkit.models.layers import AbsoluteValueRectification, LowRankLinear, split_before
+from regularkit.noise import AlphaDropout, DropConnectLinear, Dropout
 
 # Config name -> module class, built with no arguments (train.config.ACTIVATIONS lists the names).
 # relu max(0, z); leaky_relu max(0, z) + 0.01 min(0, z) (Maas et al. 2013); prelu the same with a learned
@@ -32,7 +33,15 @@ from regularkit.noise import DropConnectLinear, Dropout
 _ACTIVATIONS = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
     "prelu": nn.PReLU, "abs_relu": AbsoluteValueRectification, "softplus": nn.Softplus,
+    "selu": nn.SELU,  # scaled ELU, self-normalizing with LeCun-normal init and alpha dropout (Klambauer et al. 2017)
 }
+
+
+#: inverted / classic dropout (Srivastava et al.), or alpha dropout (Klambauer et al. 2017, with SELU)
+DROPOUT_KINDS = ("inverted", "classic", "alpha")
+
+#: the modules a hidden dense block starts with (DropConnectLinear is an nn.Linear)
+DENSE_TYPES = (nn.Linear, LowRankLinear)
 
 
 def check_activation(name: str) -> str:
@@ -61,15 +70,18 @@ def check_dense_args(widths, dropout, input_dropout, dropout_kind, batchnorm, dr
     widths = check_int_tuple("widths", widths)
     return {"widths": widths, "rates": check_rates(dropout, len(widths)),
             "input_dropout": check_rate("input_dropout", input_dropout),
-            "dropout_kind": check_choice("dropout_kind", dropout_kind, ("inverted", "classic")),
+            "dropout_kind": check_choice("dropout_kind", dropout_kind, DROPOUT_KINDS),
             "batchnorm": check_bool("batchnorm", batchnorm), "dropconnect": check_rate("dropconnect", dropconnect),
             "bottleneck": None if bottleneck is None else check_int("bottleneck", bottleneck, minimum=1)}
 
 
 def dropout_layer(p: float, kind: str = "inverted") -> nn.Module:
-    """regularkit's dropout module, or Identity when ``p == 0`` (keeps the graph small)."""
+    """regularkit's dropout module (``"alpha"``: :class:`~regularkit.noise.AlphaDropout`, for SELU networks),
+    or Identity when ``p == 0`` (keeps the graph small)."""
     if p == 0:
         return nn.Identity()
+    if kind == "alpha":
+        return AlphaDropout(p)
     return Dropout(p, classic=(kind == "classic"))
 
 
@@ -126,6 +138,12 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_dropout(x.flatten(1))
         return self.head(self.features(x))
+
+    def mixing_stages(self) -> list[nn.Module]:
+        """The forward as a chain (Manifold MixUp mixes the input of one stage): flatten, input dropout and
+        the first hidden block; each further hidden block; the head."""
+        blocks = split_before(self.features, DENSE_TYPES)
+        return [nn.Sequential(nn.Flatten(), self.input_dropout, *blocks[0]), *blocks[1:], self.head]
 
 
 def build_mlp(input_shape, num_classes, **kwargs) -> MLP:

@@ -12,6 +12,11 @@ Layout: stem (3x3 conv) -> one stage per entry of ``widths``, each of
 first halves the resolution with stride 2 and a 1x1 projection shortcut,
 unless the map is already 1 pixel) -> global average pool -> [dropout] ->
 ``head`` (an ``nn.Linear``, the last module applied; the builder contract).
+
+Ghiasi et al. (2018), "DropBlock" -- ``drop_block=p``: a
+:class:`~regularkit.noise.DropBlock2d` after both batch norms of the branch of
+every block in the last two stages, as timm's ResNets place it (``gamma_scale``
+0.25 in the second-last stage, 1 in the last).
 """
 from __future__ import annotations
 
@@ -22,17 +27,26 @@ from torch import nn
 
 from regularkit._util.checks import check_bool, check_int, check_int_tuple, check_rate
 from regularkit.errors import RegularkitError
-from regularkit.noise import Dropout, DropPath, linear_drop_path_rates
+from regularkit.noise import DropBlock2d, Dropout, DropPath, linear_drop_path_rates
 
 
 def _norm(channels: int, batchnorm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
 
 
+def _drop_block(p: float, block_size: int, stage: int, stages: int) -> DropBlock2d | None:
+    """timm's placement (``drop_blocks`` in timm/models/resnet.py): the last two stages, ``gamma_scale``
+    0.25 on the second-last and 1 on the last; the exact variant (the fast one overshoots on small maps)."""
+    if p == 0 or stage < stages - 2:
+        return None
+    return DropBlock2d(p, block_size, gamma_scale=1.0 if stage == stages - 1 else 0.25, fast=False)
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions on the branch, DropPath on the branch output, identity or projection shortcut."""
 
-    def __init__(self, c_in: int, c_out: int, *, stride: int = 1, drop_path: float = 0.0, batchnorm: bool = True):
+    def __init__(self, c_in: int, c_out: int, *, stride: int = 1, drop_path: float = 0.0, batchnorm: bool = True,
+                 drop_block: nn.Module | None = None):
         super().__init__()
         # A conv followed by BN needs no bias: BN's beta replaces it.
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=not batchnorm)
@@ -41,6 +55,7 @@ class BasicBlock(nn.Module):
         self.bn2 = _norm(c_out, batchnorm)
         self.act = nn.ReLU()
         self.drop_path = DropPath(drop_path)
+        self.drop_block = drop_block  # after each BN of the branch, as timm's blocks; None: no module at all
         if stride == 1 and c_in == c_out:
             self.shortcut: nn.Module = nn.Identity()
         else:
@@ -48,7 +63,12 @@ class BasicBlock(nn.Module):
                                           _norm(c_out, batchnorm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch = self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+        h = self.bn1(self.conv1(x))
+        if self.drop_block is not None:
+            h = self.drop_block(h)
+        branch = self.bn2(self.conv2(self.act(h)))
+        if self.drop_block is not None:
+            branch = self.drop_block(branch)
         return self.act(self.shortcut(x) + self.drop_path(branch))
 
 
@@ -56,7 +76,8 @@ class ResNet(nn.Module):
     """``stem -> stages of BasicBlocks -> global average pool -> [dropout] -> head``."""
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int] = (16, 32, 64),
-                 blocks_per_stage: int = 1, drop_path: float = 0.0, batchnorm: bool = True, dropout: float = 0.0):
+                 blocks_per_stage: int = 1, drop_path: float = 0.0, batchnorm: bool = True, dropout: float = 0.0,
+                 drop_block: float = 0.0, drop_block_size: int = 3):
         super().__init__()
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
             shown = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else repr(input_shape)
@@ -70,6 +91,8 @@ class ResNet(nn.Module):
         drop_path = check_rate("drop_path", drop_path)
         dropout = check_rate("dropout", dropout)
         batchnorm = check_bool("batchnorm", batchnorm)
+        drop_block = check_rate("drop_block", drop_block)
+        drop_block_size = check_int("drop_block_size", drop_block_size, minimum=1)
 
         self.stem = nn.Sequential(nn.Conv2d(c, widths[0], 3, padding=1, bias=not batchnorm),
                                   _norm(widths[0], batchnorm), nn.ReLU())
@@ -82,7 +105,8 @@ class ResNet(nn.Module):
                 if stride == 2:
                     h, w = (h + 1) // 2, (w + 1) // 2  # 3x3 conv, padding 1, stride 2
                 blocks.append(BasicBlock(c_in, width, stride=stride, batchnorm=batchnorm,
-                                         drop_path=self.drop_path_rates[len(blocks)]))
+                                         drop_path=self.drop_path_rates[len(blocks)],
+                                         drop_block=_drop_block(drop_block, drop_block_size, stage, len(widths))))
                 c_in = width
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -93,10 +117,15 @@ class ResNet(nn.Module):
         x = self.blocks(self.stem(x))
         return self.head(self.dropout(self.pool(x).flatten(1)))
 
+    def mixing_stages(self) -> list[nn.Module]:
+        """The forward as a chain (Manifold MixUp mixes the input of one stage): the stem, each block, then
+        pool, dropout and head."""
+        return [self.stem, *self.blocks, nn.Sequential(self.pool, nn.Flatten(), self.dropout, self.head)]
+
 
 def build_resnet(input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int] = (16, 32, 64),
                  blocks_per_stage: int = 1, drop_path: float = 0.0, batchnorm: bool = True,
-                 dropout: float = 0.0) -> nn.Module:
+                 dropout: float = 0.0, drop_block: float = 0.0, drop_block_size: int = 3) -> nn.Module:
     """Builder (models contract): ``N x C x H x W`` floats -> ``N x num_classes`` logits.
 
     Args:
@@ -107,13 +136,17 @@ def build_resnet(input_shape: Sequence[int], num_classes: int, *, widths: Sequen
         drop_path: stochastic-depth rate of the *last* block; block ``l`` of ``L`` gets ``l / L * drop_path``.
         batchnorm: BatchNorm2d after every convolution.
         dropout: inverted dropout rate before the head.
+        drop_block: DropBlock's drop probability in the last two stages (module docstring).
+        drop_block_size: DropBlock's block side.
     """
     return ResNet(input_shape, num_classes, widths=widths, blocks_per_stage=blocks_per_stage,
-                  drop_path=drop_path, batchnorm=batchnorm, dropout=dropout)
+                  drop_path=drop_path, batchnorm=batchnorm, dropout=dropout, drop_block=drop_block,
+                  drop_block_size=drop_block_size)
 
 
 def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> ResNet:
     """The ResNet a :class:`~regularkit.train.config.ModelConfig` describes (``channels``: its stage widths;
     ``dropout``: before the head, the largest hidden rate)."""
     return ResNet(input_shape, num_classes, widths=cfg.channels, drop_path=cfg.drop_path, batchnorm=cfg.batchnorm,
-                  dropout=max(cfg.hidden_dropout(), default=0.0))
+                  dropout=max(cfg.hidden_dropout(), default=0.0), drop_block=cfg.drop_block,
+                  drop_block_size=cfg.drop_block_size)

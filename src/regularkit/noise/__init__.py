@@ -14,6 +14,8 @@ function                   module                                      paper
 ``gaussian_noise``         ``GaussianNoise``                           Bishop 1995
 ``gaussian_dropout``       ``GaussianDropout``                         Srivastava et al. 2014
 ``mc_predict``             (works on any model)                        Gal & Ghahramani 2016
+``drop_block_2d``          ``DropBlock2d``, ``DropBlockSchedule``      Ghiasi et al. 2018
+``alpha_dropout``          ``AlphaDropout``                            Klambauer et al. 2017
 =========================  ==========================================  ======================
 
 Every module round-trips through ``get_config()`` / ``from_config()`` (see
@@ -24,6 +26,7 @@ class name); :func:`get` builds one from a name or a ``{"class_name", "config"}`
 from __future__ import annotations
 
 from regularkit._util.registry import build
+from regularkit.noise.alpha_dropout import AlphaDropout, alpha_dropout, alpha_dropout_constants
 from regularkit.noise.dropconnect import (
     DropConnect,
     DropConnectConv2d,
@@ -33,6 +36,7 @@ from regularkit.noise.dropconnect import (
     drop_connect_linear,
     drop_connect_moment_matching,
 )
+from regularkit.noise.dropblock import DropBlock2d, DropBlockSchedule, drop_block_2d, scheduled_drop_prob
 from regularkit.noise.dropout import Dropout, apply_dropout, dropout, dropout_mask, resolve_noise_shape
 from regularkit.noise.droppath import DropPath, drop_path, linear_drop_path_rates
 from regularkit.noise.gaussian import GaussianDropout, GaussianNoise, gaussian_dropout, gaussian_noise
@@ -52,13 +56,15 @@ __all__ = [
     "drop_connect_conv2d", "drop_connect_linear", "drop_connect_moment_matching", "drop_path", "dropout",
     "dropout_mask", "gaussian_dropout", "gaussian_noise", "is_noise_layer", "linear_drop_path_rates", "mc_mode",
     "mc_predict", "mc_predict_std", "resolve_noise_shape", "use_generator", "weight_scaling_predict", "REGISTRY", "get",
+    "AlphaDropout", "alpha_dropout", "alpha_dropout_constants", "DropBlock2d", "DropBlockSchedule", "drop_block_2d",
+    "scheduled_drop_prob",
 ]
 
 #: The one registry of noise modules (Keras-style names), used by :func:`get`, configs and the conformance suite.
 REGISTRY: dict[str, type[Stochastic]] = {
     "dropout": Dropout, "drop_connect": DropConnect, "drop_connect_linear": DropConnectLinear,
     "drop_connect_conv2d": DropConnectConv2d, "drop_path": DropPath, "gaussian_noise": GaussianNoise,
-    "gaussian_dropout": GaussianDropout,
+    "gaussian_dropout": GaussianDropout, "drop_block2d": DropBlock2d, "alpha_dropout": AlphaDropout,
 }
 
 

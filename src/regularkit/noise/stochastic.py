@@ -20,6 +20,27 @@ config: move the rebuilt layer with ``.to()`` and load its ``state_dict()``,
 as for any module.  ``from_config(get_config())`` then behaves as the
 original: same seed, same masks.
 
+State: the private generator of a seeded layer travels in the layer's ``state_dict()``
+(``_extra_state``, through ``get_extra_state`` / ``set_extra_state``), so a checkpoint
+saved with ``torch.save(model.state_dict())`` and loaded into a freshly built model
+resumes the same random stream: the next masks are the ones the saved model would have
+drawn (Lightning's checkpoints are ``state_dict``s, so a resumed ``Trainer`` continues
+too).  The extra state is a 1-D ``uint8`` tensor, not a dict, so code that copies a
+``state_dict`` tensor by tensor (early stopping's best weights, snapshots) keeps working:
+``torch.Generator.get_state()`` followed by 8 bytes naming the rank that saved it.  An
+unseeded layer, or a seeded one that has not drawn yet, has nothing to resume and no
+``_extra_state`` entry, so its ``state_dict`` is the plain layer's (a
+``DropConnectLinear``'s loads into an ``nn.Linear`` and back); loading a ``state_dict``
+without the entry restarts a seeded layer's ``seed`` stream, as the saved layer would
+have.  Loading a generator state saved by another rank (a checkpoint written by rank 0,
+loaded on every rank) restarts this rank's own ``rank_seed(seed)``
+stream instead of copying rank 0's, which would make every rank draw the same masks.
+A ``generator=`` passed by the caller is the caller's: it is neither saved nor
+overwritten.  A ``state_dict`` saved before this existed (no ``_extra_state``) still
+loads, strict or not.  torch's
+``Generator`` states are per device type: a CPU state loads into a layer drawing on
+the CPU, a CUDA state into one drawing on CUDA; the other way round is an error.
+
 Data-parallel training: a ``seed=`` is the seed of rank 0.  The private
 generator is seeded with :func:`regularkit._util.distributed.rank_seed`
 (``seed + rank * RANK_STRIDE``), so under DistributedDataParallel every rank
@@ -42,7 +63,7 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_int
-from regularkit._util.distributed import rank_seed
+from regularkit._util.distributed import SeededStream
 from regularkit._util.rng import check_generator, seed_from
 from regularkit.errors import RegularkitError
 
@@ -56,7 +77,7 @@ def check_float_tensor(name: str, x) -> torch.Tensor:
     return x
 
 
-class Stochastic(nn.Module):
+class Stochastic(SeededStream, nn.Module):
     """Base of the noise modules: resolves ``seed=`` / ``generator=`` to a generator.
 
     ``seed`` creates a private ``torch.Generator`` on the device of the first
@@ -68,7 +89,8 @@ class Stochastic(nn.Module):
     :meth:`reset_generator` restarts it on the new rank's own).  Neither given:
     torch's global RNG, which the training loop seeds.  An explicit ``generator``
     is used as given, on every rank (use
-    :func:`regularkit._util.distributed.rank_generator` for one per rank).
+    :func:`regularkit.distributed.rank_generator` for one per rank).  A seeded
+    layer's generator state is in its ``state_dict`` (see the module docstring).
     """
 
     def __init__(self, *, seed: int | None = None, generator: torch.Generator | None = None):
@@ -83,21 +105,28 @@ class Stochastic(nn.Module):
         self.seed = None if seed is None else check_int("seed", seed, minimum=0)
         self.generator = check_generator(generator)
         self._override: torch.Generator | None = None
+        self._pending_state: torch.Tensor | None = None  # a loaded stream, set when the generator is made
 
     def _generator_for(self, device: torch.device) -> torch.Generator | None:
         if self._override is not None:
             return self._override
         if self.generator is None and self.seed is not None:
-            self.generator = torch.Generator(device=device).manual_seed(rank_seed(self.seed))
+            self.generator = self.new_stream(device)  # rank_seed(seed)'s start, or a stream loaded from a state_dict
         return self.generator
+
+    def private_generator(self) -> torch.Generator | None:
+        """The generator made from ``seed=`` (None before the first draw, and for a caller's ``generator=``)."""
+        return self.generator if self.seed is not None else None
 
     def reset_generator(self) -> None:
         """Forget the private generator: the next forward restarts this rank's ``seed`` stream."""
         if self.seed is not None:
             self.generator = None
+            self.forget_stream()
 
     def __setstate__(self, state):
         state.setdefault("_override", None)
+        state.setdefault("_pending_state", None)
         super().__setstate__(state)
 
     #: constructor arguments that are not config: a generator object, and where/in what precision weights live

@@ -7,8 +7,8 @@ idea are in common use and give different numbers for the same "strength":
 =================  ==========================  ===================  ===========
 convention         term added to the loss      gradient             source
 =================  ==========================  ===================  ===========
-``"sum"``          lam * sum w^2               2 * lam * w          cs231n, Keras ``l2``
-``"half"``         lam / 2 * ||w||^2           lam * w              Goodfellow 7.1.1; torch ``SGD(weight_decay=)``
+``"half"``         lam / 2 * ||w||^2           lam * w              the default; deck 000, Goodfellow 7.1.1; torch ``SGD(weight_decay=)``, the study's ``reg.l2``
+``"sum"``          lam * sum w^2               2 * lam * w          cs231n, Keras ``l2`` (``penalties.l2`` keeps it)
 ``n=N``            (lam / N) * sum w^2         2 * lam * w / N      DuocUC: L' = 1/n (sum err + beta * pen)
 =================  ==========================  ===================  ===========
 
@@ -38,7 +38,7 @@ and Adam divides it by sqrt(v): weights with large gradients decay less.  AdamW
 ``w <- w - lr * wd * w`` outside the adaptive scaling; use :func:`decay_param_groups`
 with ``torch.optim.AdamW`` for that, and no L2 penalty.  With plain SGD (no momentum)
 both give w <- (1 - lr * lam) w - lr * grad J.  torch's ``SGD(weight_decay=lam)`` and
-``Adam(weight_decay=lam)`` are coupled: they equal ``L2(lam, convention="half")``.
+``Adam(weight_decay=lam)`` are coupled: they equal ``L2(lam)`` (the default ``convention="half"``).
 
 Two ways to apply a weight penalty: ``penalty(model)`` in the loss (autograd), or
 ``penalty.add_grad_(model)`` after ``backward()`` (the closed-form gradient added to
@@ -64,13 +64,13 @@ from regularkit.penalties.activity import ActivityPenalty
 from regularkit.penalties.functional import elastic_net_penalty, lp_penalty
 from regularkit.penalties.fused import elastic_net_add_grad_, lp_add_grad_
 from regularkit.penalties.keras import WeightRegularizer, l1, l1_l2, l2, regularization_loss, regularize
-from regularkit.penalties.schedule import Scheduled, Strength
+from regularkit.penalties.schedule import Scheduled, ScheduleState, Strength
 from regularkit.penalties.weight import L1, L2, ElasticNet, Lp, WeightPenalty, decay_param_groups
 
 __all__ = [
     "DEFAULT_MODULES", "ALL", "select_parameters", "elastic_net_penalty", "lp_penalty",
     "elastic_net_add_grad_", "lp_add_grad_",
-    "L2", "L1", "ElasticNet", "Lp", "ActivityPenalty", "WeightPenalty", "Scheduled", "Strength",
+    "L2", "L1", "ElasticNet", "Lp", "ActivityPenalty", "WeightPenalty", "Scheduled", "ScheduleState", "Strength",
     "decay_param_groups", "weight_sparsity",
     "WeightRegularizer", "l1", "l2", "l1_l2", "regularize", "regularization_loss", "REGISTRY", "get",
 ]

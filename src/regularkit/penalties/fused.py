@@ -37,7 +37,7 @@ autograd kernel returns up to float rounding (a norm is squared instead of a sum
 squares taken).  Where peers differ: Keras and a torch loss term put the penalty in
 the graph (the autograd path, ``fused=False`` here); torch's ``SGD(weight_decay=lam)``
 adds ``lam * w`` to the gradient inside the optimizer, the same math as
-``L2(lam, convention="half")`` on the fused path, but reports no value.
+``L2(lam)`` (the one L2 convention, ``"half"``) on the fused path, but reports no value.
 """
 from __future__ import annotations
 
@@ -86,8 +86,10 @@ def elastic_net_add_grad_(params: Sequence[Tensor], *, l1: float = 0.0, l2: floa
     """``p.grad += (l1 * sign(w) + 2 * c * l2 * w) / n`` for each ``w`` in ``params``; returns the penalty's value.
 
     The gradient of :func:`~regularkit.penalties.functional.elastic_net_penalty` (``c`` is 1
-    for "sum", 1/2 for "half"): ``l1=0`` is L2, whose "half" gradient ``l2 * w`` is torch's
-    ``SGD(weight_decay=l2)``; ``l2=0`` is L1.  Value: ``(l1 * sum|w| + c * l2 * sum w^2) / n``.
+    for "sum", 1/2 for "half"; this kernel keeps the functional kernel's "sum" default, the
+    classes pass their ``convention``, "half" by default): ``l1=0`` is L2, whose "half"
+    gradient ``l2 * w`` is torch's ``SGD(weight_decay=l2)``; ``l2=0`` is L1.
+    Value: ``(l1 * sum|w| + c * l2 * sum w^2) / n``.
     """
     check_choice("convention", convention, CONVENTIONS)
     params = list(params)

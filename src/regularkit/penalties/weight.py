@@ -14,6 +14,19 @@ name), and is registered in :data:`REGISTRY` under its Keras-style name.
 ``schedule_unit`` says whether ``fit`` advances a scheduled strength per step or
 per epoch (:mod:`regularkit.penalties.schedule`).
 
+One L2 convention.  ``L2(lam)`` is ``lam / 2 * ||w||^2`` with gradient ``lam * w``
+(``convention="half"``, the default), everywhere in regularkit: the study's ``reg.l2``
+(recipe ``l2``, search spaces, ``--tune``), ``ElasticNet``'s ``l2``, and torch's coupled
+``SGD(weight_decay=lam)`` / ``Adam(weight_decay=lam)``, which it equals step for step.
+It is the lecture's primary form (deck 000, Goodfellow et al. 2016 sec. 7.1.1:
+``J~ = alpha/2 w^T w + J``, gradient ``alpha w``), so a strength tuned by the study,
+read off a torch recipe or taken from the slide means the same number here.  Keras'
+``l2(lam)`` and cs231n's ``lam * sum W^2`` are twice as strong for the same ``lam``:
+``L2(lam, convention="sum")`` (or :func:`regularkit.penalties.keras.l2`, Keras' own
+vocabulary, which keeps Keras' formula) reproduces them.  Before issue 24 ``L2`` and
+``ElasticNet`` defaulted to ``"sum"``; a saved config names its ``convention``, so
+configs written then still load with the meaning they had.
+
 Two ways to apply one penalty.  ``penalty(model)`` returns a differentiable tensor
 (add it to the loss: autograd computes its gradient, as Keras and a torch loss term
 do).  ``penalty.add_grad_(model)``, after ``backward()`` and before
@@ -124,15 +137,16 @@ class WeightPenalty(Scheduled):
 
 
 class L2(WeightPenalty):
-    """L2 / weight decay: ``strength * sum w^2`` ("sum") or ``strength / 2 * ||w||^2`` ("half"), over ``n``.
+    """L2 / weight decay: ``strength / 2 * ||w||^2`` (default, "half") or ``strength * sum w^2`` ("sum"), over ``n``.
 
-    Gradient: ``2 * strength * w`` ("sum") or ``strength * w`` ("half").  Shrinks every
-    weight in proportion to its size; the MAP estimate under a Gaussian prior.
+    Gradient: ``strength * w`` ("half": torch's ``weight_decay``, the study's ``reg.l2``) or
+    ``2 * strength * w`` ("sum": Keras' ``l2``, cs231n).  Shrinks every weight in proportion
+    to its size; the MAP estimate under a Gaussian prior (Krogh & Hertz 1992).
     """
 
     _strengths = ("strength", "convention")
 
-    def __init__(self, strength: Strength = 1e-4, *, convention: str = "sum", n: int | None = None,
+    def __init__(self, strength: Strength = 1e-4, *, convention: str = "half", n: int | None = None,
                  modules=None, pattern: str | None = None, schedule_unit: str = "step", fused: bool = True):
         super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit, fused=fused)
         self.strength = check_strength("strength", strength)
@@ -161,14 +175,16 @@ class L1(WeightPenalty):
 
 
 class ElasticNet(WeightPenalty):
-    """Elastic net (Zou & Hastie 2005): ``l1 * sum|w| + c * l2 * sum w^2`` over ``n`` (Keras' l1/l2 pair).
+    """Elastic net (Zou & Hastie 2005): ``l1 * sum|w| + c * l2 * sum w^2`` over ``n``.
 
-    cs231n writes ``lambda * sum(beta * W^2 + |W|)``: build that with :meth:`from_beta`.
+    ``c = 1/2`` by default (``"half"``: the L2 part is :class:`L2`'s, gradient ``l2 * w``);
+    ``convention="sum"`` (``c = 1``) is Keras' ``l1_l2``.  cs231n writes
+    ``lambda * sum(beta * W^2 + |W|)``: build that with :meth:`from_beta`.
     """
 
     _strengths = ("l1", "l2", "convention")
 
-    def __init__(self, l1: Strength = 1e-4, l2: Strength = 1e-4, *, convention: str = "sum",
+    def __init__(self, l1: Strength = 1e-4, l2: Strength = 1e-4, *, convention: str = "half",
                  n: int | None = None, modules=None, pattern: str | None = None, schedule_unit: str = "step",
                  fused: bool = True):
         super().__init__(n=n, modules=modules, pattern=pattern, schedule_unit=schedule_unit, fused=fused)
@@ -178,8 +194,12 @@ class ElasticNet(WeightPenalty):
 
     @classmethod
     def from_beta(cls, strength: float, beta: float, **kwargs) -> "ElasticNet":
-        """cs231n's ``strength * sum(beta * w^2 + |w|)``: ``l1 = strength``, ``l2 = strength * beta``."""
+        """cs231n's ``strength * sum(beta * w^2 + |w|)``: ``l1 = strength``, ``l2 = strength * beta``, "sum".
+
+        cs231n's squared term has no 1/2, so ``convention`` defaults to ``"sum"`` here.
+        """
         strength = check_non_negative("strength", strength)
+        kwargs.setdefault("convention", "sum")
         return cls(l1=strength, l2=strength * check_non_negative("beta", beta), **kwargs)
 
     def _kwargs(self) -> dict:
@@ -190,7 +210,8 @@ class ElasticNet(WeightPenalty):
 class Lp(WeightPenalty):
     """``strength * sum |w|^p`` (``root=True``: ``strength * ||w||_p``), p >= 1, over ``n``.
 
-    Gradient ``strength * p * |w|^(p-1) * sign(w)``: p = 1 and 2 recover L1 and L2 ("sum").
+    Gradient ``strength * p * |w|^(p-1) * sign(w)``: p = 1 recovers L1, p = 2 ``L2(strength,
+    convention="sum")`` (the lecture's ``||theta||_p^p`` has no 1/2: twice ``L2(strength)``).
     """
 
     _strengths = ("p", "strength", "root")

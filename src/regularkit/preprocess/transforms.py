@@ -30,7 +30,11 @@ estimate is rank deficient whatever the data.
 
 scikit-learn's conventions: the constructor only stores its arguments;
 ``fit(x_train)`` sets attributes ending in ``_``; ``transform(x)`` applies
-them; ``state_dict()`` / ``load_state_dict()`` save them with the model.
+them.  Each preprocessor is an ``nn.Module`` (:mod:`regularkit.preprocess.base`):
+fit once on the training split, then put it in the model
+(``nn.Sequential(ToDtype(torch.float32), Standardize().fit(x_train), net)``); its
+statistics are buffers, so ``state_dict()``, ``.to(device)``, ``torch.export`` and
+``torch.compile`` (one graph, ``fullgraph=True``) carry them with the model.
 
 ``fit`` refuses data holding NaN or inf (one ``torch.isfinite`` pass over it):
 every statistic learned from it would be NaN, and so would every transformed sample.
@@ -41,9 +45,8 @@ with :func:`~regularkit.preprocess.splitguard.mark_split` (see that module).
 """
 from __future__ import annotations
 
-import inspect
 import warnings
-from typing import Any, Dict, Tuple
+from typing import Tuple
 
 import torch
 
@@ -56,9 +59,11 @@ from regularkit._util.checks import (
     check_number,
 )
 from regularkit.errors import RegularkitError
-from regularkit.preprocess.splitguard import as_fit_tensor, check_fit_split
+from regularkit.preprocess.base import Preprocessor
+from regularkit.preprocess.dtype import rescale
 
 __all__ = ["Standardize", "MinMax", "Rescale", "PCAWhiten", "ZCAWhiten"]
+
 
 # --------------------------------------------------------------------------- preprocessors
 _CHUNK = 4096  # rows per float64 pass: bounds the memory of fitting on a large array
@@ -122,71 +127,7 @@ def _rank(vals: torch.Tensor, n: int, rtol: float | None, who: str) -> int:
     return rank
 
 
-class _Preprocessor:
-    """fit / transform / state_dict shared by every preprocessor."""
-
-    _fitted: Tuple[str, ...] = ()
-    _needs_fit = True
-
-    def fit(self, x, split: str = "train"):
-        """Learn the statistics from training data; ``split`` other than train refuses."""
-        check_fit_split(x, split, who=type(self).__name__)
-        x = as_fit_tensor(x)
-        if x.dim() < 2 or x.shape[0] < 1:
-            raise RegularkitError(
-                f"{type(self).__name__}.fit needs a batch N x ... with N >= 1, got shape {tuple(x.shape)}")
-        if x.is_floating_point() and not bool(torch.isfinite(x).all()):  # one pass over the data
-            bad = int((~torch.isfinite(x)).sum())
-            raise RegularkitError(f"{type(self).__name__}.fit: x holds {bad} non-finite values (NaN or inf)")
-        self._fit(x)
-        self.feature_shape_ = tuple(x.shape[1:])
-        return self
-
-    def transform(self, x: torch.Tensor) -> torch.Tensor:
-        x = as_fit_tensor(x)
-        if self._needs_fit:
-            if not hasattr(self, "feature_shape_"):
-                raise RegularkitError(f"{type(self).__name__} is not fitted: call fit(x_train) before transform")
-            if tuple(x.shape[1:]) != self.feature_shape_:
-                raise RegularkitError(f"{type(self).__name__} was fitted on samples of shape {self.feature_shape_}, "
-                                      f"got {tuple(x.shape[1:])}")
-        if not x.is_floating_point():
-            x = x.float()
-        return self._transform(x)
-
-    __call__ = transform
-
-    def fit_transform(self, x, split: str = "train") -> torch.Tensor:
-        return self.fit(x, split=split).transform(x)
-
-    def _fit(self, x: torch.Tensor) -> None:
-        pass
-
-    def get_config(self) -> Dict[str, Any]:
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {k: getattr(self, k) for k in names}
-
-    def state_dict(self) -> Dict[str, Any]:
-        """Constructor arguments and fitted attributes, ready for ``torch.save`` next to the model."""
-        state: Dict[str, Any] = {"config": self.get_config()}
-        for name in self._fitted + ("feature_shape_",):
-            if hasattr(self, name):
-                state[name] = getattr(self, name)
-        return state
-
-    def load_state_dict(self, state: Dict[str, Any]):
-        if state.get("config", self.get_config()) != self.get_config():
-            type(self).__init__(self, **state["config"])  # a fresh instance takes the saved arguments
-        for name, value in state.items():
-            if name != "config":
-                setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
-
-
-class Standardize(_Preprocessor):
+class Standardize(Preprocessor):
     """Zero mean and unit variance: ``(x - mean) / (std + eps)``.
 
     ``mode="featurewise"`` learns mean and std on the training set, per channel
@@ -201,6 +142,7 @@ class Standardize(_Preprocessor):
 
     def __init__(self, mode: str = "featurewise", *, per: str = "channel", with_mean: bool = True,
                  with_std: bool = True, eps: float = 1e-6):
+        super().__init__()
         self.mode = check_choice("mode", mode, ("featurewise", "samplewise"))
         self.per = check_choice("per", per, ("channel", "feature"))
         self.with_mean, self.with_std = check_bool("with_mean", with_mean), check_bool("with_std", with_std)
@@ -225,7 +167,7 @@ class Standardize(_Preprocessor):
         return x
 
 
-class MinMax(_Preprocessor):
+class MinMax(Preprocessor):
     """Map the training range to ``feature_range``: ``lo + (x - min) (hi - lo) / (max - min)``.
 
     A feature constant on the training set (max == min) is only shifted.
@@ -234,6 +176,7 @@ class MinMax(_Preprocessor):
     _fitted = ("min_", "max_")
 
     def __init__(self, feature_range: Tuple[float, float] = (0.0, 1.0), *, per: str = "channel"):
+        super().__init__()
         if not isinstance(feature_range, (tuple, list)) or len(feature_range) != 2:
             raise RegularkitError(f"feature_range must be a pair (low, high), got {feature_range!r}")
         lo, hi = (check_number("feature_range", v) for v in feature_range)
@@ -254,19 +197,26 @@ class MinMax(_Preprocessor):
         return (x - self.min_.to(x)) * scale.to(x) + lo
 
 
-class Rescale(_Preprocessor):
-    """Multiply by a constant, e.g. ``Rescale(1/255)`` (Keras' ``rescale``); nothing to fit."""
+class Rescale(Preprocessor):
+    """Multiply by a constant, e.g. ``Rescale(1/255)`` (``ImageDataGenerator``'s ``rescale``); nothing to fit.
+
+    The in-model layer with an offset is :class:`~regularkit.preprocess.dtype.Rescaling`
+    (Keras' layer); both apply :func:`~regularkit.preprocess.dtype.rescale`.
+    """
 
     _needs_fit = False
 
     def __init__(self, factor: float):
+        super().__init__()
         self.factor = check_number("factor", factor)
+        if self.factor == 0:  # every input would become 0: the model would learn from nothing
+            raise RegularkitError(f"Rescale: factor must be non-zero (0 maps every input to 0), got {factor!r}")
 
     def _transform(self, x):
-        return x * self.factor
+        return rescale(x, self.factor)
 
 
-class PCAWhiten(_Preprocessor):
+class PCAWhiten(Preprocessor):
     """The cookbook's PCA whitening ``(x - mean) U / sqrt(S + eps)`` on flattened features.
 
     Output: N x k (k = ``n_components`` or all D), decorrelated, unit variance
@@ -283,9 +233,11 @@ class PCAWhiten(_Preprocessor):
     sqrt(N / (N - 1))`` with ``eps=0``).
     """
 
-    _fitted = ("mean_", "components_", "explained_variance_", "rank_")
+    _fitted = ("mean_", "components_", "explained_variance_")
+    _fitted_extra = ("rank_",)
 
     def __init__(self, n_components: int | None = None, *, eps: float = 1e-5, rtol: float | None = None):
+        super().__init__()
         self.n_components = None if n_components is None else check_int("n_components", n_components, minimum=1)
         self.eps = check_non_negative("eps", eps)
         self.rtol = _check_rtol(rtol)
@@ -303,7 +255,7 @@ class PCAWhiten(_Preprocessor):
                           f"components asked for; keeping {self.rank_}", UserWarning, stacklevel=3)
         k = min(k, self.rank_)
         self.mean_ = mean.float()
-        self.components_ = vecs[:, :k].float()
+        self.components_ = vecs[:, :k].float().contiguous()
         self.explained_variance_ = vals[:k].float()
 
     def _transform(self, x):
@@ -311,7 +263,7 @@ class PCAWhiten(_Preprocessor):
         return (x.reshape(x.shape[0], -1) - self.mean_.to(x)) @ scale.to(x)
 
 
-class ZCAWhiten(_Preprocessor):
+class ZCAWhiten(Preprocessor):
     """ZCA whitening as Keras: ``(x - mean) U diag(1 / sqrt(S + eps)) U^T``, reshaped back.
 
     Unlike PCA whitening it rotates back to pixel space, so whitened images
@@ -326,9 +278,11 @@ class ZCAWhiten(_Preprocessor):
     eps); on full-rank data nothing changes.
     """
 
-    _fitted = ("mean_", "whitening_", "rank_")
+    _fitted = ("mean_", "whitening_")
+    _fitted_extra = ("rank_",)
 
     def __init__(self, eps: float = 1e-6, *, rtol: float | None = None):
+        super().__init__()
         self.eps = check_non_negative("eps", eps)
         self.rtol = _check_rtol(rtol)
 

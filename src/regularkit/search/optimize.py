@@ -23,7 +23,7 @@ from regularkit._util.checks import check_choice, check_int
 from regularkit.errors import RegularkitError
 from regularkit.search.border import check_edge_fraction
 from regularkit.search.results import FIXED_ATTR, SAMPLER_ATTR, SPACE_ATTR, SearchResult, collect
-from regularkit.search.samplers import check_sampler_args, grid_size, sampler_name
+from regularkit.search.samplers import check_sampler_args, check_seed, grid_size, sampler_name
 from regularkit.search.space import SearchSpace
 from regularkit.search.storage import describe_storage, open_storage
 from regularkit.search.workers import WorkerJob, check_picklable, quiet_optuna, supervise
@@ -55,7 +55,7 @@ def run_search(objective: Callable[[dict, Callable[[int, float], bool]], float],
         raise RegularkitError(f"space must be a SearchSpace, got {space!r}")
     check_choice("direction", direction, ("minimize", "maximize"))
     workers = check_int("workers", workers, minimum=1)
-    seed = check_int("seed", seed)
+    seed = check_seed(seed)
     check_sampler_args(sampler, space, grid_points)
     check_edge_fraction(edge_fraction)  # now, not after an hour of trials
     fixed = dict(fixed or {})

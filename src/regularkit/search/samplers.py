@@ -13,9 +13,12 @@ from collections.abc import Mapping
 
 import optuna
 
-from regularkit._util.checks import check_choice
+from regularkit._util.checks import check_choice, check_int
 from regularkit.errors import RegularkitError
 from regularkit.search.space import SearchSpace
+
+#: The largest sampler seed (NumPy's legacy seeding, which Optuna's samplers use, stops there).
+SEED_MAX = 2**32 - 1
 
 def startup_trials(total: int | None) -> int:
     """How many random trials TPE draws before it models: Optuna's 10, or a third of a short search.
@@ -71,8 +74,18 @@ def grid_size(space: SearchSpace, grid_points: int | Mapping[str, int] = 5) -> i
     return math.prod(len(v) for v in space.grid(grid_points).values())
 
 
-def check_sampler_args(sampler, space: SearchSpace, grid_points) -> None:
-    """Fail early, in the parent process, on a bad sampler name or grid."""
+def check_seed(seed) -> int:
+    """A sampler seed: an integer in ``0 .. SEED_MAX`` (NumPy's seeding, which Optuna's samplers use, takes no
+    other)."""
+    seed = check_int("seed", seed, minimum=0)
+    if seed > SEED_MAX:
+        raise RegularkitError(f"seed must be <= {SEED_MAX}, got {seed}")
+    return seed
+
+
+def check_sampler_args(sampler, space: SearchSpace, grid_points, *, seed: int = 0) -> None:
+    """Fail early, in the parent process, on a bad sampler name, grid or seed."""
+    check_seed(seed)
     if not isinstance(sampler, optuna.samplers.BaseSampler):
         check_choice("sampler", sampler, SAMPLERS)
     if sampler == "grid":

@@ -12,8 +12,9 @@ Storages are Optuna's:
   failed by the next worker that asks for a trial, and Optuna's retry callback
   re-enqueues its parameters.  This works across machines.
 * a path: ``JournalStorage`` over a ``JournalFileBackend`` (a folder gets
-  ``journal.log`` inside it; a path with a suffix is the file itself).  A local or
-  NFS file, nothing to install or run.
+  ``journal.log`` inside it; an existing file or a path with a suffix is the file
+  itself).  A local or NFS file, nothing to install or run; a torn last record is
+  repaired when it is opened (:mod:`regularkit.search.journal`).
 
 The journal has no heartbeat, so regularkit adds the missing piece by hand: each
 trial records its worker in the user attribute ``regularkit.worker`` =
@@ -36,11 +37,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: Optuna's own lock file
-    fcntl = None
 import inspect
 import os
 import socket
@@ -50,11 +46,11 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from regularkit.errors import RegularkitError
+from regularkit.search.journal import check_journal_file, journal_backend, journal_path, repair_journal
 
 WORKER_ATTR = "regularkit.worker"
 
@@ -107,9 +103,10 @@ def open_storage(storage: Any, *, heartbeat_interval: int = HEARTBEAT_INTERVAL,
                                                   grace_period=grace_period,
                                                   **{callback_kw: _retry_callback(max_retry)})
         except ImportError as exc:  # the database driver is an optional dependency
-            raise RegularkitError(f"storage {describe_storage(text)!r} needs its database driver "
-                                  f"(postgresql: pip install psycopg2-binary): {exc}") from None
-    return optuna.storages.JournalStorage(_journal_backend(journal_path(text)))
+            raise _missing_driver(describe_storage(text), sqlalchemy.make_url(text), exc) from None
+    path = journal_path(text)
+    repair_journal(path)
+    return optuna.storages.JournalStorage(journal_backend(path))
 
 
 def check_storage(storage: str) -> None:
@@ -117,7 +114,7 @@ def check_storage(storage: str) -> None:
 
     A URL must parse (SQLAlchemy), name a known dialect with its driver installed, and
     connect (a server that does not answer within 5 s is unreachable).  A journal path
-    must not lie below a file and its folder must be writable.
+    must not lie below a file, its folder must be writable, and an existing file must be a journal.
     """
     text = os.fspath(storage)
     if "://" not in text:
@@ -129,6 +126,8 @@ def check_storage(storage: str) -> None:
             raise RegularkitError(f"storage {text!r} is below {str(probe)!r}, which is a file")
         if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
             raise RegularkitError(f"storage {text!r} is not writable (no write permission on {str(probe)!r})")
+        if path.is_file():
+            check_journal_file(path, text)
         return
     shown = describe_storage(text)
     try:
@@ -140,66 +139,34 @@ def check_storage(storage: str) -> None:
     except (ArgumentError, ValueError) as exc:
         raise RegularkitError(f"storage {shown!r} is not a database URL: {exc}") from None
     except ImportError as exc:
-        raise RegularkitError(f"storage {shown!r} needs a database driver that is not installed ({exc}; "
-                              "for postgresql+psycopg2:// pip install psycopg2-binary)") from None
+        raise _missing_driver(shown, url, exc) from None
     args = {"connect_timeout": 5} if url.get_backend_name() in ("postgresql", "mysql") else {}
     try:
-        engine = sqlalchemy.create_engine(url, connect_args=args)
+        engine = sqlalchemy.create_engine(url, connect_args=args)  # imports the driver
         with engine.connect():
             pass
         engine.dispose()
+    except ImportError as exc:
+        raise _missing_driver(shown, url, exc) from None
     except SQLAlchemyError as exc:
         first = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
         raise RegularkitError(f"storage {shown!r} is unreachable: {first}") from None
 
 
-def journal_path(path: str | os.PathLike) -> Path:
-    """The journal file for a storage path: the file itself, or ``<folder>/journal.log``."""
-    path = Path(path)
-    if path.suffix and not path.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-    path.mkdir(parents=True, exist_ok=True)
-    return path / "journal.log"
+#: How to install each database driver SQLAlchemy may ask for (its dialect's ``driver`` name).
+_DRIVERS = {"psycopg": "pip install 'psycopg[binary]', or name psycopg2 in the URL: postgresql+psycopg2://",
+            "psycopg2": "pip install psycopg2-binary", "mysqldb": "pip install mysqlclient, or name pymysql in the "
+            "URL: mysql+pymysql://", "pymysql": "pip install pymysql", "pysqlite": "Python was built without sqlite3"}
 
 
-class FlockLock:
-    """The journal's lock: an advisory ``flock`` on ``<journal>.flock``, released by the kernel when its holder dies.
-
-    Optuna's default journal lock is a lock *file* (a symlink, or ``O_EXCL``): a process
-    killed while holding it leaves the file behind, and the next process waits out a
-    30 s grace period before breaking it.  ``fcntl.flock`` belongs to the open file,
-    which the kernel closes when the process ends however it ends (SIGKILL included), so
-    the next start proceeds at once.  Every regularkit process on a journal uses this
-    lock; a plain Optuna process on the same journal file would use its own (do not mix
-    them).  On NFS, Linux implements ``flock`` with byte-range locks (NFSv4, or lockd).
-    It has the two methods Optuna's journal calls (``acquire`` and ``release``, the interface
-    of its lock classes; that base class is not exported, so it is not subclassed here).
-    """
-
-    def __init__(self, filepath: str):
-        self._path = filepath + ".flock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-
-def _journal_backend(path: Path):
-    return JournalFileBackend(str(path), lock_obj=FlockLock(str(path)) if fcntl is not None else None)
+def _missing_driver(shown: str, url, exc: ImportError) -> RegularkitError:
+    """The one line for a database URL whose driver cannot be imported."""
+    try:
+        driver = url.get_dialect().driver
+    except Exception:  # noqa: BLE001 - the dialect itself needs the missing module
+        driver = exc.name or str(exc)
+    how = _DRIVERS.get(driver, "install it, or name another driver in the URL: dialect+driver://")
+    return RegularkitError(f"storage {shown!r} needs the database driver {driver!r}, which is not installed ({how})")
 
 
 def describe_storage(storage: Any) -> str | None:

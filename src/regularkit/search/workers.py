@@ -1,9 +1,10 @@
 """What one search worker does, and how N of them share one study on one machine.
 
 A worker is ``study.optimize`` on a share of the trials.  ``workers=N`` starts N
-processes with the "spawn" start method: a fresh interpreter per worker, so no
-PyTorch thread pool, CUDA context or lock is inherited half-initialised from the
-parent (fork's known failure modes).  The price is that the objective travels by
+processes through the one supervisor of search and study workers
+(:mod:`regularkit._util.processes`: "spawn", its exit-code policy, recovery, stop): a
+fresh interpreter per worker, so no PyTorch thread pool, CUDA context or lock is
+inherited half-initialised from the parent.  The price is that the objective travels by
 pickle: it must be a module-level function or an instance of a module-level
 class (a ``functools.partial`` of one is fine), not a lambda or a closure.
 
@@ -12,16 +13,15 @@ The total is exact on one machine: the supervisor splits the missing trials,
 ``MaxTrialsCallback`` (counting running trials too) additionally stops a worker
 once the study has enough trials, which is what bounds the total when workers
 on several machines share a storage.  A worker killed by a signal has its
-running trial failed and re-enqueued (see ``storage.py``); when the round ends
-the supervisor counts again and runs what is missing, so the killed trial runs
-once more and every other trial exactly once.
+running trial failed and re-enqueued at once (see ``storage.py``); when the round
+ends the supervisor counts again and runs what is missing, so the killed trial runs
+once more and every other trial exactly once.  A worker that exits with an error
+stops the search with one line (:class:`~regularkit._util.processes.WorkerFailed`).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,13 +31,13 @@ import optuna
 from optuna.trial import TrialState
 
 from regularkit._util.checks import check_int
-from regularkit._util.signals import SIGINT_EXIT, SIGTERM_EXIT, Terminated, interrupts_raise, stop_processes
+from regularkit._util.processes import WorkerExit, spawn_processes, supervise_processes
+from regularkit._util.signals import SIGINT_EXIT, SIGTERM_EXIT, Terminated, interrupts_raise
 from regularkit.errors import RegularkitError
 from regularkit.search.samplers import make_pruner, make_sampler
 from regularkit.search.space import SearchSpace
 from regularkit.search.storage import done_trials, fail_stale_trials, mark_worker, open_storage, recover_dead_trials
 
-START_METHOD = "spawn"
 MAX_IDLE_ROUNDS = 3  # rounds in a row without a finished trial before giving up
 
 
@@ -211,40 +211,24 @@ def supervise(job: WorkerJob) -> None:
             _run_processes(job, study, shares, round_)
         idle = idle + 1 if len(done_trials(study)) == before else 0
         if idle >= MAX_IDLE_ROUNDS:
-            raise RuntimeError(f"search {job.study_name!r} finished no trial in {idle} rounds of workers "
-                               "in a row (each worker died); giving up")
+            raise RegularkitError(f"search {job.study_name!r} finished no trial in {idle} rounds of workers "
+                                  "in a row (each worker died); giving up")
         round_ += 1
 
 
 def _run_processes(job: WorkerJob, study: optuna.Study, shares: list[int], round_: int) -> None:
-    ctx = multiprocessing.get_context(START_METHOD)
-    # Not daemonic: an objective may start its own processes (DataLoader workers).
-    procs = [ctx.Process(target=_worker_main, args=(job, share, worker_seed(job.seed, round_, i)),
-                         name=f"regularkit-search-{round_}.{i}")
-             for i, share in enumerate(shares)]
-    for p in procs:
-        p.start()
-    pending = set(procs)
-    try:
-        while pending:
-            ready = multiprocessing.connection.wait([p.sentinel for p in pending])
-            for p in [p for p in pending if p.sentinel in ready]:
-                p.join()
-                pending.discard(p)
-                if p.exitcode < 0 or p.exitcode in (SIGINT_EXIT, SIGTERM_EXIT):
-                    # killed, or stopped by a signal: retry its trial now, others may pick it up
-                    retried = recover_dead_trials(study)
-                    if job.log is not None:
-                        how = f"killed by signal {-p.exitcode}" if p.exitcode < 0 else f"stopped ({p.exitcode})"
-                        job.log(f"worker {p.name} (pid {p.pid}) was {how}; "
-                                f"re-enqueued trial(s) {retried}")
-                elif p.exitcode > 0:
-                    raise RuntimeError(f"search worker {p.name} (pid {p.pid}) exited with code {p.exitcode}; "
-                                       "its traceback is printed above")
-    finally:
-        stop_processes(pending)  # an error or Ctrl-C here: stop the others, then retry their trials later
-        if pending:
-            recover_dead_trials(study)
+    """One round: a process per share, supervised by the one supervisor (``_util/processes.py``).
+
+    A worker killed by a signal has its trial failed and re-enqueued at once (the live workers or the
+    next round run it); one that exits with an error stops the search (:class:`WorkerFailed`)."""
+    def say(ended: WorkerExit) -> None:
+        if ended.lost and job.log is not None:
+            job.log(f"worker {ended.describe()}; re-enqueued trial(s) {list(ended.recovered)}")
+
+    procs = spawn_processes(_worker_main, [(job, share, worker_seed(job.seed, round_, i))
+                                           for i, share in enumerate(shares)],
+                            [f"regularkit-search-{round_}.{i}" for i in range(len(shares))])
+    supervise_processes(procs, recover=lambda: recover_dead_trials(study), on_exit=say, what="search worker")
 
 
 def check_picklable(what: str, obj: Any, workers: int) -> None:

@@ -5,17 +5,19 @@ module only fills its hook points::
 
     batch_transform   flip + translate                 (augmentation.py)
     loss_fn           cross-entropy, label smoothing   (regularkit.losses.cross_entropy)
-    after_step        learning-rate step, decoupled weight decay, EMA update
+    after_step        learning-rate step, EMA update
     eval_model        the EMA's averaged copy          (regularkit.averaging.EMA)
     eval_sets         the validation split, every epoch (the time-to-accuracy curve)
     on_epoch          the progress line with its ETA
 
 Optimizer: SGD with Nesterov momentum; weight decay is *decoupled*
-(Loshchilov & Hutter 2019, "SGDW"): after each step the weights only
-(:func:`regularkit.penalties.decay_param_groups`: kernels, not biases or batch
-norm) shrink by ``w <- w - lr_t * wd * w``, outside the momentum.  torch's
-SGD has only the coupled form (``wd * w`` added to the gradient), so the
-shrink is written here, one foreach kernel in :func:`_decay_step`.
+(Loshchilov & Hutter 2019, "SGDW", :func:`regularkit.train.optim.decoupled_weight_decay`):
+the weights only (:func:`regularkit.penalties.decay_param_groups`: kernels, not
+biases or batch norm) follow ``w <- w - lr_t * u - lr_t * wd * w``, the decay
+taken on the pre-step weights, outside the momentum (torch's SGD has only the
+coupled form, ``wd * w`` added to the gradient).  Until 2026-12 the shrink was
+applied after the step, ``(1 - lr_t * wd)(w - lr_t * u)``, which differs by
+``lr_t^2 * wd * u``: speed-run numbers from before then may move slightly.
 
 Schedule: per step, linear warm-up from 0 to ``lr`` over the first ``warmup``
 fraction of the steps, then linear decay to 0 (a one-cycle triangle,
@@ -46,6 +48,7 @@ from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.model import SpeedrunNet
 from regularkit.train import evaluate, fit
 from regularkit.train.device import Precision
+from regularkit.train.optim import decoupled_weight_decay
 
 __all__ = ["RunResult", "build_model", "lr_factor", "train_seed"]
 
@@ -84,12 +87,6 @@ def lr_factor(step: int, total: int, warmup: float) -> float:
     return max(0.0, (total - step - 1) / max(1, total - rise))
 
 
-def _decay_step(params: list[torch.Tensor], optimizer: torch.optim.Optimizer, wd: float) -> None:
-    lr = optimizer.param_groups[0]["lr"]
-    with torch.no_grad():
-        torch._foreach_mul_(params, 1.0 - lr * wd)  # one kernel launch for all weights, same values as a loop
-
-
 def _load() -> float:
     try:
         return os.getloadavg()[0]
@@ -111,14 +108,14 @@ def train_seed(cfg: SpeedrunConfig, splits: Splits, seed: int, *, epochs: int | 
     decayed = decay_param_groups(model, wd)[0]["params"] if wd > 0 else []
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    if decayed:
+        decoupled_weight_decay(optimizer, decayed, wd)   # before each step, on the pre-step weights
     n_train = int(splits.y_train.shape[0])
     total = epochs * math.ceil(n_train / cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, total=total, warmup=cfg.warmup))
     ema = EMA(model, decay=cfg.ema_decay, warmup=True, buffers="average") if cfg.uses("ema") else None
 
     def after_step(m) -> None:
-        if decayed:
-            _decay_step(decayed, optimizer, wd)
         scheduler.step()
         if ema is not None:
             ema.update(m)

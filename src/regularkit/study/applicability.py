@@ -28,15 +28,18 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from regularkit.errors import RegularkitError
 from regularkit.metrics.sparsity import activation_modules
 from regularkit.models.adapt import inapplicable
-from regularkit.train.config import AugmentConfig, Recipe
+from regularkit.models.manifold_mixup import mixing_stages
+from regularkit.train.config import AugmentConfig, ModelConfig, Recipe
 
 __all__ = ["IMAGE_ONLY", "Applicability", "check_recipes", "describe_data", "regression_reason"]
 
 #: AugmentConfig fields that only make sense on images (N x C x H x W).
 IMAGE_ONLY = ("hflip", "crop_padding", "rotation", "translate", "shear", "zoom", "cutout", "erasing",
-              "pca_colour", "cutmix_alpha", "tta")
+              "pca_colour", "cutmix_alpha", "tta", "randaugment", "trivialaugment", "autoaugment", "augmix",
+              "resized_crop", "blur_sigma")
 _IMAGE_MODELS = ("cnn", "resnet")
 
 
@@ -59,6 +62,17 @@ def _image_fields(a: AugmentConfig) -> list[str]:
     return [f for f in IMAGE_ONLY if getattr(a, f)]
 
 
+def _model_reason(cfg: ModelConfig, base: ModelConfig) -> str | None:
+    """Knobs a built-in model does not have (so the recipe would train the baseline under its name)."""
+    if cfg.drop_block and cfg.kind == "mlp":
+        return "it drops blocks of convolutional feature maps and the built-in mlp has none"
+    if cfg.kind == "resnet" and cfg.activation != "relu":
+        return f"it changes the hidden unit to {cfg.activation} and the built-in resnet is ReLU only"
+    if cfg.kind == "resnet" and cfg.dropout_kind != "inverted":
+        return f"it asks for {cfg.dropout_kind} dropout and the built-in resnet's head dropout is inverted only"
+    return None
+
+
 def _reason(recipe: Recipe, base: Recipe, kind: str, data: str, probe: nn.Module | None) -> str | None:
     fields = _image_fields(recipe.augment)
     if fields and kind != "images":
@@ -67,6 +81,14 @@ def _reason(recipe: Recipe, base: Recipe, kind: str, data: str, probe: nn.Module
         return f"it uses the built-in {recipe.model.kind}, which needs images, and the data are {data}"
     if recipe.model.kind == "resnet" and recipe.model.bottleneck is not None:
         return "it factors hidden dense layers and the built-in resnet has none (its head is its only Linear)"
+    why = _model_reason(recipe.model, base.model)
+    if why is not None:
+        return why
+    if recipe.augment.manifold_mixup_alpha and recipe.model.kind == "factory" and probe is not None:
+        try:
+            mixing_stages(probe)
+        except RegularkitError as exc:
+            return f"it mixes at a hidden layer: {exc}"
     if recipe.model.kind == "factory" and probe is not None:
         why = inapplicable(recipe.model, base.model, probe)
         if why is not None:
@@ -88,6 +110,14 @@ def regression_reason(recipe: Recipe) -> str | None:
         return "test-time augmentation averages predictions over image flips and crops, and this task has none"
     if recipe.model.output_bias == "prior":
         return "the class-prior bias sets softmax(b) to the class frequencies; a regression output has no classes"
+    if recipe.reg.confidence_penalty:
+        return "the confidence penalty rewards the entropy of class probabilities; a regression output has none"
+    if recipe.reg.rdrop_alpha:
+        return "R-Drop keeps two passes' class distributions close (a KL of softmaxes); a regression output has none"
+    if recipe.augment.augmix_jsd:
+        return "AugMix's consistency is a Jensen-Shannon divergence of class distributions; use augmix without it"
+    if recipe.augment.manifold_mixup_alpha:
+        return "Manifold MixUp here mixes one-hot class targets; a regression target is a number"
     return None
 
 

@@ -18,6 +18,7 @@ can be passed from Python as ``artifact_store=``.
 from __future__ import annotations
 
 import io
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ import numpy as np
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 
-from regularkit.search.storage import journal_path
+from regularkit.errors import RegularkitError
+from regularkit.search.journal import journal_path
 
 __all__ = ["open_store", "save_probs", "load_probs"]
 
@@ -43,7 +45,10 @@ def store_folder(out: Path, storage: str | None, artifacts: str | None) -> Path:
 def open_store(out: Path, storage: str | None, artifacts: str | None):
     """The study's artifact store (the folder is created)."""
     folder = store_folder(out, storage, artifacts)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # the plan checked --artifacts; a store next to a shared journal is found here
+        raise RegularkitError(f"artifact store {str(folder)!r} cannot be made: {exc.strerror or exc}") from None
     return FileSystemArtifactStore(str(folder))
 
 
@@ -56,7 +61,12 @@ def save_probs(store, trial: optuna.Trial, probs: np.ndarray) -> str:
 
 
 def load_probs(store, record: dict[str, Any]) -> np.ndarray | None:
-    """A run's test probabilities, or None when its artifact is not in this store (another machine's)."""
+    """A run's test probabilities, or None when its artifact is not in this store (another machine's).
+
+    A damaged artifact (truncated, corrupt, not an N x K array of finite floats) is None too, with one
+    warning line naming it: the seed-ensemble column leaves that run out, as it does an unseen one,
+    instead of every rerun ending in NumPy's traceback.
+    """
     artifact = record.get("probs_artifact")
     if artifact is None:
         return None
@@ -66,4 +76,24 @@ def load_probs(store, record: dict[str, Any]) -> np.ndarray | None:
             download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact)
         except (FileNotFoundError, optuna.artifacts.exceptions.ArtifactNotFound):
             return None
-        return np.load(io.BytesIO(path.read_bytes()))
+        try:
+            probs = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
+            why = _what_is_wrong(probs)
+        except (ValueError, EOFError, OSError) as exc:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+        if why is None:
+            return probs
+        where = getattr(store, "_base_path", None)
+        shown = str(Path(where) / artifact) if where else artifact
+        print(f"regularkit: warning: test probabilities of run {record.get('key', record.get('recipe'))!r} in "
+              f"{shown!r} are unreadable ({why}); the seed-ensemble column leaves the run out", file=sys.stderr)
+        return None
+
+
+def _what_is_wrong(probs: Any) -> str | None:
+    if not isinstance(probs, np.ndarray) or probs.ndim != 2 or not np.issubdtype(probs.dtype, np.floating):
+        return f"expected an N x K float array, got {getattr(probs, 'dtype', type(probs).__name__)} " \
+               f"of shape {getattr(probs, 'shape', None)}"
+    if not np.isfinite(probs).all():
+        return "non-finite values"
+    return None

@@ -2,9 +2,11 @@
 
 :func:`assemble` is the only place that knows how each recipe field maps onto
 the loop's hook points (loss terms, after-step projections, batch transforms,
-callbacks, the model that is evaluated).  The batch transform's order:
-geometric ops, then photometric, then erasing, then Gaussian input noise, then
-mixing last -- mixing needs the final pixels of both partners -- and label
+callbacks, the training step, the model that is evaluated).  The batch transform's order:
+geometric ops (crops, resized crops, the affine warp), then the policies (RandAugment,
+TrivialAugment, AutoAugment, AugMix without its consistency loss), then photometric (PCA
+colour, blur), then erasing, then Gaussian input noise, then mixing last -- mixing needs
+the final pixels of both partners; Manifold MixUp mixes inside the model -- and label
 smoothing is decided here, in one place: handed to the mixing op when there
 is one (smooth the one-hots, then mix: see :mod:`regularkit.targets`),
 otherwise to the training loss, so targets are never smoothed twice.
@@ -22,17 +24,24 @@ from regularkit.averaging import EMA, SWA, SnapshotEnsemble
 from regularkit.constraints import MaxNorm, Projector
 from regularkit.errors import RegularkitError
 from regularkit.init import class_prior_bias
-from regularkit.losses import cross_entropy
+from regularkit.losses import CrossEntropy
 from regularkit.metrics.sparsity import activation_modules, activation_sparsity, weight_sparsity
 from regularkit.models import build_model
 from regularkit.models.factory import Factory
+from regularkit.models.manifold_mixup import ManifoldMixup
+from regularkit.noise import DropBlockSchedule
+from regularkit.spectral import apply_spectral_norm
 from regularkit.penalties import L1, L2, ActivityPenalty
 from regularkit.study.applicability import IMAGE_ONLY
+from regularkit.train.augmix_step import AugMixJSD
 from regularkit.train.callbacks import Callback, EarlyStopping
 from regularkit.train.config import Recipe
 from regularkit.train.loop import default_loss
 from regularkit.train.optim import make_optimizer, make_scheduler
+from regularkit.train.rdrop import RDrop
 from regularkit.train.regression import regression_loss
+from regularkit.train.sam import SAM
+from regularkit.train.step import StandardStep
 from regularkit.transfer import find_head
 
 __all__ = ["RunParts", "assemble", "build_batch_transform", "smoothing_site"]
@@ -48,7 +57,7 @@ def smoothing_site(recipe: Recipe) -> str | None:
     a = recipe.augment
     if recipe.reg.label_smoothing == 0:
         return None
-    return "mix" if a.mixup_alpha or a.cutmix_alpha else "loss"
+    return "mix" if a.mixup_alpha or a.cutmix_alpha or a.manifold_mixup_alpha else "loss"
 
 
 def build_batch_transform(recipe: Recipe, splits) -> Callable | None:
@@ -76,11 +85,23 @@ def build_batch_transform(recipe: Recipe, splits) -> Callable | None:
         if a.crop_padding:
             ops.append(A.RandomCrop(padding=_pixels(a.crop_padding, side),
                                     padding_mode=a.padding_mode or fill or "reflect"))
+        if a.resized_crop:
+            ops.append(A.RandomResizedCrop(scale=(a.resized_crop, 1.0)))
         if a.rotation or a.translate or a.shear or a.zoom:
             ops.append(A.RandomAffine(degrees=a.rotation, translate=a.translate, shear=a.shear,
                                       scale=(1 - a.zoom, 1 + a.zoom), fill_mode=a.padding_mode or fill or "nearest"))
+        if a.randaugment:
+            ops.append(A.RandAugment(magnitude=a.randaugment))
+        if a.trivialaugment:
+            ops.append(A.Compose([A.TrivialAugmentWide()], p=a.trivialaugment))
+        if a.autoaugment:
+            ops.append(A.AutoAugment(policy=a.autoaugment))
+        if a.augmix and not a.augmix_jsd:  # with the consistency loss, the step makes the views
+            ops.append(A.AugMix(severity=a.augmix))
         if a.pca_colour:
             ops.append(A.PCAColor(std=a.pca_colour).fit(splits.x_train, split="train"))
+        if a.blur_sigma:
+            ops.append(A.GaussianBlur(3, sigma=(0.1, a.blur_sigma)))
         if a.cutout:
             ops.append(A.Cutout(_pixels(a.cutout, side)))
         if a.erasing:
@@ -95,7 +116,7 @@ def build_batch_transform(recipe: Recipe, splits) -> Callable | None:
         ops.append(A.MixUp(a.mixup_alpha, num_classes=k, label_smoothing=ls))
     elif a.cutmix_alpha:
         ops.append(A.CutMix(a.cutmix_alpha, num_classes=k, label_smoothing=ls))
-    return A.Compose(ops)
+    return A.Compose(ops) if ops else None  # AugMix with its consistency loss: the step draws the views
 
 
 @dataclass
@@ -114,6 +135,34 @@ class RunParts:
     eval_model: Callable[[], nn.Module] | None = None       # evaluated each epoch (EMA's average)
     final_model: Callable[[], nn.Module] | None = None      # evaluated at the end (SWA, snapshots)
     probes: dict[str, Callable[[nn.Module], float]] = field(default_factory=dict)
+    step: Any = None                                        # fit's training step (None: the standard one)
+
+
+def _chain(first: Callable | None, second: Callable | None) -> Callable | None:
+    """Two batch transforms in order (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(x, y, generator=None):
+        return second(*first(x, y, generator), generator)
+
+    return both
+
+
+def _step(recipe: Recipe):
+    """The training step a recipe asks for: SAM, R-Drop, AugMix's consistency, or the standard one
+    (clipping the gradient's norm if asked); None when it is the plain standard step."""
+    reg, a = recipe.reg, recipe.augment
+    if reg.sam_rho:
+        return SAM(reg.sam_rho, adaptive=reg.sam_adaptive)
+    if reg.rdrop_alpha:
+        return RDrop(reg.rdrop_alpha)
+    if a.augmix_jsd:
+        ls = reg.label_smoothing if smoothing_site(recipe) == "loss" else 0.0
+        return AugMixJSD(A.AugMix(severity=a.augmix), a.augmix_jsd, label_smoothing=ls)
+    if reg.clip_grad_norm is not None:
+        return StandardStep(clip_grad_norm=reg.clip_grad_norm)
+    return None
 
 
 def _add_averaging(parts: RunParts, recipe: Recipe, splits, device: torch.device) -> None:
@@ -158,17 +207,25 @@ def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = 
     if recipe.model.output_bias == "prior":
         counts = torch.bincount(splits.y_train, minlength=splits.num_classes)
         class_prior_bias(find_head(model)[1], counts.double())
+    if recipe.model.spectral_norm:  # every hidden Linear / Conv; the classifier keeps its scale
+        apply_spectral_norm(model, exclude=(find_head(model)[0],))
+    alpha_mm = recipe.augment.manifold_mixup_alpha
+    if alpha_mm:  # the model trained is the mixing wrapper; evaluation sees the plain model through it
+        ls = reg.label_smoothing if smoothing_site(recipe) == "mix" else 0.0
+        model = ManifoldMixup(model, alpha_mm, num_classes=splits.num_classes, label_smoothing=ls, seed=seed)
     optimizer = make_optimizer(model, recipe.optim)
     parts = RunParts(model=model, optimizer=optimizer, scheduler=make_scheduler(optimizer, recipe.optim),
                      epochs=recipe.optim.epochs)
-    parts.batch_transform = build_batch_transform(recipe, splits)
+    parts.batch_transform = _chain(build_batch_transform(recipe, splits),
+                                   model.batch_transform if alpha_mm else None)
     if splits.task == "regression":  # standardized targets N x k; MixUp mixes them as it mixes soft targets
         parts.loss_fn = regression_loss(splits.regression.loss)
-    elif smoothing_site(recipe) == "loss":
-        alpha = reg.label_smoothing
-        parts.loss_fn = lambda logits, y: cross_entropy(logits, y, label_smoothing=alpha)
+    elif smoothing_site(recipe) == "loss" or reg.confidence_penalty:
+        ls = reg.label_smoothing if smoothing_site(recipe) == "loss" else 0.0
+        parts.loss_fn = CrossEntropy(label_smoothing=ls, confidence_penalty=reg.confidence_penalty)
+    parts.step = _step(recipe)
     if reg.l2 > 0:
-        # (lambda/2) * sum(w^2): gradient lambda * w, the same number as SGD's weight_decay.
+        # The one L2 convention (penalties.L2 default): (lambda/2) sum(w^2), gradient lambda w, SGD weight_decay.
         parts.loss_terms.append(L2(reg.l2, convention="half"))
     if reg.l1 > 0:
         parts.loss_terms.append(L1(reg.l1))
@@ -177,6 +234,9 @@ def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = 
         parts.loss_terms.append(ActivityPenalty(activation_modules(model), l1=reg.activity_l1, reduction="mean"))
     if reg.max_norm is not None:
         parts.after_step.append(Projector(MaxNorm(reg.max_norm)))
+    if recipe.model.drop_block:  # the paper's linear ramp of the drop rate from 0 over the whole run
+        steps = -(-int(splits.train[0].shape[0]) // recipe.optim.batch_size) * recipe.optim.epochs
+        parts.after_step.append(DropBlockSchedule(model, ramp_steps=steps))
     es = reg.early_stopping
     if es is not None:
         parts.callbacks.append(EarlyStopping(

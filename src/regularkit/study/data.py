@@ -9,7 +9,7 @@ for every seed: seeds vary training only); ``train_size`` keeps a stratified
 subset of the rest.
 
 The digest names the data's *content*: a file's or folder's bytes (cached by
-size and modification time) plus the loading options, or the arrays
+their stat identity, ctime included: :mod:`~regularkit._util.digest`) plus the loading options, or the arrays
 themselves.  It enters every run key, so a file changed in place makes new
 runs, never a reused result.
 """
@@ -43,6 +43,7 @@ class StudyData:
     dataset: Dataset
     splits: Splits
     digest: str
+    train_size: int | None = None   # the train_size asked for, when more than the split left (all are used)
 
     @property
     def kind(self) -> str:
@@ -51,12 +52,13 @@ class StudyData:
     @property
     def description(self) -> str:
         s = self.splits
+        asked = "" if self.train_size is None else f" (all of them; train_size {self.train_size} asked for more)"
         if s.regression is not None:
             return (f"{self.dataset.name}: {describe_data(self.kind, tuple(s.input_shape))}, "
                     f"{len(s.regression.names)} target(s) {', '.join(s.regression.names)} (regression), "
-                    f"{len(s.y_train)} train / {len(s.y_val)} val / {len(s.y_test)} test")
+                    f"{len(s.y_train)} train{asked} / {len(s.y_val)} val / {len(s.y_test)} test")
         return (f"{self.dataset.name}: {describe_data(self.kind, tuple(s.input_shape))}, {s.num_classes} classes, "
-                f"{len(s.y_train)} train / {len(s.y_val)} val / {len(s.y_test)} test")
+                f"{len(s.y_train)} train{asked} / {len(s.y_val)} val / {len(s.y_test)} test")
 
 
 def _loader_options(cfg: StudyConfig) -> dict[str, Any]:
@@ -109,7 +111,16 @@ def _from_python(data: Any, cfg: StudyConfig) -> Dataset:
 
 
 def split_data(dataset: Dataset, cfg: StudyConfig) -> Splits:
-    """Validation carved from training (seeded, stratified), then the ``train_size`` subset of the rest."""
+    """Validation carved from training (seeded, stratified; random for regression), then the ``train_size``
+    subset of the rest.
+
+    A ``train_size`` above the training examples the data has is refused (``--train-size 10**12`` is a
+    typo, not a request); one above what is left after the validation split uses all of them, and the
+    data's description says so.
+    """
+    if cfg.train_size is not None and cfg.train_size > len(dataset.y_train):
+        raise RegularkitError(f"train_size {cfg.train_size} is more than the {len(dataset.y_train):,} training "
+                              f"examples of {dataset.name}; leave it out to train on all of them")
     if dataset.task == "regression":
         return split_regression(dataset, cfg)
     splits = make_splits(dataset, val_fraction=cfg.val_fraction, seed=cfg.data_seed)
@@ -129,7 +140,8 @@ def prepare_data(cfg: StudyConfig, data: Any = None) -> StudyData:
                               f"{describe_data(dataset.kind, dataset.input_shape)}; use --model mlp or your own "
                               "--model file.py:build")
     splits = split_data(dataset, cfg)
-    return StudyData(dataset=dataset, splits=splits, digest=digest)
+    short = cfg.train_size is not None and cfg.train_size > len(splits.y_train)
+    return StudyData(dataset=dataset, splits=splits, digest=digest, train_size=cfg.train_size if short else None)
 
 
 def split_record(study_data: StudyData) -> dict[str, Any]:

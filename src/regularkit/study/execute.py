@@ -91,7 +91,7 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
                   loss_fn=parts.loss_fn, batch_transform=parts.batch_transform, loss_terms=parts.loss_terms,
                   after_step=parts.after_step, callbacks=[*parts.callbacks, *callbacks],
                   eval_model=parts.eval_model, seed=seed, on_epoch=on_epoch, device=device, precision=precision,
-                  channels_last=device.type == "cuda" and len(splits.input_shape) == 3,
+                  step=parts.step, channels_last=device.type == "cuda" and len(splits.input_shape) == 3,
                   target_scale=target_scale(splits))
     description = recipe.description
     if recipe.model.kind == "factory" and recipe.name == "baseline" and (note := as_built_note(parts.model)):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from rich.console import Console
 
 from regularkit._util.environment import environment
 from regularkit._util.io import atomic_write_json, atomic_write_text
-from regularkit._util.signals import stop_processes
 from regularkit.config import to_dict, to_toml
 from regularkit.errors import RegularkitError
 from regularkit.study import figures, ledger, report
@@ -50,7 +48,7 @@ from regularkit.study.summary import RecipeSummary, summarize
 from regularkit.study.task import task_note
 from regularkit.study.tuning import tune, tune_recipe, tuning_storage
 from regularkit.study.verdict import make_verdict
-from regularkit.study.worker import check_exit_codes, spawn_workers, train_claimed
+from regularkit.study.worker import spawn_workers, supervise_workers, train_claimed, unfinished_runs
 
 __all__ = ["StudyResult", "run_study", "prepare_splits", "finish"]
 
@@ -86,11 +84,11 @@ def _write_start(plan: Plan, out: Path, env: dict) -> None:
 
 def _say_plan(plan: Plan, console: Console) -> None:
     console.print(f"data: {plan.data.description}; model: {plan.cfg.model}; device: {plan.device.type}"
-                  f"{'' if plan.cfg.precision == 'fp32' else ', ' + plan.cfg.precision}", highlight=False)
+                  f"{'' if plan.cfg.precision == 'fp32' else ', ' + plan.cfg.precision}", markup=False, highlight=False)
     if note := task_note(plan.cfg, plan.data.splits):
-        console.print(f"task: {note}", highlight=False)
+        console.print(f"task: {note}", markup=False, highlight=False)
     for name, why in plan.skipped.items():
-        console.print(f"[yellow]left out {name}: {why}[/]", highlight=False)
+        console.print(f"left out {name}: {why}", style="yellow", markup=False, highlight=False)
 
 
 def _say_runs(plan: Plan, console: Console, done: int) -> None:
@@ -100,28 +98,27 @@ def _say_runs(plan: Plan, console: Console, done: int) -> None:
                   highlight=False)
 
 
-def _train(plan: Plan, data: Any, study, store, console: Console, progress: bool, done: int) -> None:
+def _train(plan: Plan, data: Any, study, store, console: Console, progress: bool, done: int) -> list:
+    """Train what is left, here or in ``cfg.workers`` supervised processes; returns the workers lost to a signal."""
     cfg = plan.cfg
     with StudyProgress(console, len(plan.jobs), done, enabled=progress, workers=cfg.workers) as bar:
         if cfg.workers == 1:
             train_claimed(plan, study, store, on_start=bar.start, on_epoch=bar.epoch, on_done=bar.done_run)
-            return
+            return []
+        seen = set(ledger.completed(study, plan.keys))
+
+        def poll() -> None:
+            for key, record in ledger.completed(study, plan.keys).items():
+                if key not in seen:  # finished by a worker since the last look: one line, the ETA
+                    seen.add(key)
+                    bar.done_run(plan.jobs[key], record)
+
         # data given from Python travels to the workers as the loaded Dataset; a name or path is loaded there
         procs = spawn_workers(cfg, None if data is None else plan.data.dataset, cfg.workers)
-        seen = set(ledger.completed(study, plan.keys))
-        try:
-            while True:
-                alive = any(p.is_alive() for p in procs)
-                for key, record in ledger.completed(study, plan.keys).items():
-                    if key not in seen:  # finished by a worker since the last look: one line, the ETA
-                        seen.add(key)
-                        bar.done_run(plan.jobs[key], record)
-                if not alive:
-                    break
-                time.sleep(POLL_S)
-        finally:
-            stop_processes(procs)
-        check_exit_codes(procs)
+        lost = supervise_workers(procs, study, plan, poll=poll, poll_s=POLL_S,
+                                 say=lambda line: console.print(line, style="yellow", markup=False, highlight=False))
+        poll()
+        return lost
 
 
 def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, progress: bool = True,
@@ -132,6 +129,10 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
     ``cfg.model``, the user's ``build(input_shape, num_classes)``.  ``fresh``: move an existing
     study in ``cfg.out`` aside (to ``<out>.old-<time>``) instead of resuming it.
     """
+    if not isinstance(cfg, StudyConfig):
+        hint = "StudyConfig(**d)" if isinstance(cfg, dict) else "StudyConfig(...)"
+        raise RegularkitError(f"run_study needs a StudyConfig (build one with {hint}), got {type(cfg).__name__}: "
+                              f"{cfg!r:.80}")
     console = console or default_console()
     plan = make_plan(cfg, data=data, model=model)
     out = check_folder(cfg.out)
@@ -139,7 +140,7 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
         check_same_configuration(out, plan.cfg)
     # --- nothing was written above this line ---
     if fresh and (moved := move_aside(out)) is not None:
-        console.print(f"the previous study in {out} was moved to {moved}", highlight=False)
+        console.print(f"the previous study in {out} was moved to {moved}", markup=False, highlight=False)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
     env = environment()
@@ -165,12 +166,21 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
 def _run_jobs(plan: Plan, data, study, store, console: Console, progress: bool) -> list[dict]:
     """Enqueue the plan's runs, train what is left (here or in workers), return the finished records."""
     ledger.enqueue_missing(study, {k: {"recipe": j.recipe.name, "seed": j.seed} for k, j in plan.jobs.items()})
-    _train(plan, data, study, store, console, progress, len(ledger.completed(study, plan.keys)))
+    lost = _train(plan, data, study, store, console, progress, len(ledger.completed(study, plan.keys)))
     records_by_key = ledger.completed(study, plan.keys)
     missing = len(plan.jobs) - len(records_by_key)
-    if missing:
-        console.print(f"[yellow]{missing} run(s) are still running in another worker or failed; "
-                      "the table shows the finished ones[/]")
+    unfinished = unfinished_runs(plan, study) if missing else {}
+    if unfinished:  # the CLI ends with these, non-zero, and the rerun command (after the table)
+        console.print(f"{len(unfinished)} run(s) did not finish: {', '.join(unfinished)}; the table shows the "
+                      "finished ones, and a rerun of the same command trains the rest", style="yellow", markup=False,
+                      highlight=False)
+    elif missing:
+        console.print(f"[yellow]{missing} run(s) are still running in another command sharing this ledger; "
+                      "the table shows the finished ones (rerun when they are done for the complete table)[/]",
+                      highlight=False)
+    elif lost:
+        console.print(f"[yellow]every run finished: the run(s) of the {len(lost)} lost worker(s) were trained "
+                      "by the others[/]", highlight=False)
     return [records_by_key[k] for k in plan.jobs if k in records_by_key]
 
 
@@ -178,6 +188,10 @@ def _combine(plan: Plan, records, out: Path, study, store, console: Console, pro
     """``--combine``: train the recipes that lowered validation error together (see study/combine.py)."""
     comparisons = compare_to_baseline(summarize(records, [r.name for r in plan.recipes]), records)
     helped = helped_on_validation(comparisons)
+    if not comparisons:
+        console.print("[yellow]--combine: no baseline to compare the recipes with (it was not run, or it "
+                      "diverged); nothing to combine[/]", highlight=False)
+        return plan, records
     if len(helped) < 2:
         console.print(f"[yellow]--combine: {len(helped)} recipe(s) lowered validation error beyond seed noise; "
                       "nothing to combine[/]", highlight=False)
@@ -264,6 +278,9 @@ def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
     regression = splits.regression is not None
     verdict = make_verdict(summaries, comparisons, seeds=cfg.seeds, task=splits.task,
                            chance_error=math.nan if regression else chance_error(splits.y_test))
+    for s in summaries:
+        if s.recipe in verdict.seeds_needed:  # undecided on test: the seeds that would settle it ("" for ~0)
+            s.seeds_needed = verdict.seeds_needed[s.recipe] or ""
     _write_run_files(records, out)
     if regression:  # the seeds' averaged predictions, and the linear reference row (study/ridge_row.py)
         unseen = add_regression_ensembles(summaries, records, store, splits)
@@ -296,5 +313,5 @@ def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
         atomic_write_json(out / "tuning.json", plan.tuned)
     report.print_table(summaries, title=title, console=console, verdict=verdict)
     console.print(f"results in {out}/: results.csv, {', '.join(p.name for p in images)}, report.html, verdict.json",
-                  highlight=False)
+                  markup=False, highlight=False)
     return StudyResult(summaries=summaries, records=records, out_dir=out, files=files, plan=plan, verdict=verdict)

@@ -5,22 +5,42 @@ the configuration (StudyConfig checks itself), the recipes (names, the recipe
 file), the data (loaded, split, digested), the model (the user's factory is
 built once and tried on a batch; the parameter memory of every recipe's model
 is estimated and refused when it cannot fit), which recipes can run on this
-data and model (:mod:`~regularkit.study.applicability`), the device, and the
-storage URL.  The result is a :class:`Plan`; the pipeline then writes.
+data and model (:mod:`~regularkit.study.applicability`), the device, the
+storage and the artifact folder.  The result is a :class:`Plan`; the pipeline then writes.
 
 Recipes that cannot run: when the recipe list is the default one, they are
 left out with a note (the table says why); a recipe the user named is refused
 with the reason and the list of recipes that do apply.
 
 A run is identified by its key: the recipe, the data's content digest, the
-split settings, the device type and precision, the factory's source digest, and
-the seed.  Same key, same numbers (up to thread scheduling); anything else is a
+split settings, the factory's source digest, the seed, and the numerical
+environment (:func:`numerics`: device type, precision, torch version, and the
+CPU thread count or the GPU model).  Same key, same numbers; anything else is a
 new run, never a reused one.
+
+Why the environment is in the key rather than in the folder's configuration
+check: the thread count changes the order of floating-point sums (the losses
+differ by ~1e-7, a test error can move by one example), and the default thread
+count is ``cores // workers``, so a rerun with other ``--workers`` or on another
+machine gets other numbers.  A refusal would have to stop every machine that
+shares a ``--storage`` but has another core count; a key lets each reuse exactly
+the runs made under its own numerics and train the others.  The default rerun
+(same command, same machine) has the same key and resumes.  A rerun with
+``--threads 2`` after ``--threads 1`` says "0 runs finished" and trains new runs;
+the old ones stay in the ledger, unused.
+
+Limits checked before any work: ``workers`` at most :data:`WORKERS_PER_CORE` per
+core (each worker is a Python process holding its own copy of the data), the
+model's training state and the data of every worker within
+:data:`~regularkit._util.memory.MEMORY_SHARE` of the available memory (an image
+folder's pixels are estimated from the headers before they are decoded:
+:mod:`~regularkit.data.images`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -28,6 +48,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from regularkit._util.memory import MEMORY_SHARE, available_memory, check_fits, gib
 from regularkit.config import to_dict
 from regularkit.errors import RegularkitError
 from regularkit.models import build_model
@@ -36,16 +57,16 @@ from regularkit.search.storage import check_storage
 from regularkit.study.applicability import check_recipes
 from regularkit.study.config import StudyConfig
 from regularkit.study.data import StudyData, prepare_data
+from regularkit.study.folder import check_folder
 from regularkit.study.recipes import DEFAULT_RECIPES, load_recipe_file, resolve
 from regularkit.study.task import task_identity
 from regularkit.train.config import Recipe
 from regularkit.train.device import resolve_device
 
-__all__ = ["Job", "Plan", "make_plan", "run_key", "MEMORY_SHARE"]
+__all__ = ["Job", "Plan", "make_plan", "run_key", "numerics", "check_workers", "MEMORY_SHARE", "WORKERS_PER_CORE"]
 
-#: A model whose training state (weights, gradients, momentum, an average: 4 copies) needs more than this
-#: share of the machine's available memory is refused before training.
-MEMORY_SHARE = 0.5
+#: ``--workers`` above this many per core is refused: the processes would only wait for each other.
+WORKERS_PER_CORE = 4
 
 
 @dataclass(frozen=True)
@@ -80,21 +101,38 @@ def run_key(recipe: Recipe, seed: int, identity: dict[str, Any]) -> str:
     return f"{recipe.name}/seed{seed}/{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
 
 
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+def numerics(cfg: StudyConfig, device: torch.device) -> dict[str, Any]:
+    """The numerical environment of a run, part of its key (see the module docstring).
+
+    Threads: the count the run will train with, ``cores // workers`` or ``--threads`` in spawned
+    workers (:meth:`StudyConfig.threads_per_worker`), torch's current count in this process (the
+    CLI sets it to the same value).  On a GPU the CPU threads do not touch the numbers; the GPU model does.
+    """
+    env: dict[str, Any] = {"device": device.type, "precision": cfg.precision, "torch": torch.__version__}
+    if device.type == "cpu":
+        env["threads"] = cfg.threads_per_worker() if cfg.workers > 1 else torch.get_num_threads()
+    elif device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
 
 
-def _check_memory(recipes: list[Recipe], data: StudyData, factory) -> None:
-    """Refuse models whose parameters cannot fit (counted on the meta device: no memory is used)."""
+def check_workers(workers: int) -> None:
+    """Refuse more than :data:`WORKERS_PER_CORE` workers per core, in one line."""
+    cores = os.cpu_count() or 1
+    if workers > WORKERS_PER_CORE * cores:
+        raise RegularkitError(f"workers {workers} is more than {WORKERS_PER_CORE} per core ({WORKERS_PER_CORE * cores} "
+                              f"on this machine's {cores} cores); each worker is a Python process with its own copy "
+                              "of the data")
+
+
+def _check_memory(recipes: list[Recipe], data: StudyData, factory, workers: int) -> None:
+    """Refuse models whose parameters cannot fit (counted on the meta device: no memory is used), and data
+    that every worker's copy would not fit."""
     s = data.splits
-    limit = MEMORY_SHARE * _available_memory()
+    if workers > 1 and multiprocessing.parent_process() is None:  # a spawned worker: its parent checked this
+        nbytes = sum(t.numel() * t.element_size() for t in (s.x_train, s.x_val, s.x_test))
+        check_fits(workers * nbytes, f"the data of {workers} workers ({gib(nbytes)} each)", "use fewer --workers")
+    limit = MEMORY_SHARE * available_memory()
     for r in recipes:
         if r.model.kind == "factory":
             continue  # built for real already (the probe): it fitted
@@ -131,13 +169,14 @@ def _factory(cfg: StudyConfig, model: Callable | None) -> tuple[Callable | None,
 
 def make_plan(cfg: StudyConfig, *, data: Any = None, model: Callable | None = None) -> Plan:
     """Validate everything and decide every run; nothing is written (see the module docstring)."""
+    check_workers(cfg.workers)
     factory, digest, cfg = _factory(cfg, model)
     extra = load_recipe_file(cfg.recipe_file) if cfg.recipe_file else None
     base = cfg.base_recipe()
     recipes = resolve(cfg.recipes, base, extra=extra)
     study_data = prepare_data(cfg, data)
     s = study_data.splits
-    _check_memory(recipes, study_data, factory)
+    _check_memory(recipes, study_data, factory, cfg.workers)
     probe: nn.Module | None = None
     if factory is not None:
         probe = call_factory(factory, s.input_shape, s.num_classes, cfg.model)
@@ -156,9 +195,11 @@ def make_plan(cfg: StudyConfig, *, data: Any = None, model: Callable | None = No
     device = resolve_device(cfg.device)
     if cfg.storage is not None:
         check_storage(cfg.storage)
+    if cfg.artifacts is not None:
+        check_folder(cfg.artifacts, name="artifacts", outputs=False)
     identity = {"data": study_data.digest, "split": [s.input_shape, len(s.y_train), len(s.y_val), cfg.val_fraction,
                                                       cfg.data_seed, cfg.effective_train_size()],
-                "device": device.type, "precision": cfg.precision, "factory": digest, **task_identity(s)}
+                "numerics": numerics(cfg, device), "factory": digest, **task_identity(s)}
     jobs = {run_key(r, seed, identity): Job(r, seed) for r in chosen for seed in range(cfg.seeds)}
     return Plan(cfg=cfg, data=study_data, recipes=chosen, skipped=verdict.refused, warnings=verdict.warnings,
                 device=device, factory=factory, factory_digest=digest, jobs=jobs, identity=identity,

@@ -14,7 +14,10 @@ recipes or override these::
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -91,6 +94,34 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
             {"augment.hflip": True, "augment.crop_padding": 0.125, "augment.tta": "flips"}),
     "seed-ensemble": ("the baseline; read its seed-ens column: the average of its seeds' predictions",
                       {}),
+    # --- beyond the lectures: the peers' modern regularizers (issue 22)
+    "dropblock": ("DropBlock 0.1, 3 x 3 blocks of the later conv stages, ramped from 0 (Ghiasi et al. 2018)",
+                  {"model.drop_block": 0.1, "model.drop_block_size": 3}),
+    "alpha-dropout": ("self-normalizing net: SELU units, LeCun-normal weights, alpha dropout 0.05 "
+                      "(Klambauer et al. 2017)", {"model.activation": "selu", "model.init": "lecun_normal",
+                                                 "model.dropout_kind": "alpha", "model.dropout": 0.05}),
+    "confidence-penalty": ("confidence penalty: loss - 0.1 H(p(y|x)) (Pereyra et al. 2017)",
+                           {"reg.confidence_penalty": 0.1}),
+    "spectral-norm": ("spectral normalization W / sigma(W) of every hidden layer (Miyato et al. 2018)",
+                      {"model.spectral_norm": True}),
+    "manifold-mixup": ("Manifold MixUp at a random hidden layer, alpha = 2 (Verma et al. 2019)",
+                       {"augment.manifold_mixup_alpha": 2.0}),
+    "sam": ("sharpness-aware minimization, rho = 0.05 (Foret et al. 2021): two passes per step",
+            {"reg.sam_rho": 0.05}),
+    "asam": ("adaptive SAM, rho = 0.5, the ascent scaled by |w| (Kwon et al. 2021)",
+             {"reg.sam_rho": 0.5, "reg.sam_adaptive": True}),
+    "rdrop": ("R-Drop: dropout 0.3 and two passes kept consistent, alpha = 1 (Liang et al. 2021); compare "
+              "with the dropout recipe", {"model.dropout": 0.3, "reg.rdrop_alpha": 1.0}),
+    "randaugment": ("RandAugment: 2 ops per image at magnitude 9 of 31 (Cubuk et al. 2020)",
+                    {"augment.randaugment": 9}),
+    "trivialaugment": ("TrivialAugmentWide: one op per image at a random magnitude (Mueller & Hutter 2021)",
+                       {"augment.trivialaugment": 1.0}),
+    "autoaugment": ("AutoAugment's CIFAR-10 policy (Cubuk et al. 2019)", {"augment.autoaugment": "cifar10"}),
+    "augmix": ("AugMix severity 3 with the Jensen-Shannon consistency, lambda = 12 (Hendrycks et al. 2020)",
+               {"augment.augmix": 3, "augment.augmix_jsd": 12.0}),
+    "random-resized-crop": ("random resized crop back to the input size, area in [0.25, 1], ratio 3/4-4/3 "
+                            "(Szegedy et al. 2015)", {"augment.resized_crop": 0.25}),
+    "gaussian-blur": ("Gaussian blur 3 x 3, sigma uniform in [0.1, 2] per image", {"augment.blur_sigma": 2.0}),
 }
 
 #: What a recipe name may be (it is part of run keys and file names).
@@ -100,9 +131,12 @@ DEFAULT_RECIPES = ("baseline", "l2", "dropout", "early-stopping", "gaussian-nois
 
 
 def field_value(recipe: Recipe, dotted: str) -> Any:
-    """The value of the dotted field ``dotted`` ("reg.l2") in ``recipe``."""
+    """The value of the dotted field ``dotted`` ("reg.l2") in ``recipe``; None below an unset part
+    (``reg.early_stopping.patience`` of a recipe without early stopping)."""
     node: Any = recipe
     for part in dotted.split("."):
+        if node is None:
+            return None
         node = getattr(node, part)
     return node
 
@@ -180,6 +214,18 @@ STRENGTHS: dict[str, Strength] = {
     "cutmix": Strength("augment.cutmix_alpha", 0.1, 2.0, log=True),
     "pca-colour": Strength("augment.pca_colour", 0.01, 0.5, log=True),
     "tta": Strength("augment.crop_padding", 0.0, 0.25),
+    "dropblock": Strength("model.drop_block", 0.02, 0.3),
+    "alpha-dropout": Strength("model.dropout", 0.0, 0.2),
+    "confidence-penalty": Strength("reg.confidence_penalty", 0.01, 1.0, log=True),
+    "manifold-mixup": Strength("augment.manifold_mixup_alpha", 0.1, 4.0, log=True),
+    "sam": Strength("reg.sam_rho", 0.01, 0.5, log=True),
+    "asam": Strength("reg.sam_rho", 0.05, 2.0, log=True),
+    "rdrop": Strength("reg.rdrop_alpha", 0.1, 10.0, log=True),
+    "randaugment": Strength("augment.randaugment", 1, 30, integer=True),
+    "trivialaugment": Strength("augment.trivialaugment", 0.1, 1.0),
+    "augmix": Strength("augment.augmix_jsd", 1.0, 30.0, log=True),
+    "random-resized-crop": Strength("augment.resized_crop", 0.05, 0.8, log=True),
+    "gaussian-blur": Strength("augment.blur_sigma", 0.2, 3.0, log=True),
 }
 
 
@@ -188,6 +234,23 @@ def strength_for(name: str, extra: Mapping[str, tuple] | None = None) -> Strengt
     if extra is not None and name in extra:
         return extra[name][2] if len(extra[name]) > 2 else None
     return STRENGTHS.get(name)
+
+
+def _numeric_field(dotted: str, where: str) -> None:
+    """Refuse a dotted name that is not a numeric field of :class:`Recipe` (``reg.l3``, ``model``,
+    ``optim.optimizer``)."""
+    node: Any = Recipe
+    for i, part in enumerate(dotted.split(".")):
+        hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
+        if part not in hints:
+            known = ", ".join(sorted(hints)) or "none: it is a number"
+            raise RegularkitError(f"{where} field {dotted!r}: {'.'.join(dotted.split('.')[:i]) or 'a recipe'} has "
+                                  f"no field {part!r} (fields: {known})")
+        node = hints[part]
+        if typing.get_origin(node) in (typing.Union, types.UnionType):
+            node = next(a for a in typing.get_args(node) if a is not type(None))
+    if node not in (int, float):
+        raise RegularkitError(f"{where} field {dotted!r} is not a number (a strength is searched over a range)")
 
 
 def _strength_from_toml(name: str, table: Any, path) -> Strength:
@@ -200,6 +263,8 @@ def _strength_from_toml(name: str, table: Any, path) -> Strength:
     if not isinstance(coupled, dict) or not all(isinstance(k, str) for k in coupled):
         raise RegularkitError(f"{where}.coupled must be a table {{\"reg.l2\" = 50.0}} of fields and ratios, "
                               f"got {coupled!r}")
+    for dotted in (table["field"], *coupled):
+        _numeric_field(dotted, where)
     ratios = tuple((k, check_positive(f"{where}.coupled.{k}", v)) for k, v in coupled.items())
     dist = SearchSpace.from_dict({table["field"]: {k: v for k, v in table.items() if k not in ("field", "coupled")}}
                                  )[table["field"]]

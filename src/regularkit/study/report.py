@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from regularkit._util.fmt import pct, pct_pm
 from regularkit._util.io import atomic_write_text
@@ -195,7 +196,7 @@ def caption(summaries: Sequence[RecipeSummary]) -> str:
 
 
 def _build_table(summaries, header, rows, keep, *, title: str, wrap: bool = False) -> Table:
-    table = Table(title=title, caption=caption(summaries))
+    table = Table(title=Text(title), caption=caption(summaries))  # a path's [brackets] are not markup
     for i in keep:
         h = header[i]
         table.add_column(h, justify="left" if i == 0 else "right", no_wrap=not wrap, overflow="fold",
@@ -245,9 +246,9 @@ def print_table(summaries: Sequence[RecipeSummary], *, title: str, console=None,
     if left_out:
         console.print(f"(too narrow for {', '.join(left_out)}: see results.csv or report.html)", highlight=False)
     for note in closing_notes(summaries):
-        console.print(f"[yellow]{note}[/]", highlight=False)
+        console.print(note, style="yellow", markup=False, highlight=False)
     if verdict is not None:
-        console.print(f"[bold]Verdict.[/] {verdict.text}", highlight=False)
+        console.print(Text.assemble(("Verdict.", "bold"), " " + verdict.text))
 
 
 def write_csv(summaries: Sequence[RecipeSummary], path: Path) -> Path:

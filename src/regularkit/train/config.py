@@ -34,7 +34,7 @@ from regularkit.init import INITIALIZERS
 
 #: The hidden units a built-in model offers (deck 003 "Generalizations of ReLu"; the modules are
 #: regularkit.models.mlp._ACTIVATIONS, which the MLP and the CNN share; the ResNet is ReLU only).
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "prelu", "abs_relu", "softplus")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "prelu", "abs_relu", "softplus", "selu")
 MODEL_KINDS = ("mlp", "cnn", "resnet", "factory")
 
 
@@ -57,6 +57,9 @@ class ModelConfig:
     bias_init: float = 0.0                 # 0.1 keeps ReLU units active at the start
     output_bias: str = "zero"              # zero | prior (softmax(b) = p(y))
     bottleneck: int | None = None          # rank r: every hidden Linear becomes W = U·V (r*(in+out) parameters)
+    drop_block: float = 0.0                # DropBlock rate on the later conv stages (Ghiasi et al. 2018)
+    drop_block_size: int = 3               # DropBlock's block side, in pixels of the feature map
+    spectral_norm: bool = False            # W / sigma(W) on every hidden Linear and Conv (Miyato et al. 2018)
 
     def __post_init__(self):
         check_choice("model.kind", self.kind, MODEL_KINDS)
@@ -65,7 +68,7 @@ class ModelConfig:
             raise RegularkitError("model.kind 'factory' needs model.factory, the build function's "
                                   "'module:function' or 'file.py:function'; got none")
         check_choice("model.activation", self.activation, ACTIVATIONS)
-        check_choice("model.dropout_kind", self.dropout_kind, ("inverted", "classic"))
+        check_choice("model.dropout_kind", self.dropout_kind, ("inverted", "classic", "alpha"))
         check_choice("model.output_bias", self.output_bias, ("zero", "prior"))
         object.__setattr__(self, "widths", check_int_tuple("model.widths", self.widths))
         object.__setattr__(self, "channels", check_int_tuple("model.channels", self.channels))
@@ -83,6 +86,9 @@ class ModelConfig:
         check_rate("drop_path", self.drop_path)
         check_rate("dropconnect", self.dropconnect)
         check_number("bias_init", self.bias_init)
+        check_rate("drop_block", self.drop_block)
+        check_int("model.drop_block_size", self.drop_block_size, minimum=1)
+        check_bool("model.spectral_norm", self.spectral_norm)
         if self.bottleneck is not None:
             # Read by the MLP and the CNN's dense layers; the study refuses it for the ResNet and for a
             # factory model (regularkit.study.applicability) rather than failing the whole study here.
@@ -145,7 +151,7 @@ class EarlyStoppingConfig:
 class RegConfig:
     """Regularizers switched on by a recipe (all off by default)."""
 
-    l2: float = 0.0                        # coupled penalty (lambda/2)*sum(w^2), gradient lambda*w
+    l2: float = 0.0                        # (lambda/2)*sum(w^2), gradient lambda*w: penalties.L2(lambda)
     l1: float = 0.0                        # coupled penalty lambda*sum|w|
     max_norm: float | None = None          # per-unit max-norm constraint, projected after each step
     activity_l1: float = 0.0               # L1 on hidden activations (representational sparsity)
@@ -156,6 +162,11 @@ class RegConfig:
     swa_start: float | None = None         # SWA: average over the epochs after this fraction of the run (0.75)
     swa_lr: float | None = None            # SWA: constant lr while averaging (default: the base lr / 2)
     snapshot_cycles: int | None = None     # snapshot ensemble: M cosine cycles, one snapshot at each minimum
+    confidence_penalty: float = 0.0        # beta: loss - beta * H(p(y|x)) (Pereyra et al. 2017)
+    sam_rho: float = 0.0                   # > 0: sharpness-aware minimization with this radius (Foret et al. 2021)
+    sam_adaptive: bool = False             # ASAM: the ascent scaled by |w| (Kwon et al. 2021)
+    rdrop_alpha: float = 0.0               # > 0: R-Drop, two dropout passes + alpha * symmetric KL (Liang et al. 2021)
+    clip_grad_norm: float | None = None    # clip the gradient's global norm before each step
 
     def __post_init__(self):
         check_non_negative("l2", self.l2)
@@ -173,6 +184,14 @@ class RegConfig:
             check_positive("swa_lr", self.swa_lr)
         if self.snapshot_cycles is not None:
             check_int("snapshot_cycles", self.snapshot_cycles, minimum=1)
+        check_non_negative("confidence_penalty", self.confidence_penalty)
+        check_non_negative("sam_rho", self.sam_rho)
+        check_bool("sam_adaptive", self.sam_adaptive)
+        check_non_negative("rdrop_alpha", self.rdrop_alpha)
+        if self.clip_grad_norm is not None:
+            check_positive("clip_grad_norm", self.clip_grad_norm)
+        if self.sam_rho and self.rdrop_alpha:
+            raise RegularkitError("sam_rho and rdrop_alpha each replace the training step; use one of them, got both")
         if self.early_stopping is not None:
             check_instance("early_stopping", self.early_stopping, EarlyStoppingConfig,
                            "an EarlyStoppingConfig or None")
@@ -202,6 +221,14 @@ class AugmentConfig:
     mixup_alpha: float = 0.0               # MixUp Beta(alpha, alpha)
     cutmix_alpha: float = 0.0              # CutMix Beta(alpha, alpha); with mixup_alpha too: switch 50/50
     tta: str | None = None                 # test-time augmentation set: flips | five_crop | ten_crop | scales
+    randaugment: int = 0                   # > 0: RandAugment, 2 ops per image at this magnitude of 31 (Cubuk et al.)
+    trivialaugment: float = 0.0            # > 0: TrivialAugmentWide on this share of the images (Mueller & Hutter)
+    autoaugment: str | None = None         # imagenet | cifar10: AutoAugment's policy (Cubuk et al. 2019)
+    augmix: int = 0                        # > 0: AugMix with this severity (Hendrycks et al. 2020)
+    augmix_jsd: float = 0.0                # > 0 (with augmix): the Jensen-Shannon consistency loss's weight
+    resized_crop: float = 0.0              # > 0: random resized crop, area in [this, 1] of the image (Szegedy 2015)
+    blur_sigma: float = 0.0                # > 0: Gaussian blur 3x3, sigma uniform in [0.1, this]
+    manifold_mixup_alpha: float = 0.0      # > 0: Manifold MixUp Beta(alpha, alpha) at a hidden layer (Verma 2019)
 
     def __post_init__(self):
         check_bool("hflip", self.hflip)
@@ -219,10 +246,30 @@ class AugmentConfig:
         check_non_negative("cutmix_alpha", self.cutmix_alpha)
         if self.tta is not None:
             check_choice("tta", self.tta, ("flips", "five_crop", "ten_crop", "scales"))
+        check_int("randaugment", self.randaugment, minimum=0)
+        if self.randaugment > 30:
+            raise RegularkitError(f"randaugment is a magnitude bin in [0, 30], got {self.randaugment}")
+        check_in_range("trivialaugment", self.trivialaugment, 0.0, 1.0)
+        if self.autoaugment is not None:
+            check_choice("autoaugment", self.autoaugment, ("imagenet", "cifar10"))
+        check_int("augmix", self.augmix, minimum=0)
+        if self.augmix > 10:
+            raise RegularkitError(f"augmix is a severity in [1, 10], got {self.augmix}")
+        check_non_negative("augmix_jsd", self.augmix_jsd)
+        if self.augmix_jsd and not self.augmix:
+            raise RegularkitError(f"augmix_jsd needs augmix > 0 (the consistency is between AugMix views), got "
+                                  f"augmix_jsd={self.augmix_jsd} with augmix=0")
+        check_in_range("resized_crop", self.resized_crop, 0.0, 1.0, high_inclusive=False)
+        check_non_negative("blur_sigma", self.blur_sigma)
+        if self.blur_sigma and self.blur_sigma < 0.1:
+            raise RegularkitError(f"blur_sigma is the largest sigma, >= 0.1 (the smallest), got {self.blur_sigma}")
+        check_non_negative("manifold_mixup_alpha", self.manifold_mixup_alpha)
 
     def active(self) -> bool:
         return any((self.hflip, self.crop_padding, self.rotation, self.translate, self.shear, self.zoom,
-                    self.cutout, self.erasing, self.pca_colour, self.mixup_alpha, self.cutmix_alpha))
+                    self.cutout, self.erasing, self.pca_colour, self.mixup_alpha, self.cutmix_alpha,
+                    self.randaugment, self.trivialaugment, self.autoaugment, self.augmix, self.resized_crop,
+                    self.blur_sigma))
 
 
 @dataclass(frozen=True)
