@@ -12,8 +12,14 @@ REFUSED = {
     "cutmix": "CutMix mixes class labels by pasted area",
     "tta": "test-time augmentation averages predictions over image flips and crops",
     "class-prior-bias": "the class-prior bias sets softmax(b) to the class frequencies",
+    "confidence-penalty": "the confidence penalty rewards the entropy of class probabilities",
+    "rdrop": "R-Drop keeps two passes' class distributions close",
+    "augmix": "AugMix's consistency is a Jensen-Shannon divergence of class distributions",
+    "manifold-mixup": "Manifold MixUp here mixes one-hot class targets",
 }
-IMAGE_ONLY = {"flip-crop", "affine", "cutout", "random-erasing", "pca-colour", "drop-path"}
+IMAGE_ONLY = {"flip-crop", "affine", "cutout", "random-erasing", "pca-colour", "drop-path", "randaugment",
+              "trivialaugment", "autoaugment", "random-resized-crop", "gaussian-blur",
+              "dropblock"}  # dropblock: the base MLP has no conv maps
 
 
 def test_every_recipe_applies_to_a_table_or_is_refused_with_its_reason():
@@ -25,7 +31,8 @@ def test_every_recipe_applies_to_a_table_or_is_refused_with_its_reason():
         assert verdict.refused[name].startswith(reason), (name, verdict.refused.get(name))
     assert set(verdict.refused) == set(REFUSED) | IMAGE_ONLY
     for name in ("l2", "l1", "elastic-net", "max-norm", "dropout", "dropconnect", "gaussian-noise", "early-stopping",
-                 "ema", "swa", "snapshot-ensemble", "mixup", "seed-ensemble", "batchnorm"):
+                 "ema", "swa", "snapshot-ensemble", "mixup", "seed-ensemble", "batchnorm", "sam", "asam",
+                 "spectral-norm", "alpha-dropout"):
         assert name not in verdict.refused
     same = check_recipes(recipes, cfg.base_recipe(), kind="vectors", input_shape=(10,), probe=None, flips=None,
                          data_name="t")

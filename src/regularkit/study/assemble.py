@@ -113,7 +113,8 @@ def build_batch_transform(recipe: Recipe, splits) -> Callable | None:
     if a.mixup_alpha and a.cutmix_alpha:
         ops.append(A.MixUpCutMix(a.mixup_alpha, a.cutmix_alpha, num_classes=k, label_smoothing=ls))
     elif a.mixup_alpha:
-        ops.append(A.MixUp(a.mixup_alpha, num_classes=k, label_smoothing=ls))
+        ops.append(A.MixUp(a.mixup_alpha, num_classes=k, label_smoothing=ls,
+                           targets="values" if getattr(splits, "task", None) == "regression" else "classes"))
     elif a.cutmix_alpha:
         ops.append(A.CutMix(a.cutmix_alpha, num_classes=k, label_smoothing=ls))
     return A.Compose(ops) if ops else None  # AugMix with its consistency loss: the step draws the views

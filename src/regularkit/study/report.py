@@ -283,8 +283,8 @@ def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 70em; font-size: 18px; color: #222; }}
 table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
-table.results {{ font-size: 15px; }}
-th, td {{ border-bottom: 1px solid #ccc; padding: .35em .6em; text-align: right; white-space: nowrap; }}
+table.results {{ font-size: 14px; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: .35em .45em; text-align: right; white-space: nowrap; }}
 th {{ white-space: normal; vertical-align: bottom; }}
 th:first-child, td:first-child {{ text-align: left; }}
 img {{ max-width: 100%; margin: 1em 0; }}
