@@ -125,7 +125,7 @@ def test_demo_bias_variance_writes_its_plots(tmp_path, capsys):
 @pytest.mark.parametrize("text, expected", [("a,b", ("a", "b")), (" a , b ", ("a", "b")), ("", ()), (" ", ()),
                                             ("256", ("256",))])
 def test_comma_lists_are_split_and_stripped(text, expected):
-    from regularkit.cli import _csv
+    from regularkit.cli.args import _csv
     assert _csv(text) == expected
 
 
@@ -134,7 +134,7 @@ def test_an_empty_item_in_a_comma_list_is_refused_naming_the_value(text, item):
     """``--widths 256,,256`` used to build a 2-layer model from a 3-item typo without a word (issue 23)."""
     import argparse
 
-    from regularkit.cli import _csv, _ints
+    from regularkit.cli.args import _csv, _ints
     for parse in (_csv, _ints):
         with pytest.raises(argparse.ArgumentTypeError, match=rf"^expected comma-separated values without empty items, "
                                                              rf"got '{text}' \(item {item} is empty\)$"):

@@ -156,7 +156,7 @@ AUGMENTATIONS = {
     A.Cutout: {"p": 1.0, "value": 0.0, "seed": None},                                  # DeVries & Taylor 2017
     A.RandomErasing: {"p": 0.5, "scale": (0.02, 0.4), "ratio": (0.3, 1 / 0.3), "value": 0.0,
                       "seed": None},                                                   # Zhong et al. 2017
-    A.MixUp: {"alpha": 1.0, **MIXING}, A.CutMix: {"alpha": 1.0, **MIXING},
+    A.MixUp: {"alpha": 1.0, **MIXING, "targets": "classes"}, A.CutMix: {"alpha": 1.0, **MIXING, "targets": "classes"},
     A.MixUpCutMix: {"mixup_alpha": 1.0, "cutmix_alpha": 1.0, "switch_prob": 0.5, **MIXING},  # timm's Mixup
     A.RandomGaussianNoise: {"std": 0.1, "p": 1.0, "clip": None, "seed": None},
     A.Compose: {"p": None, "seed": None}, A.OneOf: {"p": None, "per_sample": True, "seed": None},

@@ -290,3 +290,22 @@ def test_cutmix_boxes_stay_inside_the_image_and_reach_every_border(h, w):
         assert ((bottom > 0) & (right > 0) & (top < h) & (left < w))[(bottom > top) & (right > left)].all()
         area = ((bottom - top) * (right - left)).double() / (h * w)
         torch.testing.assert_close(p["lam"].double(), 1 - area, atol=1e-7, rtol=0)
+
+
+def test_mixup_of_regression_values_mixes_the_targets_as_they_are_and_allows_one_output():
+    import torch
+
+    from regularkit.augment import MixUp
+    from regularkit.errors import RegularkitError
+    x = torch.arange(8.0).view(4, 2)
+    y = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    m = MixUp(0.4, num_classes=1, targets="values", seed=0)
+    params = m.make_params(x)
+    xm, ym = m.apply(x, y, params)
+    lam, partner = params["lam"].view(-1, 1), params["partner"]
+    torch.testing.assert_close(ym, lam * y + (1 - lam) * y[partner])
+    torch.testing.assert_close(xm, lam * x + (1 - lam) * x[partner])
+    with pytest.raises(RegularkitError, match="num_classes must be >= 2, got 1"):
+        MixUp(0.4, num_classes=1)
+    with pytest.raises(RegularkitError, match=r"mixes regression targets N x 1, got torch.int64 of shape \(4,\)"):
+        m(x, torch.arange(4))

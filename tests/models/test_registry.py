@@ -41,8 +41,9 @@ def test_models_pickle():
 
 
 def test_num_classes_is_checked():
-    with pytest.raises(RegularkitError, match="num_classes must be >= 2, got 1"):
-        MLP((4,), 1)
+    with pytest.raises(RegularkitError, match="num_classes must be >= 1, got 0"):
+        MLP((4,), 0)
+    assert MLP((4,), 1)(torch.zeros(2, 4)).shape == (2, 1)  # one output: a regression model
 
 
 @pytest.mark.parametrize("name, layer", [

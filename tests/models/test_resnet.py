@@ -137,7 +137,7 @@ def test_pickles():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(input_shape=(8, 8)), r"the resnet needs images C x H x W, got input shape \(8, 8\)"),
-    (dict(num_classes=1), r"num_classes must be >= 2, got 1"),
+    (dict(num_classes=0), r"num_classes must be >= 1, got 0"),
     (dict(widths=()), r"widths must name at least one stage, got \(\)"),
     (dict(widths=(8, 0)), r"widths must be >= 1, got 0"),
     (dict(blocks_per_stage=0), r"blocks_per_stage must be >= 1, got 0"),

@@ -120,3 +120,17 @@ def test_k_errors():
         mc_predict(net, torch.ones(2, 2), 2.5)
     with pytest.raises(RegularkitError, match=r"generator must be a torch.Generator or None, got 1"):
         mc_predict(net, torch.ones(2, 2), 2, generator=1)
+
+
+def test_mc_predict_std_is_the_mean_and_population_std_of_the_passes():
+    from regularkit.noise import mc_mode, mc_predict_std, use_generator
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
+    x = torch.randn(5, 3)
+    mean, std = mc_predict_std(model, x, 20, torch.Generator().manual_seed(3))
+    with torch.no_grad(), mc_mode(model), use_generator(model, torch.Generator().manual_seed(3)):
+        passes = torch.stack([model(x).double() for _ in range(20)])
+    assert torch.allclose(mean.double(), passes.mean(0), atol=1e-5)
+    assert torch.allclose(std.double(), passes.std(0, unbiased=False), atol=1e-4)
+    assert torch.allclose(mean, mc_predict(model, x, 20, torch.Generator().manual_seed(3)))

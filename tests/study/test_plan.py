@@ -96,7 +96,8 @@ def bad_inputs(tmp_path, models):
         "unreadable image": (["--data", str(tmp_path / "broken")], r"bad.png"),
         "ragged images": (["--data", str(tmp_path / "ragged")], r"image_size"),
         "missing target column": (["--data", str(tmp_path / "t.csv"), "--target", "label"], r"'label'"),
-        "non-numeric target": (["--data", str(tmp_path / "f.csv"), "--target", "y"], r"'y'"),
+        "non-numeric target": (["--data", str(tmp_path / "f.csv"), "--target", "y", "--task", "classification"],
+                               r"'y'"),  # --task auto reads this fractional target as regression
         "no target": (["--data", str(tmp_path / "t.csv")], r"target"),
         "image size on digits": (["--image-size", "8,8"], r"image_size does not apply"),
     }

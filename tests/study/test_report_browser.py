@@ -99,3 +99,23 @@ def test_the_widest_table_fits_1400_pixels_without_horizontal_scroll(tmp_path):
     assert dom.returncode == 0, dom.stderr
     result = json.loads(dom.stdout.split('<pre id="check">', 1)[1].split("</pre>", 1)[0])
     assert result["width"] == 1400 and result["scroll"] <= result["width"], result
+
+
+@pytest.mark.slow
+def test_a_regression_report_opens_with_its_four_figures_and_the_verdict_on_the_first_screen(tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes()
+    out = tmp_path / "study"
+    run_study(StudyConfig(recipes=("baseline", "l2", "dropout"), seeds=2, epochs=3, out=str(out)),
+              data=(d.data.astype(np.float32), d.target), progress=False)
+    probe = tmp_path / "probe.html"
+    probe.write_text((out / "report.html").read_text().replace("</body>", CHECK + "</body>"))
+    dom = chromium(tmp_path, "--dump-dom", probe.as_uri())
+    assert dom.returncode == 0, dom.stderr
+    result = json.loads(dom.stdout.split('<pre id="check">', 1)[1].split("</pre>", 1)[0])
+    figures = sorted(p.name for p in out.glob("*.png"))
+    assert figures == ["forest.png", "learning_curves.png", "predicted.png", "residuals.png"]
+    assert result["images"] == 4 and result["decoded"] == 4
+    assert result["verdict_bottom"] is not None and result["verdict_bottom"] <= result["height"]

@@ -99,11 +99,15 @@ class _Mix(Augmentation):
     mixes_targets = True
 
     def __init__(self, alpha: float = 1.0, *, num_classes: int, p: float = 1.0, label_smoothing: float = 0.0,
-                 per_sample: bool = True, pairing: str = "shuffle", seed: int | None = None):
+                 per_sample: bool = True, pairing: str = "shuffle", targets: str = "classes",
+                 seed: int | None = None):
         super().__init__(seed=seed)
         self.alpha = check_positive("alpha", alpha)
-        # one class: every target is the same one-hot vector, so mixing targets is a no-op (said, not done)
-        self.num_classes = check_int("num_classes", num_classes, minimum=2)
+        # "classes": class indices or soft targets over num_classes; one class would make every target the
+        # same one-hot vector, so mixing targets would be a no-op (refused).  "values": regression targets
+        # N x num_classes, mixed as they are (Zhang et al.'s MixUp of inputs and targets), one output allowed.
+        self.targets = check_choice("targets", targets, ("classes", "values"))
+        self.num_classes = check_int("num_classes", num_classes, minimum=2 if targets == "classes" else 1)
         self.p = check_probability("p", p)
         self.label_smoothing = check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
         self.per_sample = check_bool("per_sample", per_sample)
@@ -120,6 +124,11 @@ class _Mix(Augmentation):
     def _targets(self, y, params):
         if y is None:
             raise RegularkitError(f"{type(self).__name__} mixes labels: pass targets y (class indices or soft)")
+        if self.targets == "values":
+            if not y.is_floating_point() or y.dim() != 2 or y.shape[1] != self.num_classes:
+                raise RegularkitError(f"{type(self).__name__}(targets='values') mixes regression targets N x "
+                                      f"{self.num_classes}, got {y.dtype} of shape {tuple(y.shape)}")
+            return mix_targets(y, params["partner"], params["lam"])
         return mix_targets(encode_targets(y, self.num_classes, self.label_smoothing), params["partner"], params["lam"])
 
 

@@ -262,6 +262,16 @@ class Dataset:
         return {2: "vectors", 3: "sequences", 4: "images"}[self.x_train.ndim]
 
     @property
+    def task(self) -> str:
+        """``"classification"``; a :class:`~regularkit.data.regression.RegressionDataset` says ``"regression"``."""
+        return "classification"
+
+    @property
+    def num_outputs(self) -> int:
+        """The width of the model's last layer: K classes, or k regression outputs (both in ``num_classes``)."""
+        return self.num_classes
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one sample: ``(C, H, W)`` for images, ``(C, L)`` for sequences, ``(D,)`` for vectors."""
         return tuple(int(d) for d in self.x_train.shape[1:])

@@ -8,6 +8,7 @@ along untouched for the final report.  The indices come from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ class Splits:
     """Train / validation / test tensors of one run.
 
     ``x_*`` are float32 tensors (N×C×H×W images or N×D vectors), ``y_*``
-    int64 class indices.  ``train_idx``/``val_idx`` index the dataset's
+    int64 class indices (regression: float32 standardized targets N x k, and ``regression``
+    their mean, std and loss: :mod:`regularkit.data.regression`).  ``train_idx``/``val_idx`` index the dataset's
     training set, so a result can record exactly which samples validated it.
     """
 
@@ -43,6 +45,12 @@ class Splits:
     kind: str | None = None                      # the dataset's layout: vectors | sequences | images
     flips: tuple[str, ...] | None = None         # the dataset's class-preserving flips (None: unknown)
     fill: str | None = None                      # what crops and shifts should bring in (None: unknown)
+    regression: Any = None                       # regression: data.regression.RegressionTargets (mean, std, loss)
+
+    @property
+    def task(self) -> str:
+        """``"regression"`` when the targets are standardized continuous values, else ``"classification"``."""
+        return "classification" if self.regression is None else "regression"
 
     @property
     def train(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,7 +44,7 @@ class CNN(nn.Module):
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
             shown = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else repr(input_shape)
             raise RegularkitError(f"the CNN needs images C x H x W, got input shape {shown}")
-        num_classes = check_int("num_classes", num_classes, minimum=2)
+        num_classes = check_int("num_classes", num_classes, minimum=1)  # 1: one regression output
         c, h, w = check_int_tuple("input_shape", input_shape)
         channels = check_int_tuple("channels", channels)
         need = 2 ** len(channels)  # every stage's 3x3 conv sees at least 2 x 2 (on 1 x 1 it is a 1x1 conv)

@@ -124,7 +124,7 @@ class MLP(nn.Module):
                  dropout_kind: str = "inverted", batchnorm: bool = False, dropconnect: float = 0.0,
                  bottleneck: int | None = None):
         super().__init__()
-        num_classes = check_int("num_classes", num_classes, minimum=2)
+        num_classes = check_int("num_classes", num_classes, minimum=1)  # 1: one regression output
         input_shape = check_int_tuple("input_shape", input_shape)
         check_activation(activation)
         a = check_dense_args(widths, dropout, input_dropout, dropout_kind, batchnorm, dropconnect, bottleneck)

@@ -83,7 +83,7 @@ class ResNet(nn.Module):
             shown = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else repr(input_shape)
             raise RegularkitError(f"the resnet needs images C x H x W, got input shape {shown}")
         c, h, w = check_int_tuple("input_shape", input_shape)
-        num_classes = check_int("num_classes", num_classes, minimum=2)
+        num_classes = check_int("num_classes", num_classes, minimum=1)  # 1: one regression output
         if isinstance(widths, (tuple, list)) and not widths:
             raise RegularkitError(f"widths must name at least one stage, got {tuple(widths)}")
         widths = check_int_tuple("widths", widths)

@@ -45,6 +45,7 @@ from regularkit.noise.mc import (
     is_noise_layer,
     mc_mode,
     mc_predict,
+    mc_predict_std,
     weight_scaling_predict,
 )
 from regularkit.noise.stochastic import Stochastic, use_generator
@@ -54,7 +55,7 @@ __all__ = [
     "GaussianNoise", "Stochastic", "apply_dropout", "compare_mc_to_weight_scaling", "drop_connect",
     "drop_connect_conv2d", "drop_connect_linear", "drop_connect_moment_matching", "drop_path", "dropout",
     "dropout_mask", "gaussian_dropout", "gaussian_noise", "is_noise_layer", "linear_drop_path_rates", "mc_mode",
-    "mc_predict", "resolve_noise_shape", "use_generator", "weight_scaling_predict", "REGISTRY", "get",
+    "mc_predict", "mc_predict_std", "resolve_noise_shape", "use_generator", "weight_scaling_predict", "REGISTRY", "get",
     "AlphaDropout", "alpha_dropout", "alpha_dropout_constants", "DropBlock2d", "DropBlockSchedule", "drop_block_2d",
     "scheduled_drop_prob",
 ]

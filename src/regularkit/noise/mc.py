@@ -102,6 +102,14 @@ def mc_predict(model: nn.Module, x: torch.Tensor, k: int, generator: torch.Gener
     return mean.to(dtype)
 
 
+def mc_predict_std(model: nn.Module, x: torch.Tensor, k: int, generator: torch.Generator | None = None, *,
+                   transform: Transform = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`mc_predict`'s mean and the spread of the ``k`` passes, ``sqrt(mean(f^2) - mean(f)^2)``
+    (population std over the masks): the predictive spread of MC dropout (deck 004)."""
+    mean, var, dtype = _mc_moments(model, x, k, generator, transform)
+    return mean.to(dtype), var.sqrt().to(dtype)
+
+
 def weight_scaling_predict(model: nn.Module, x: torch.Tensor, *, transform: Transform = None) -> torch.Tensor:
     """The weight-scaling rule: one deterministic pass in eval mode (modes restored after)."""
     with torch.no_grad(), _eval_mode(model):

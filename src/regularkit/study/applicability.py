@@ -10,7 +10,12 @@ A recipe is refused, with its reason, when it cannot mean anything here:
   stochastic depth, dropout rates when it has no dropout layer, ...): the rules
   are :func:`regularkit.models.adapt.inapplicable`;
 * an activity penalty on a model with no activation modules to watch;
-* a snapshot ensemble with more cycles than epochs.
+* a snapshot ensemble with more cycles than epochs;
+* on a regression task (:func:`regression_reason`), what only means something for classes:
+  label smoothing, CutMix (it mixes labels by pasted area), test-time augmentation (flips
+  and crops of images; tables have none), the class-prior output bias.  Penalties,
+  constraints, the dropout family, noise, early stopping, EMA / SWA / snapshots, MixUp (of
+  inputs and targets), ensembles, ``--tune`` and ``--combine`` apply.
 
 A recipe that flips images against the data's declaration (``Dataset.flips``:
 digits declares that no flip preserves a class, Fashion-MNIST only the
@@ -29,7 +34,7 @@ from regularkit.models.adapt import inapplicable
 from regularkit.models.manifold_mixup import mixing_stages
 from regularkit.train.config import AugmentConfig, ModelConfig, Recipe
 
-__all__ = ["IMAGE_ONLY", "Applicability", "check_recipes", "describe_data"]
+__all__ = ["IMAGE_ONLY", "Applicability", "check_recipes", "describe_data", "regression_reason"]
 
 #: AugmentConfig fields that only make sense on images (N x C x H x W).
 IMAGE_ONLY = ("hflip", "crop_padding", "rotation", "translate", "shear", "zoom", "cutout", "erasing",
@@ -95,6 +100,27 @@ def _reason(recipe: Recipe, base: Recipe, kind: str, data: str, probe: nn.Module
     return None
 
 
+def regression_reason(recipe: Recipe) -> str | None:
+    """Why ``recipe`` cannot run on a regression task, or ``None`` (see the module docstring)."""
+    if recipe.reg.label_smoothing:
+        return "label smoothing softens class targets and a regression target is a number, not a class"
+    if recipe.augment.cutmix_alpha:
+        return "CutMix mixes class labels by pasted area; a regression target is a number (MixUp mixes numbers)"
+    if recipe.augment.tta is not None:
+        return "test-time augmentation averages predictions over image flips and crops, and this task has none"
+    if recipe.model.output_bias == "prior":
+        return "the class-prior bias sets softmax(b) to the class frequencies; a regression output has no classes"
+    if recipe.reg.confidence_penalty:
+        return "the confidence penalty rewards the entropy of class probabilities; a regression output has none"
+    if recipe.reg.rdrop_alpha:
+        return "R-Drop keeps two passes' class distributions close (a KL of softmaxes); a regression output has none"
+    if recipe.augment.augmix_jsd:
+        return "AugMix's consistency is a Jensen-Shannon divergence of class distributions; use augmix without it"
+    if recipe.augment.manifold_mixup_alpha:
+        return "Manifold MixUp here mixes one-hot class targets; a regression target is a number"
+    return None
+
+
 def _flip_warnings(recipe: Recipe, flips: tuple[str, ...] | None, name: str) -> list[str]:
     if flips is None:
         return []
@@ -106,12 +132,15 @@ def _flip_warnings(recipe: Recipe, flips: tuple[str, ...] | None, name: str) -> 
 
 
 def check_recipes(recipes: list[Recipe], base: Recipe, *, kind: str, input_shape: tuple[int, ...],
-                  probe: nn.Module | None, flips: tuple[str, ...] | None, data_name: str) -> Applicability:
+                  probe: nn.Module | None, flips: tuple[str, ...] | None, data_name: str,
+                  task: str = "classification") -> Applicability:
     """Refusals and warnings for each recipe on data of ``kind`` and the probe model (see the module doc)."""
     data = describe_data(kind, tuple(input_shape))
     refused, warnings = {}, {}
     for r in recipes:
         why = _reason(r, base, kind, data, probe)
+        if task == "regression":
+            why = regression_reason(r) or why
         if why is not None:
             refused[r.name] = why
         notes = _flip_warnings(r, flips, data_name)

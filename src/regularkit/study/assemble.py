@@ -39,6 +39,7 @@ from regularkit.train.config import Recipe
 from regularkit.train.loop import default_loss
 from regularkit.train.optim import make_optimizer, make_scheduler
 from regularkit.train.rdrop import RDrop
+from regularkit.train.regression import regression_loss
 from regularkit.train.sam import SAM
 from regularkit.train.step import StandardStep
 from regularkit.transfer import find_head
@@ -112,7 +113,8 @@ def build_batch_transform(recipe: Recipe, splits) -> Callable | None:
     if a.mixup_alpha and a.cutmix_alpha:
         ops.append(A.MixUpCutMix(a.mixup_alpha, a.cutmix_alpha, num_classes=k, label_smoothing=ls))
     elif a.mixup_alpha:
-        ops.append(A.MixUp(a.mixup_alpha, num_classes=k, label_smoothing=ls))
+        ops.append(A.MixUp(a.mixup_alpha, num_classes=k, label_smoothing=ls,
+                           targets="values" if getattr(splits, "task", None) == "regression" else "classes"))
     elif a.cutmix_alpha:
         ops.append(A.CutMix(a.cutmix_alpha, num_classes=k, label_smoothing=ls))
     return A.Compose(ops) if ops else None  # AugMix with its consistency loss: the step draws the views
@@ -186,7 +188,10 @@ def _add_averaging(parts: RunParts, recipe: Recipe, splits, device: torch.device
         snap = SnapshotEnsemble(model, cycles=m, epochs_per_cycle=parts.epochs // m, lr_max=recipe.optim.lr)
         parts.scheduler = snap.scheduler(parts.optimizer)
         parts.callbacks.append(snap)
-        parts.final_model = lambda: snap.ensemble(log=True)  # log of mean probabilities works as logits
+        if splits.task == "regression":  # the mean of the snapshots' outputs
+            parts.final_model = lambda: snap.ensemble("logits")
+        else:
+            parts.final_model = lambda: snap.ensemble(log=True)  # log of mean probabilities works as logits
 
 
 def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = "cpu",
@@ -214,7 +219,9 @@ def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = 
                      epochs=recipe.optim.epochs)
     parts.batch_transform = _chain(build_batch_transform(recipe, splits),
                                    model.batch_transform if alpha_mm else None)
-    if smoothing_site(recipe) == "loss" or reg.confidence_penalty:
+    if splits.task == "regression":  # standardized targets N x k; MixUp mixes them as it mixes soft targets
+        parts.loss_fn = regression_loss(splits.regression.loss)
+    elif smoothing_site(recipe) == "loss" or reg.confidence_penalty:
         ls = reg.label_smoothing if smoothing_site(recipe) == "loss" else 0.0
         parts.loss_fn = CrossEntropy(label_smoothing=ls, confidence_penalty=reg.confidence_penalty)
     parts.step = _step(recipe)

@@ -21,13 +21,14 @@ from regularkit._util.checks import (
     check_positive,
     check_str,
 )
+from regularkit.data.regression import LOSSES
 from regularkit.errors import RegularkitError
 from regularkit.models.factory import BUILTIN_MODELS, is_factory_spec, is_python_name
 from regularkit.study.recipes import DEFAULT_RECIPES
 from regularkit.train.config import ModelConfig, OptimConfig, Recipe
 from regularkit.train.device import DEVICES, PRECISIONS
 
-__all__ = ["StudyConfig", "TRAIN_SIZE_DEFAULTS", "NUMBER_SETTINGS", "LAYOUTS", "MAX_WIDTH"]
+__all__ = ["StudyConfig", "TRAIN_SIZE_DEFAULTS", "NUMBER_SETTINGS", "LAYOUTS", "MAX_WIDTH", "TASKS"]
 
 # Per-dataset defaults for the size of the training set: the embedded digits
 # data is cut to 300 examples so that the baseline visibly overfits.
@@ -35,11 +36,13 @@ TRAIN_SIZE_DEFAULTS = {"digits": 300}
 LAYOUTS = ("vectors", "sequences", "images")
 #: A hidden width or channel count above this is a typo, not a model (parameter memory is checked too).
 MAX_WIDTH = 1_000_000
+#: What a study learns: ``auto`` decides from the target (see :mod:`regularkit.study.task`).
+TASKS = ("auto", "classification", "regression")
 
 #: Fields whose value changes the numbers of a run (and so may not change within one study folder).
 NUMBER_SETTINGS = ("data", "data_dir", "image_size", "target", "layout", "test_fraction", "test_data", "model",
                    "widths", "channels", "recipe_file", "epochs", "batch_size", "lr", "optimizer", "schedule",
-                   "train_size", "val_fraction", "data_seed", "device", "precision", "tune")
+                   "train_size", "val_fraction", "data_seed", "device", "precision", "tune", "task", "loss")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class StudyConfig:
     storage: str | None = None             # Optuna storage URL or journal path; default: a journal file in `out`
     artifacts: str | None = None           # where test probabilities are stored for every worker (default: by the ledger)
     study_name: str = "regularkit-study"
+    task: str = "auto"                     # auto | classification | regression (auto: a float target with fractions)
+    loss: str | None = None                # regression: mse (default) | mae | huber; classification: cross-entropy
 
     def __post_init__(self):
         check_str("data", self.data)
@@ -122,6 +127,12 @@ class StudyConfig:
             check_int("threads", self.threads, minimum=1)
         check_int("tune", self.tune, minimum=0)
         check_bool("combine", self.combine)
+        check_choice("task", self.task, TASKS)
+        if self.loss is not None:
+            check_choice("loss", self.loss, LOSSES)
+            if self.task == "classification":
+                raise RegularkitError(f"loss {self.loss!r} is a regression loss; a classification study trains "
+                                      "with cross-entropy (use task='regression' or leave loss out)")
 
     def effective_train_size(self) -> int | None:
         return self.train_size if self.train_size is not None else TRAIN_SIZE_DEFAULTS.get(self.data)

@@ -31,6 +31,7 @@ from regularkit.data.splits import Splits, make_splits, make_splits_from_indices
 from regularkit.errors import RegularkitError
 from regularkit.study.applicability import describe_data
 from regularkit.study.config import StudyConfig
+from regularkit.study.task import check_task, load_regression, split_regression
 
 __all__ = ["StudyData", "load_data", "prepare_data", "split_data"]
 
@@ -52,6 +53,10 @@ class StudyData:
     def description(self) -> str:
         s = self.splits
         asked = "" if self.train_size is None else f" (all of them; train_size {self.train_size} asked for more)"
+        if s.regression is not None:
+            return (f"{self.dataset.name}: {describe_data(self.kind, tuple(s.input_shape))}, "
+                    f"{len(s.regression.names)} target(s) {', '.join(s.regression.names)} (regression), "
+                    f"{len(s.y_train)} train{asked} / {len(s.y_val)} val / {len(s.y_test)} test")
         return (f"{self.dataset.name}: {describe_data(self.kind, tuple(s.input_shape))}, {s.num_classes} classes, "
                 f"{len(s.y_train)} train{asked} / {len(s.y_val)} val / {len(s.y_test)} test")
 
@@ -71,13 +76,17 @@ def load_data(cfg: StudyConfig, data: Any = None) -> tuple[Dataset, str]:
         if options.get("test_fraction") is not None or Path(cfg.data).suffix.lower() in (".csv", ".parquet", ".pq") \
                 or Path(cfg.data).is_dir():
             options.setdefault("split_seed", cfg.data_seed)
-        dataset = load_dataset(cfg.data, data_dir=cfg.data_dir, **options)
+        dataset = load_regression(cfg)  # study/task.py: None unless the task is (or auto finds) regression
+        if dataset is None:
+            dataset = load_dataset(cfg.data, data_dir=cfg.data_dir, **options)
         if Path(cfg.data).exists():
             paths = [cfg.data] + ([cfg.test_data] if cfg.test_data else [])
             blob = json.dumps({k: str(v) for k, v in sorted(options.items())})
             return dataset, "files:" + arrays_digest([], *(path_digest(p) for p in paths), blob)
     else:
-        dataset = _from_python(data, cfg)
+        dataset = load_regression(cfg, data)
+        if dataset is None:
+            dataset = _from_python(data, cfg)
     parts = [dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test]
     meta = json.dumps([dataset.num_classes, dataset.classes, dataset.kind])
     return dataset, "arrays:" + arrays_digest(parts, meta)
@@ -102,7 +111,8 @@ def _from_python(data: Any, cfg: StudyConfig) -> Dataset:
 
 
 def split_data(dataset: Dataset, cfg: StudyConfig) -> Splits:
-    """Validation carved from training (seeded, stratified), then the ``train_size`` subset of the rest.
+    """Validation carved from training (seeded, stratified; random for regression), then the ``train_size``
+    subset of the rest.
 
     A ``train_size`` above the training examples the data has is refused (``--train-size 10**12`` is a
     typo, not a request); one above what is left after the validation split uses all of them, and the
@@ -111,6 +121,8 @@ def split_data(dataset: Dataset, cfg: StudyConfig) -> Splits:
     if cfg.train_size is not None and cfg.train_size > len(dataset.y_train):
         raise RegularkitError(f"train_size {cfg.train_size} is more than the {len(dataset.y_train):,} training "
                               f"examples of {dataset.name}; leave it out to train on all of them")
+    if dataset.task == "regression":
+        return split_regression(dataset, cfg)
     splits = make_splits(dataset, val_fraction=cfg.val_fraction, seed=cfg.data_seed)
     size = cfg.effective_train_size()
     if size is not None and size < len(splits.train_idx):
@@ -122,6 +134,7 @@ def split_data(dataset: Dataset, cfg: StudyConfig) -> Splits:
 def prepare_data(cfg: StudyConfig, data: Any = None) -> StudyData:
     """Load, split and digest: everything the study needs to know about its data, nothing written."""
     dataset, digest = load_data(cfg, data)
+    check_task(cfg, dataset)
     if dataset.kind != "images" and cfg.model in ("cnn", "resnet"):
         raise RegularkitError(f"--model {cfg.model} needs images (C x H x W) and {dataset.name} holds "
                               f"{describe_data(dataset.kind, dataset.input_shape)}; use --model mlp or your own "
@@ -138,4 +151,5 @@ def split_record(study_data: StudyData) -> dict[str, Any]:
             "input_shape": list(s.input_shape), "num_classes": s.num_classes, "classes": s.classes,
             "flips": study_data.dataset.flips, "fill": study_data.dataset.fill,
             "train_idx": np.asarray(s.train_idx).tolist(), "val_idx": np.asarray(s.val_idx).tolist(),
-            "n_test": len(s.y_test), "sources": study_data.dataset.sources}
+            "n_test": len(s.y_test), "sources": study_data.dataset.sources,
+            **({} if s.regression is None else s.regression.record())}

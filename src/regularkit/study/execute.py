@@ -28,6 +28,7 @@ from regularkit.metrics.summary import gap
 from regularkit.models.adapt import as_built_note, regularization_in
 from regularkit.models.factory import Factory
 from regularkit.study.assemble import assemble
+from regularkit.study.regression_run import regression_final, target_scale
 from regularkit.train.callbacks import EarlyStopping
 from regularkit.train.config import Recipe
 from regularkit.train.device import Precision
@@ -90,8 +91,8 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
                   loss_fn=parts.loss_fn, batch_transform=parts.batch_transform, loss_terms=parts.loss_terms,
                   after_step=parts.after_step, callbacks=[*parts.callbacks, *callbacks],
                   eval_model=parts.eval_model, seed=seed, on_epoch=on_epoch, device=device, precision=precision,
-                  step=parts.step,
-                  channels_last=device.type == "cuda" and len(splits.input_shape) == 3)
+                  step=parts.step, channels_last=device.type == "cuda" and len(splits.input_shape) == 3,
+                  target_scale=target_scale(splits))
     description = recipe.description
     if recipe.model.kind == "factory" and recipe.name == "baseline" and (note := as_built_note(parts.model)):
         description = f"your model as built, with {note} (no regularization added)"
@@ -106,12 +107,22 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
     final_model = (parts.final_model or parts.eval_model or (lambda: parts.model))()
     final, extra = record["final"], record["extra"]
     for name, (x, y) in final_sets.items():
-        final[f"{name}_loss"], final[f"{name}_error"] = evaluate(final_model, x, y, device=device, precision=amp)
+        final[f"{name}_loss"], final[f"{name}_error"] = evaluate(final_model, x, y, device=device, precision=amp,
+                                                                 target_scale=target_scale(splits))
     for name, probe in parts.probes.items():
         extra[name] = float(probe(parts.model))
+    if splits.regression is not None:  # RMSE, MAE, R² per split in units; test predictions for the ensemble
+        more, test_pred = regression_final(final_model, splits, device=device, precision=amp, with_test=with_test)
+        extra.update(more)
+        record["task"] = "regression"
     if not with_test:
         return record
     final["gap"] = gap(final["train_error"], final["test_error"])
+    if splits.regression is not None:
+        record["restored_epoch"] = next(
+            (cb.restored_epoch for cb in parts.callbacks if isinstance(cb, EarlyStopping)), None)
+        record["test_probs"] = test_pred
+        return record
     test_probs = predict_proba(final_model, splits.test[0], device=device, precision=amp)
     extra["ece"] = expected_calibration_error(test_probs, splits.test[1])
     if recipe.augment.tta is not None:

@@ -20,6 +20,7 @@ runs killed midway are redone from scratch, none is counted twice.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,11 @@ from regularkit.study.folder import check_folder, check_same_configuration, move
 from regularkit.study.plan import Plan, make_plan
 from regularkit.study.progress import StudyProgress
 from regularkit.study.recipes import strength_for
+from regularkit.study.figures_regression import regression_figures
+from regularkit.study.ridge_row import add_regression_ensembles, ridge_sentence, ridge_summary
 from regularkit.study.statistics import compare_to_baseline
 from regularkit.study.summary import RecipeSummary, summarize
+from regularkit.study.task import task_note
 from regularkit.study.tuning import tune, tune_recipe, tuning_storage
 from regularkit.study.verdict import make_verdict
 from regularkit.study.worker import spawn_workers, supervise_workers, train_claimed, unfinished_runs
@@ -81,6 +85,8 @@ def _write_start(plan: Plan, out: Path, env: dict) -> None:
 def _say_plan(plan: Plan, console: Console) -> None:
     console.print(f"data: {plan.data.description}; model: {plan.cfg.model}; device: {plan.device.type}"
                   f"{'' if plan.cfg.precision == 'fp32' else ', ' + plan.cfg.precision}", markup=False, highlight=False)
+    if note := task_note(plan.cfg, plan.data.splits):
+        console.print(f"task: {note}", markup=False, highlight=False)
     for name, why in plan.skipped.items():
         console.print(f"left out {name}: {why}", style="yellow", markup=False, highlight=False)
 
@@ -268,26 +274,38 @@ def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
         s.warnings = list(plan.warnings.get(s.recipe, []))
         s.strength = _strength(plan, recipes[s.recipe])
         s.deltas = comparisons.get(s.recipe, {})
-    verdict = make_verdict(summaries, comparisons, chance_error=chance_error(plan.data.splits.y_test),
-                           seeds=cfg.seeds)
+    splits = plan.data.splits
+    regression = splits.regression is not None
+    verdict = make_verdict(summaries, comparisons, seeds=cfg.seeds, task=splits.task,
+                           chance_error=math.nan if regression else chance_error(splits.y_test))
     for s in summaries:
         if s.recipe in verdict.seeds_needed:  # undecided on test: the seeds that would settle it ("" for ~0)
             s.seeds_needed = verdict.seeds_needed[s.recipe] or ""
     _write_run_files(records, out)
-    unseen = add_seed_ensembles(summaries, records, store, plan.data.splits.y_test)
+    if regression:  # the seeds' averaged predictions, and the linear reference row (study/ridge_row.py)
+        unseen = add_regression_ensembles(summaries, records, store, splits)
+        ridge = ridge_summary(splits)
+        verdict = dataclasses.replace(verdict, lines=verdict.lines + [ridge_sentence(ridge, summaries) or ""])
+        summaries = summaries + [ridge]
+    else:
+        unseen = add_seed_ensembles(summaries, records, store, splits.y_test)
     if unseen:
         console.print(f"[yellow]{unseen} run(s) were made where this machine cannot see their artifact store; "
                       "the seed-ensemble column leaves them out (share --artifacts between machines)[/]")
     title = f"regularkit study: {plan.data.dataset.name}, {cfg.model}"
     files = {"csv": report.write_csv(summaries, out / "results.csv")}
-    if comparisons:
+    if regression:
+        files.update(regression_figures(summaries, comparisons, out, verdict.recommended))
+    elif comparisons:
         files["forest"] = figures.plot_forest(comparisons, out / "forest.png", labels={
             s.recipe: f"{s.recipe} (test error with TTA)" for s in summaries if s.with_tta})
-    files.update(curves=figures.plot_curves(summaries, out / "learning_curves.png"),
-                 test_curves=figures.plot_curves(summaries, out / "test_curves.png", against="test"),
-                 gap=figures.plot_gap(summaries, out / "gap.png"),
-                 reliability=figures.plot_reliability(summaries, out / "reliability.png"))
-    images = [files[k] for k in ("forest", "curves", "test_curves", "gap", "reliability") if k in files]
+    if not regression:
+        files.update(curves=figures.plot_curves(summaries, out / "learning_curves.png"),
+                     test_curves=figures.plot_curves(summaries, out / "test_curves.png", against="test"),
+                     gap=figures.plot_gap(summaries, out / "gap.png"),
+                     reliability=figures.plot_reliability(summaries, out / "reliability.png"))
+    images = [files[k] for k in ("forest", "curves", "test_curves", "gap", "reliability", "predicted", "residuals")
+              if k in files]
     files["html"] = report.write_html(summaries, images, out / "report.html", title=title, config=to_dict(cfg),
                                       environment=env, verdict=verdict, data=plan.data.description)
     files["verdict"] = atomic_write_json(out / "verdict.json", {**dataclasses.asdict(verdict), "text": verdict.text})

@@ -59,6 +59,7 @@ from regularkit.study.config import StudyConfig
 from regularkit.study.data import StudyData, prepare_data
 from regularkit.study.folder import check_folder
 from regularkit.study.recipes import DEFAULT_RECIPES, load_recipe_file, resolve
+from regularkit.study.task import task_identity
 from regularkit.train.config import Recipe
 from regularkit.train.device import resolve_device
 
@@ -183,7 +184,7 @@ def make_plan(cfg: StudyConfig, *, data: Any = None, model: Callable | None = No
         with torch.device("meta"):  # the built-in model's modules, without memory for its weights
             probe = build_model(base.model, s.input_shape, s.num_classes)
     verdict = check_recipes(recipes, base, kind=study_data.kind, input_shape=tuple(s.input_shape), probe=probe,
-                            flips=study_data.dataset.flips, data_name=study_data.dataset.name)
+                            flips=study_data.dataset.flips, data_name=study_data.dataset.name, task=s.task)
     chosen = [r for r in recipes if r.name not in verdict.refused]
     if verdict.refused and tuple(cfg.recipes) != DEFAULT_RECIPES:
         name, why = next(iter(verdict.refused.items()))
@@ -198,7 +199,7 @@ def make_plan(cfg: StudyConfig, *, data: Any = None, model: Callable | None = No
         check_folder(cfg.artifacts, name="artifacts", outputs=False)
     identity = {"data": study_data.digest, "split": [s.input_shape, len(s.y_train), len(s.y_val), cfg.val_fraction,
                                                       cfg.data_seed, cfg.effective_train_size()],
-                "numerics": numerics(cfg, device), "factory": digest}
+                "numerics": numerics(cfg, device), "factory": digest, **task_identity(s)}
     jobs = {run_key(r, seed, identity): Job(r, seed) for r in chosen for seed in range(cfg.seeds)}
     return Plan(cfg=cfg, data=study_data, recipes=chosen, skipped=verdict.refused, warnings=verdict.warnings,
                 device=device, factory=factory, factory_digest=digest, jobs=jobs, identity=identity,

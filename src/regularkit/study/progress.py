@@ -87,8 +87,11 @@ class StudyProgress:
             self._progress.update(self._task, completed=self.done, eta=eta)
         if self.lines:
             f = record.get("final", {})
+            nan = float("nan")
             what = ("diverged" if record.get("diverged") else
-                    f"val err {pct(f.get('val_error', float('nan')))}%, test err {pct(f.get('test_error', float('nan')))}%")
+                    f"val RMSE {f.get('val_error', nan):.4g}, test RMSE {f.get('test_error', nan):.4g}"
+                    if record.get("task") == "regression" else
+                    f"val err {pct(f.get('val_error', nan))}%, test err {pct(f.get('test_error', nan))}%")
             printer = self._progress.console if self._progress is not None else self.console  # above the bar
             printer.print(f"[{self.done}/{self.total}] {job.recipe.name} seed {job.seed}: {what} "
                           f"({record.get('seconds', 0.0):.1f} s){'; ' + eta if eta else ''}", highlight=False,

@@ -7,6 +7,10 @@ extra measurements.  The verdict (:mod:`~regularkit.study.verdict`) follows it
 in the terminal and opens the HTML page.  Every file is written atomically; the
 HTML embeds its images (base64), so it is one file a teacher can copy to a USB
 stick and project.  The figures are in :mod:`~regularkit.study.figures`.
+
+A regression study (``RecipeSummary.task``) shows RMSEs in the target's units instead of
+percentages: train / val / test RMSE and the gap, Δ test RMSE, ens RMSE, test MAE and R², and the
+``ridge (linear)`` row; the caption and the HTML say so.
 """
 from __future__ import annotations
 
@@ -27,6 +31,12 @@ from regularkit._util.fmt import pct, pct_pm
 from regularkit._util.io import atomic_write_text
 from regularkit.metrics.paired import Interval
 from regularkit.study.summary import METRICS, RecipeSummary
+from regularkit.study.verdict import units
+
+
+def units_pm(mean: float, spread: float) -> str:
+    """``mean ± spread`` in the target's units (4 significant digits each)."""
+    return f"{units(mean)} ± {units(spread)}"
 
 _LABELS = {"train_error": "train", "val_error": "val", "test_error": "test", "gap": "gap"}
 _EXTRA_LABELS = {"weight_sparsity": "w≈0 %", "activation_sparsity": "h≈0 %",
@@ -36,17 +46,32 @@ _EXTRA_LABELS = {"weight_sparsity": "w≈0 %", "activation_sparsity": "h≈0 %",
 
 _EXTRA_ORDER = ("ensemble_test_error", "tta_test_error", "epochs_run", "ece", "weight_sparsity",
                 "activation_sparsity")
+#: A regression table's extra columns (results.csv has every split's RMSE, MAE and R²).
+_REGRESSION_EXTRAS = ("ensemble_test_error", "test_mae", "test_r2", "epochs_run", "weight_sparsity",
+                      "activation_sparsity")
+_REGRESSION_LABELS = {"ensemble_test_error": "ens RMSE", "test_mae": "test MAE", "test_r2": "test R²"}
+
+
+def is_regression(summaries: Sequence[RecipeSummary]) -> bool:
+    """Whether the table reports RMSEs in the target's units (a regression study) instead of error rates."""
+    return any(s.task == "regression" for s in summaries)
 
 
 def _extra_keys(summaries: Sequence[RecipeSummary]) -> list[str]:
     present = {k for s in summaries for k in s.stats if k not in METRICS}
+    if is_regression(summaries):
+        return [k for k in _REGRESSION_EXTRAS if k in present]
     return [k for k in _EXTRA_ORDER if k in present] + sorted(present - set(_EXTRA_ORDER))
 
 
-def _fmt_extra(key: str, m: float, s: float) -> str:
+def _fmt_extra(key: str, m: float, s: float, regression: bool = False) -> str:
     # Extras show the mean only, to keep the table on one screen; results.csv has the std.
     if key == "epochs_run":
         return f"{m:.0f}"
+    if key.endswith("_r2"):
+        return f"{m:.3f}"
+    if key.endswith("_mae") or key.endswith("_rmse") or (regression and key.endswith("error")):
+        return units(m)
     if key.endswith("error"):
         return pct(m)
     if key.endswith("sparsity") or key == "ece":
@@ -54,9 +79,10 @@ def _fmt_extra(key: str, m: float, s: float) -> str:
     return f"{m:.4g}"
 
 
-def delta_text(iv: Interval | None) -> str:
+def delta_text(iv: Interval | None, pct=pct) -> str:
     """``"-1.20 [-2.04, -0.36]*"``: the paired difference in points, its (adjusted) interval, ``*`` beyond
-    noise; identical differences over seeds say so instead of showing a zero-width interval."""
+    noise; identical differences over seeds say so instead of showing a zero-width interval.  ``pct``:
+    how a number is written (:func:`~regularkit.study.verdict.units` for RMSEs)."""
     if iv is None:
         return "-"
     if iv.n < 2:
@@ -73,7 +99,8 @@ def _family(summaries: Sequence[RecipeSummary]) -> int:
 
 
 def delta_header(summaries: Sequence[RecipeSummary]) -> str:
-    return "Δ test (95% CI)" if _family(summaries) == 1 else "Δ test (adj. 95% CI)"
+    what = "Δ test RMSE" if is_regression(summaries) else "Δ test"
+    return f"{what} (95% CI)" if _family(summaries) == 1 else f"{what} (adj. 95% CI)"
 
 
 #: How a strength's field is shown in the table: the symbol the lectures use for it.
@@ -115,19 +142,22 @@ def table_rows(summaries: Sequence[RecipeSummary], *, terminal: bool = False) ->
         epochs = {s.stats["epochs_run"][0] for s in summaries if "epochs_run" in s.stats}
         extra = [k for k in extra if k not in _HTML_ONLY and not (k == "epochs_run" and len(epochs) == 1)]
     with_deltas = any(s.deltas for s in summaries)
-    header = (["recipe", "strength"] + [_LABELS[k] + " %" for k in METRICS]
-              + ([delta_header(summaries)] if with_deltas else []) + [_EXTRA_LABELS.get(k, k) for k in extra])
+    regression = is_regression(summaries)
+    fmt, fmt_pm = (units, units_pm) if regression else (pct, pct_pm)
+    labels = {**_EXTRA_LABELS, **(_REGRESSION_LABELS if regression else {})}
+    header = (["recipe", "strength"] + [_LABELS[k] + (" RMSE" if regression else " %") for k in METRICS]
+              + ([delta_header(summaries)] if with_deltas else []) + [labels.get(k, k) for k in extra])
     rows = []
     for s in summaries:
         name = s.recipe + (" ⚠" if s.warnings else "")
         if s.diverged:  # never a number computed from NaN outputs
             rows.append([name, strength_text(s.strength), s.status] + ["-"] * (len(header) - 3))
             continue
-        row = [name, strength_text(s.strength)] + [pct_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
+        row = [name, strength_text(s.strength)] + [fmt_pm(*s.stats[k]) if k in s.stats else "-" for k in METRICS]
         if with_deltas:
-            row.append("base" if s.recipe == "baseline" else delta_text(s.deltas.get("test_error"))
+            row.append("base" if s.recipe == "baseline" else delta_text(s.deltas.get("test_error"), fmt)
                        + (" TTA" if s.with_tta and "test_error" in s.deltas else ""))
-        row += [_fmt_extra(k, *s.stats[k]) if k in s.stats else "-" for k in extra]
+        row += [_fmt_extra(k, *s.stats[k], regression) if k in s.stats else "-" for k in extra]
         rows.append(row)
     return header, rows
 
@@ -147,11 +177,17 @@ def closing_notes(summaries: Sequence[RecipeSummary]) -> list[str]:
 
 
 def caption(summaries: Sequence[RecipeSummary]) -> str:
-    n = {len(s.seeds) for s in summaries}
+    n = {len(s.seeds) for s in summaries if s.recipe != "ridge (linear)"} or {1}
     tta = ", TTA: the recipe's error with test-time augmentation" if any(s.with_tta for s in summaries) else ""
     k = _family(summaries)
     level = ("95% interval" if k == 1 else
              f"interval adjusted for {k} comparisons (each at {100 * (1 - 0.05 / k):.4g}%, 95% for all together)")
+    if is_regression(summaries):
+        delta = (f"Δ test RMSE: recipe − baseline paired by seed, in the target's units, {level}, * beyond seed noise; "
+                 if any(s.deltas for s in summaries) else "")
+        return (f"RMSE in the target's units, mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} "
+                f"seeds; gap = test RMSE − train RMSE; {delta}ridge (linear): one closed-form fit, not compared; "
+                "strength ✓: tuned on validation; ens: RMSE of the seeds' averaged predictions")
     delta = (f"Δ test: recipe − baseline paired by seed, in points, {level}, * beyond seed noise{tta}; "
              if any(s.deltas for s in summaries) else "")
     return (f"mean ± std over {n.pop() if len(n) == 1 else 'varying numbers of'} seeds; gap = test err − train err; "
@@ -247,8 +283,8 @@ def write_html(summaries: Sequence[RecipeSummary], images: Sequence[Path], path:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 70em; font-size: 18px; color: #222; }}
 table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
-table.results {{ font-size: 15px; }}
-th, td {{ border-bottom: 1px solid #ccc; padding: .35em .6em; text-align: right; white-space: nowrap; }}
+table.results {{ font-size: 14px; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: .35em .45em; text-align: right; white-space: nowrap; }}
 th {{ white-space: normal; vertical-align: bottom; }}
 th:first-child, td:first-child {{ text-align: left; }}
 img {{ max-width: 100%; margin: 1em 0; }}
@@ -264,7 +300,7 @@ pre {{ background: #f5f5f5; padding: 1em; overflow-x: auto; font-size: 13px; }}
 {_img(images[0]) if images else ""}
 <table class=results><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>
 {notes}
-<p>Errors in percent, mean ± standard deviation over seeds. The <b>gap</b> is test error minus
+<p>{_units_note(summaries)}mean ± standard deviation over seeds. The <b>gap</b> is test error minus
 train error, both measured in evaluation mode at the end of training. <b>Δ test</b> is the
 recipe's test error minus the baseline's, paired by seed, with Student's t interval; with several
 recipes the intervals are adjusted for their number (Bonferroni: each at 1 − 0.05/k, so that all the
@@ -272,10 +308,7 @@ calls together are wrong at most 5% of the time); <b>*</b> marks an interval tha
 (beyond seed noise). results.csv has the raw 95% intervals and p-values beside the adjusted ones. The test
 set was used for reporting only: early stopping, the strength search and the recommendation
 looked at the validation split.</p>
-<p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with
-test-time augmentation. ECE: expected calibration error on the test set (15 bins).
-w≈0 / h≈0: fraction of weights / hidden activations with |·| ≤ 1e-3. results.csv has every
-standard deviation.</small></p>
+{_small_note(summaries)}
 <h2>Recipes</h2><table class=recipes>{desc}</table>
 <h2>Plots</h2>{''.join(_img(p) for p in images[1:])}
 <h2>Configuration</h2><pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>
@@ -283,3 +316,23 @@ standard deviation.</small></p>
 </body></html>
 """
     return atomic_write_text(path, page)
+
+
+def _units_note(summaries: Sequence[RecipeSummary]) -> str:
+    if is_regression(summaries):
+        return ("Regression: every error is the RMSE in the target's units (train, val, test, the gap and Δ test); "
+                "test MAE and R² beside them; the ridge (linear) row is one closed-form fit, outside the comparisons; ")
+    return "Errors in percent, "
+
+
+def _small_note(summaries: Sequence[RecipeSummary]) -> str:
+    if is_regression(summaries):
+        return ("<p><small>ens RMSE: RMSE of the seeds' averaged predictions. test MAE, test R²: mean absolute "
+                "error and coefficient of determination on the test set. w≈0 / h≈0: fraction of weights / hidden "
+                "activations with |·| ≤ 1e-3. results.csv has every split's RMSE, MAE and R², every standard "
+                "deviation, and mc_coverage (the share of test targets inside MC dropout's ±2σ band) for "
+                "recipes with dropout.</small></p>")
+    return """<p><small>ens test: test error of the seeds' averaged predictions. TTA test: test error with
+test-time augmentation. ECE: expected calibration error on the test set (15 bins).
+w≈0 / h≈0: fraction of weights / hidden activations with |·| ≤ 1e-3. results.csv has every
+standard deviation.</small></p>"""

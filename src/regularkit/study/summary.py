@@ -33,6 +33,7 @@ class RecipeSummary:
     strength: dict[str, Any] | None = None   # {"field", "value", "tuned", ...}: the recipe's main strength
     deltas: dict[str, Any] = field(default_factory=dict)  # metric -> paired Interval against the baseline
     seeds_needed: Any = None  # undecided on test: seeds for 80 % power at the observed difference ("" for ~0)
+    task: str = "classification"  # "regression": the errors are RMSEs in the target's units
 
     @property
     def with_tta(self) -> bool:
@@ -85,6 +86,7 @@ def summarize(records: Sequence[dict[str, Any]], order: Sequence[str]) -> list[R
             continue
         s = RecipeSummary(recipe=name, description=runs[0].get("description", ""), seeds=[r["seed"] for r in runs])
         s.diverged = [{"seed": r["seed"], **r["diverged"]} for r in runs if r.get("diverged")]
+        s.task = runs[0].get("task", "classification")
         if s.diverged:
             out.append(s)
             continue

@@ -169,7 +169,9 @@ def tune(plan: Plan, storage, *, log: Callable[[str], None] | None = None) -> tu
         value = info["values"][strength.field]
         chosen[recipe.name] = {"field": strength.field, "default": strength.value(recipe), "value": value, **info}
         if log is not None:
-            log(f"tuned {recipe.name}: {strength.field} = {value:.4g} (val err {100 * info['best_val_error']:.2f}%, "
+            best = info["best_val_error"]
+            shown = f"val RMSE {best:.4g}" if plan.data.splits.task == "regression" else f"val err {100 * best:.2f}%"
+            log(f"tuned {recipe.name}: {strength.field} = {value:.4g} ({shown}, "
                 f"{info['trials']} trials finished, {info['pruned']} pruned)")
     jobs = {run_key(r, seed, plan.identity): Job(r, seed) for r in recipes for seed in range(cfg.seeds)}
     return dataclasses.replace(plan, recipes=recipes, jobs=jobs, tuned=chosen), chosen

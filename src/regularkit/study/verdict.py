@@ -19,29 +19,53 @@
    noise (its own 95 % interval) is flagged.
 4. **No baseline to compare with** (it was not asked for, or it diverged): the verdict says
    why, ranks the recipes by validation error and recommends the lowest, within noise.
+5. **Regression** (``task="regression"``): the errors are RMSEs in the target's units, so the same
+   rules read them (helps / hurts from the paired RMSE intervals, the recommendation on validation
+   RMSE); the fit is :func:`~regularkit.study.fit.diagnose_regression_fit`, the numbers are written
+   in units (:data:`REGRESSION`), and the study adds the ridge row's sentence
+   (:func:`~regularkit.study.ridge_row.ridge_sentence`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from regularkit._util.fmt import pct
 from regularkit.metrics.paired import FAMILY_CONFIDENCE, Interval, seeds_needed
-from regularkit.study.fit import diagnose_fit
+from regularkit.study.fit import diagnose_fit, diagnose_regression_fit
 from regularkit.study.summary import RecipeSummary
 
-__all__ = ["Verdict", "make_verdict", "points"]
+__all__ = ["Verdict", "make_verdict", "points", "units", "Words", "CLASSIFICATION", "REGRESSION"]
 
 
-def _ci(iv: Interval) -> str:
+def units(value: float) -> str:
+    """A regression difference or RMSE in the target's units, 4 significant digits: ``units(12.345) == "12.35"``."""
+    text = f"{value:.4g}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+
+
+@dataclass(frozen=True)
+class Words:
+    """How the verdict names and writes its metric: error rates in points, or RMSE in the target's units."""
+
+    error: str = "error"          # "test error" / "test RMSE"
+    fmt: Callable[[float], str] = pct
+    suffix: str = "%"             # after a value of the metric
+    size: str = " points"         # after a difference
+
+
+CLASSIFICATION, REGRESSION = Words(), Words(error="RMSE", fmt=units, suffix="", size="")
+
+
+def _ci(iv: Interval, w: Words = CLASSIFICATION) -> str:
     """``"95% CI 0.40 to 2.00"`` in the difference's direction (``"adjusted 95% CI"`` for one of a family)."""
     low, high = (-iv.high, -iv.low) if iv.mean < 0 else (iv.low, iv.high)
-    return f"{'95% CI' if iv.comparisons == 1 else 'adjusted 95% CI'} {pct(low)} to {pct(high)}"
+    return f"{'95% CI' if iv.comparisons == 1 else 'adjusted 95% CI'} {w.fmt(low)} to {w.fmt(high)}"
 
 
-def points(iv: Interval) -> str:
-    """``"1.20 points (95% CI 0.40 to 2.00)"``: the size of a difference of error rates, in its direction."""
-    return f"{pct(abs(iv.mean))} points ({_ci(iv)})"
+def points(iv: Interval, w: Words = CLASSIFICATION) -> str:
+    """``"1.20 points (95% CI 0.40 to 2.00)"``: the size of a difference of error rates (or RMSEs), in its direction."""
+    return f"{w.fmt(abs(iv.mean))}{w.size} ({_ci(iv, w)})"
 
 
 @dataclass(frozen=True)
@@ -77,7 +101,7 @@ def _seeds_sentence(unclear: list[str], needed: dict[str, int | None], seeds: in
     return head + ("; " + "; ".join(parts) if parts else "") + "."
 
 
-def _no_baseline(summaries: Sequence[RecipeSummary]) -> "Verdict":
+def _no_baseline(summaries: Sequence[RecipeSummary], w: Words = CLASSIFICATION) -> "Verdict":
     base = next((s for s in summaries if s.recipe == "baseline"), None)
     if base is None:
         why = ("There is no baseline run, so no recipe can be compared with one: add baseline to the recipes to "
@@ -94,33 +118,36 @@ def _no_baseline(summaries: Sequence[RecipeSummary]) -> "Verdict":
     if not ranked:
         lines.append("No recipe finished without diverging, so there is nothing to recommend.")
         return Verdict(fit="unknown", lines=lines, recommended=None, fit_reason=["no baseline"])
-    lines.append("By validation error: " + ", ".join(f"{s.recipe} {pct(s.stats['val_error'][0])}%" for s in ranked)
-                 + ".")
-    lines.append(f"Recommendation: {ranked[0].recipe}, the lowest validation error (not compared with a baseline, "
+    lines.append(f"By validation {w.error}: " + ", ".join(f"{s.recipe} {w.fmt(s.stats['val_error'][0])}{w.suffix}"
+                                                           for s in ranked) + ".")
+    lines.append(f"Recommendation: {ranked[0].recipe}, the lowest validation {w.error} (not compared with a baseline, "
                  "so within noise as far as this study can tell).")
     return Verdict(fit="unknown", lines=lines, recommended=ranked[0].recipe, fit_reason=["no baseline"])
 
 
 def make_verdict(summaries: Sequence[RecipeSummary], comparisons: dict[str, dict[str, Interval]], *,
-                 chance_error: float, seeds: int) -> Verdict:
-    """The verdict of a study (see the module docstring); ``comparisons`` as from ``compare_to_baseline``."""
+                 chance_error: float, seeds: int, task: str = "classification") -> Verdict:
+    """The verdict of a study (see the module docstring); ``comparisons`` as from ``compare_to_baseline``.
+    ``task="regression"``: the errors are RMSEs in the target's units, the fit is read by
+    :func:`~regularkit.study.fit.diagnose_regression_fit`, the rest is the same rules."""
+    w = REGRESSION if task == "regression" else CLASSIFICATION
     by_name = {s.recipe: s for s in summaries}
     base = by_name.get("baseline")
     if base is None or base.diverged:
-        return _no_baseline(summaries)
-    fit = diagnose_fit(base, chance_error)
+        return _no_baseline(summaries, w)
+    fit = diagnose_regression_fit(base) if task == "regression" else diagnose_fit(base, chance_error)
     lines = [fit.sentence]
     tested = {n: c["test_error"] for n, c in comparisons.items() if "test_error" in c}
     helped = sorted((n for n, iv in tested.items() if iv.excludes_zero and iv.mean < 0), key=lambda n: tested[n].mean)
     hurt = [n for n, iv in tested.items() if iv.excludes_zero and iv.mean > 0]
 
     def error(n: str) -> str:  # a recipe that predicts with TTA is judged by its TTA error
-        return "test error (with TTA)" if by_name[n].with_tta else "test error"
+        return f"test {w.error} (with TTA)" if by_name[n].with_tta else f"test {w.error}"
 
     for n in helped:
-        lines.append(f"{n} lowers {error(n)} by {points(tested[n])}.")
+        lines.append(f"{n} lowers {error(n)} by {points(tested[n], w)}.")
     for n in hurt:
-        lines.append(f"{n} raises {error(n)} by {points(tested[n])}.")
+        lines.append(f"{n} raises {error(n)} by {points(tested[n], w)}.")
     unclear = [n for n in comparisons if n not in helped and n not in hurt]
     needed = {n: seeds_needed(tested[n]) for n in unclear if n in tested}
     if unclear:
@@ -141,12 +168,12 @@ def make_verdict(summaries: Sequence[RecipeSummary], comparisons: dict[str, dict
         best = None
     worse_ece = False
     if best is None:
-        lines.append("Recommendation: keep the baseline; no recipe lowers the validation error.")
+        lines.append(f"Recommendation: keep the baseline; no recipe lowers the validation {w.error}.")
     else:
         test = comparisons[best].get("test_error")
         sure = "" if best in on_val else " (its advantage on validation is within seed noise)"
-        told = "" if test is None else _on_test(test, by_name[best].with_tta)
-        lines.append(f"Recommendation: {best}, the lowest validation error{sure}{told}.")
+        told = "" if test is None else _on_test(test, by_name[best].with_tta, w)
+        lines.append(f"Recommendation: {best}, the lowest validation {w.error}{sure}{told}.")
         ece = comparisons[best].get("ece")
         if ece is not None and (raw := ece.at(FAMILY_CONFIDENCE, 1)).excludes_zero and raw.mean > 0:
             worse_ece = True
@@ -158,9 +185,9 @@ def make_verdict(summaries: Sequence[RecipeSummary], comparisons: dict[str, dict
                    calibration_worse=worse_ece)
 
 
-def _on_test(test: Interval, with_tta: bool) -> str:
+def _on_test(test: Interval, with_tta: bool, w: Words = CLASSIFICATION) -> str:
     tta = " (with TTA)" if with_tta else ""
     if test.mean == 0:
-        return f"; on test it leaves the error{tta} unchanged on average ({_ci(test)})"
-    return (f"; on test it {'lowers' if test.mean < 0 else 'raises'} the error{tta} by {points(test)}"
+        return f"; on test it leaves the {w.error}{tta} unchanged on average ({_ci(test, w)})"
+    return (f"; on test it {'lowers' if test.mean < 0 else 'raises'} the {w.error}{tta} by {points(test, w)}"
             + ("" if test.excludes_zero else ", within seed noise"))

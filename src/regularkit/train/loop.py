@@ -86,6 +86,7 @@ from regularkit.train.checks import (
     first_forward,
 )
 from regularkit.train.device import Precision, fits_on_device
+from regularkit.train.regression import measure
 from regularkit.train.step import Diverged, StandardStep, StepContext
 
 __all__ = ["MAX_LOSS", "History", "default_loss", "evaluate", "fit"]
@@ -117,11 +118,11 @@ class History:
         return self.epochs[-1] if self.epochs else {}
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024,
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024, target_scale=None,
              device: torch.device | str | None = None, precision: Precision | None = None) -> tuple[float, float]:
     """Mean cross-entropy and error rate (fraction misclassified) of ``model`` in eval mode.
 
-    The one measuring function: every split, every epoch, the final numbers.
+    The one measuring function: every split, every epoch, the final numbers (regression: see ``measure``).
     ``y`` may be class indices or soft targets; both the loss and the error use
     hard labels (the argmax of soft targets), never a smoothed or mixed target.
     ``device``: where batches go (default: where ``x`` is); ``precision``: autocast
@@ -135,14 +136,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     if precision is not None:
         check_instance("precision", precision, Precision, "a regularkit.train.device.Precision or None")
     return _evaluate(model, x, y, batch_size=batch_size, device=device, precision=precision, name="evaluate",
-                     first_checks=True)
+                     first_checks=True, target_scale=target_scale)
 
 
 @torch.no_grad()
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024,
               device: torch.device | str | None = None, precision: Precision | None = None,
-              name: str = "evaluate", first_checks: bool = False) -> tuple[float, float]:
+              name: str = "evaluate", first_checks: bool = False, target_scale=None) -> tuple[float, float]:
     """:func:`evaluate` on checked inputs (``fit`` checks its splits once, not every epoch)."""
+    if target_scale is not None:  # regression: MSE on standardized targets, RMSE in the target's units
+        return measure(model, x, y, target_scale, batch_size=batch_size, device=device, precision=precision)
     was_training = model.training
     model.eval()
     total_loss, wrong, n = 0.0, 0, int(x.shape[0])
@@ -179,7 +182,7 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
         callbacks: Iterable[Callback] = (), eval_model: Callable[[], nn.Module] | None = None,
         seed: int = 0, on_epoch: Callable[[dict[str, float]], None] | None = None,
         drop_last: bool = False, device: torch.device | str | None = None, precision: str = "fp32",
-        channels_last: bool = False, max_loss: float = MAX_LOSS, step=None) -> History:
+        channels_last: bool = False, max_loss: float = MAX_LOSS, step=None, target_scale=None) -> History:
     """Train ``model`` on ``train = (x, y)`` and evaluate each epoch on ``eval_sets``.
 
     ``eval_sets`` maps a split name (``"train"``, ``"val"``, ``"test"``) to
@@ -269,8 +272,8 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
                            "train_seconds": time.perf_counter() - t0}
                 target = eval_model() if eval_model is not None else model
                 for name, (ex, ey) in eval_sets.items():
-                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = _evaluate(target, ex, ey, device=device,
-                                                                                   precision=amp, name=name)
+                    metrics[f"{name}_loss"], metrics[f"{name}_error"] = _evaluate(
+                        target, ex, ey, device=device, precision=amp, name=name, target_scale=target_scale)
                 history.epochs.append(metrics)
                 state.epoch, state.metrics = epoch, metrics
                 if on_epoch is not None:
