@@ -141,9 +141,9 @@ def _add_speedrun(sub) -> None:
     p.add_argument("--seeds", type=int, help="runs with seeds first-seed, first-seed + 1, ... (default 1)")
     p.add_argument("--first-seed", type=int)
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--epochs", type=int)
-    group.add_argument("--budget", type=float, metavar="SECONDS", help="wall seconds per seed: the epochs that fit, "
-                                                                       "from a timed probe")
+    group.add_argument("--epochs", type=int, help="a fixed number of epochs (default: as many as fit in --budget)")
+    group.add_argument("--budget", type=float, metavar="SECONDS", help="wall seconds per seed (default 600): the epochs "
+                       "that fit, from a timed probe, with the one-cycle schedule compressed to fit")
     p.add_argument("--without", type=_csv, help="techniques to remove, e.g. ema,tta, or 'unregularized' "
                                                 "(whiten, bn, smoothing, flip, translate, ema, tta, decay)")
     p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
@@ -153,8 +153,10 @@ def _add_speedrun(sub) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--widths", type=_ints, help="channels of each conv group, e.g. 64,128,256")
-    p.add_argument("--threads", type=int, help="torch threads (default 2)")
-    p.add_argument("--precision", choices=("fp32", "bf16"))
+    p.add_argument("--threads", type=int, help="torch threads (default: by the step's work and the cores other "
+                                               "processes leave free)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="auto (default): bf16 where the CPU has "
+                   "native bf16 matmuls (AVX-512 BF16, AMX), else fp32; the plan line says which and why")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--out", help="results folder (default runs/speedrun)")

@@ -30,6 +30,7 @@ way the test is (the number every development choice was made on).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -47,7 +48,7 @@ from regularkit.speedrun.augmentation import batch_transform, model_at_test
 from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.model import SpeedrunNet
 from regularkit.train import evaluate, fit
-from regularkit.train.device import Precision
+from regularkit.train.device import Precision, resolve_precision
 from regularkit.train.optim import decoupled_weight_decay
 
 __all__ = ["RunResult", "build_model", "lr_factor", "train_seed"]
@@ -98,6 +99,8 @@ def train_seed(cfg: SpeedrunConfig, splits: Splits, seed: int, *, epochs: int | 
                started: float | None = None, on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Train and measure one seed on ``splits``; ``started`` is when the run began (its data loading included)."""
     started = time.perf_counter() if started is None else started
+    if cfg.precision == "auto":  # resolved per device, as run_speedrun does
+        cfg = dataclasses.replace(cfg, precision=resolve_precision("auto", "cpu")[0])
     load_start = _load()
     epochs = cfg.epochs if epochs is None else epochs
     torch.manual_seed(seed)
