@@ -697,3 +697,51 @@ def test_issue23_bad_input_is_one_line_and_writes_nothing(case, tmp_path):
         call()
     assert "\n" not in str(info.value)
     assert {str(p): None if p.is_dir() else p.read_bytes() for p in sorted(tmp_path.rglob("*"))} == before
+
+
+# --- every recipe and study setting, typed strictly (issue 23: grow the table to every input) ------------------
+def _typed_rows():
+    """For every field of the recipe's parts and of StudyConfig: a quoted value and a boolean where a number or a
+    name is wanted, a quoted "false" where a boolean is wanted.  Each must be refused naming the field."""
+    import dataclasses
+    import typing
+
+    from regularkit.study import StudyConfig
+
+    rows = []
+    for cls in (ModelConfig, OptimConfig, RegConfig, AugmentConfig, EarlyStoppingConfig, StudyConfig):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            args = set(typing.get_args(hint)) or {hint}
+            if dataclasses.is_dataclass(hint) or any(dataclasses.is_dataclass(a) for a in args):
+                continue
+            if bool in args:
+                bad = ["false", 1]
+            elif args & {int, float}:
+                bad = ["0.1", True]
+            elif str in args:
+                bad = [True, 3]
+            else:  # tuples of ints
+                bad = ["1,2", True]
+            for value in bad:
+                name = f.name.rsplit(".", 1)[-1]
+                rows.append((f"{cls.__name__}.{f.name}={value!r}",
+                             (lambda cls=cls, f=f, value=value: cls(**{f.name: value})), name))
+    return rows
+
+
+TYPED_ROWS = _typed_rows()
+
+
+def test_the_typed_table_covers_every_field_and_the_api_table_holds_540_rows():
+    # with tests/test_bad_inputs_cli.py's 196 command lines, the bad-input suite holds over 700 rows (issue 23)
+    assert len(TYPED_ROWS) >= 200
+    assert len(ROWS) + len(ISSUE23_ITEM9_ROWS) + len(TYPED_ROWS) >= 540
+
+
+@pytest.mark.parametrize("call,field", [pytest.param(c, n, id=i) for i, c, n in TYPED_ROWS])
+def test_a_wrongly_typed_setting_is_refused_naming_its_field(call, field):
+    with pytest.raises(RegularkitError, match=field.replace("_", "[_ ]?")) as info:
+        call()
+    assert "\n" not in str(info.value)
