@@ -175,6 +175,22 @@ def _npz_flips(arrays: dict[str, np.ndarray], path: Path) -> tuple[str, ...] | N
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist())
 
 
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` (no pickles), with ``x_train``, ``y_train``, ``x_test``, ``y_test`` present;
+    a missing or unreadable file or a missing array is one line naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise RegularkitError(f"npz file not found: {path}") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise RegularkitError(f"cannot read {path} as a .npz archive: {exc}") from None
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
+    if missing:
+        raise RegularkitError(f"{path}: missing arrays {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
+    return arrays
+
+
 def load_npz(path: str | os.PathLike, *, layout: str | None = None,
              flips: tuple[str, ...] | None = None, fill: str | None = None) -> Dataset:
     """A dataset from a ``.npz`` file with ``x_train, y_train, x_test, y_test``.
@@ -187,16 +203,7 @@ def load_npz(path: str | os.PathLike, *, layout: str | None = None,
     ``mnist.load_data()`` returns them; channels-last 4-D is transposed).
     """
     path = Path(check_path("path", path))
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise RegularkitError(f"npz file not found: {path}") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise RegularkitError(f"cannot read {path} as a .npz archive: {exc}") from None
-    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
-    if missing:
-        raise RegularkitError(f"{path}: missing arrays {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
+    arrays = read_npz(path)
     source = str(path)
     file_layout, file_fill, file_flips = _npz_text(arrays, "layout", path), _npz_text(arrays, "fill", path), \
         _npz_flips(arrays, path)

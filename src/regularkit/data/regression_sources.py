@@ -22,11 +22,11 @@ float with a non-integer value) and returns ``None`` otherwise, for the classifi
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from regularkit.data.datasets import read_npz
 from regularkit.data.regression import MAX_WHOLE_CLASSES, RegressionDataset, as_targets, is_continuous
 from regularkit.data.sampling import train_val_split
 from regularkit.data.schema import as_features
@@ -75,16 +75,7 @@ def regression_from_arrays(x_train, y_train, x_test=None, y_test=None, *, name: 
 def regression_npz(path, *, layout=None, task: str = "regression") -> RegressionDataset | None:
     """A RegressionDataset from a ``.npz`` (``None`` under ``task="auto"`` with class-like ``y_train``)."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise RegularkitError(f"npz file not found: {path}") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise RegularkitError(f"cannot read {path} as a .npz archive: {exc}") from None
-    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
-    if missing:
-        raise RegularkitError(f"{path}: missing arrays {', '.join(missing)} (has {', '.join(arrays) or 'none'})")
+    arrays = read_npz(path)
     if task == "auto" and not is_continuous(arrays["y_train"]):
         return None
     names = arrays["targets"].tolist() if "targets" in arrays else None

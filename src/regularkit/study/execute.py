@@ -13,7 +13,6 @@ does not touch it at all.
 """
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +32,7 @@ from regularkit.train.callbacks import EarlyStopping
 from regularkit.train.config import Recipe
 from regularkit.train.device import Precision
 from regularkit.train.loop import evaluate, fit
+from regularkit.train.regression import predict
 
 __all__ = ["CURVE_TRAIN_EXAMPLES", "predict_proba", "run_recipe"]
 
@@ -45,19 +45,7 @@ CURVE_TRAIN_EXAMPLES = 10_000
 def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, *,
                   device: torch.device | str | None = None, precision: Precision | None = None) -> torch.Tensor:
     """Softmax probabilities (float32, on the CPU) of ``model`` in eval mode, batch by batch."""
-    was = model.training
-    model.eval()
-    autocast = precision.autocast() if precision is not None else contextlib.nullcontext()
-    out = []
-    try:
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size] if device is None else x[i:i + batch_size].to(device)
-            with autocast:
-                logits = model(xb)
-            out.append(F.softmax(logits.float(), dim=1).cpu())
-        return torch.cat(out)
-    finally:
-        model.train(was)
+    return F.softmax(predict(model, x, batch_size=batch_size, device=device, precision=precision), dim=1)
 
 
 def _environment() -> dict[str, Any]:
