@@ -285,7 +285,8 @@ def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
     if regression:  # the seeds' averaged predictions, and the linear reference row (study/ridge_row.py)
         unseen = add_regression_ensembles(summaries, records, store, splits)
         ridge = ridge_summary(splits)
-        verdict = dataclasses.replace(verdict, lines=verdict.lines + [ridge_sentence(ridge, summaries) or ""])
+        if sentence := ridge_sentence(ridge, summaries):
+            verdict = dataclasses.replace(verdict, lines=verdict.lines + [sentence])
         summaries = summaries + [ridge]
     else:
         unseen = add_seed_ensembles(summaries, records, store, splits.y_test)
