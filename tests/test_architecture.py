@@ -179,3 +179,13 @@ def test_every_room_has_a_layer_and_imports_only_lower_layers():
     rooms = {room(m) for m in g} - {"regularkit"}
     assert sorted(r for r in rooms if not any(r in layer for layer in LAYERS)) == []
     assert upward(g) == []
+
+
+def test_every_public_room_is_an_attribute_of_the_package():
+    """``regularkit.speedrun`` (and every other public room) works after ``import regularkit`` (issue 21)."""
+    import regularkit
+    rooms = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+             if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())) and not p.name.startswith("_")}
+    rooms -= {"cli", "__init__"}  # the command line is not a library room
+    assert sorted(rooms - set(regularkit._SUBMODULES)) == []
+    assert regularkit.speedrun.__name__ == "regularkit.speedrun"

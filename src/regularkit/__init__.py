@@ -12,9 +12,9 @@ __version__ = "0.1.0"
 from regularkit.errors import RegularkitError  # noqa: F401 - the one public error type, here too
 
 _SUBMODULES = {
-    "analysis", "augment", "averaging", "config", "constraints", "data", "demos", "errors",
-    "init", "losses", "metrics", "models", "noise", "norm", "penalties", "preprocess",
-    "search", "study", "targets", "train", "transfer", "tta",
+    "analysis", "augment", "averaging", "config", "constraints", "data", "demos", "distill", "distributed",
+    "errors", "init", "integrations", "losses", "metrics", "models", "noise", "norm", "penalties", "preprocess",
+    "search", "spectral", "speedrun", "study", "targets", "train", "transfer", "tta",
 }
 
 

@@ -17,10 +17,10 @@ from regularkit._util.checks import check_choice
 from regularkit.init import initialize
 from regularkit.models import cnn, mlp, resnet
 from regularkit.models.adapt import adapt
-from regularkit.models.cnn import CNN, build_cnn
+from regularkit.models.cnn import CNN
 from regularkit.models.factory import Factory, call_factory, load_factory
 from regularkit.models.layers import AbsoluteValueRectification, LowRankLinear
-from regularkit.models.mlp import MLP, build_mlp
+from regularkit.models.mlp import MLP
 from regularkit.models.resnet import ResNet, build_resnet
 
 # The registry: one literal dict (Keras' habit), no decorators scattered over imports.
@@ -53,5 +53,5 @@ def build_model(cfg, input_shape: Sequence[int], num_classes: int, *, seed: int 
     return model
 
 
-__all__ = ["MODELS", "MLP", "CNN", "ResNet", "build_model", "build_mlp", "build_cnn", "build_resnet", "load_factory",
+__all__ = ["MODELS", "MLP", "CNN", "ResNet", "build_model", "build_resnet", "load_factory",
            "AbsoluteValueRectification", "LowRankLinear"]

@@ -91,10 +91,6 @@ class CNN(nn.Module):
                 nn.Sequential(nn.Flatten(), *dense[0]), *dense[1:], self.head]
 
 
-def build_cnn(input_shape, num_classes, **kwargs) -> CNN:
-    return CNN(input_shape, num_classes, **kwargs)
-
-
 def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> CNN:
     """The CNN a :class:`~regularkit.train.config.ModelConfig` describes (``widths``: its dense head)."""
     return CNN(input_shape, num_classes, channels=cfg.channels, widths=cfg.widths, activation=cfg.activation,

@@ -146,10 +146,6 @@ class MLP(nn.Module):
         return [nn.Sequential(nn.Flatten(), self.input_dropout, *blocks[0]), *blocks[1:], self.head]
 
 
-def build_mlp(input_shape, num_classes, **kwargs) -> MLP:
-    return MLP(input_shape, num_classes, **kwargs)
-
-
 def from_config(cfg, input_shape: Sequence[int], num_classes: int) -> MLP:
     """The MLP a :class:`~regularkit.train.config.ModelConfig` describes."""
     return MLP(input_shape, num_classes, widths=cfg.widths, activation=cfg.activation, dropout=cfg.hidden_dropout(),
