@@ -467,7 +467,7 @@ ROWS = [
     ("drop-path-scale-by-keep-str", lambda: DropPath(0.1, scale_by_keep="yes"),
      r"scale_by_keep must be true or false, got 'yes'"),
     ("drop-connect-p-negative", lambda: DropConnect(-0.1), r"p must be in \[0, 1\), got -0.1"),
-    ("horizontal-flip-p", lambda: HorizontalFlip(p=1.5), r"p must be in \[0.0, 1.0\], got 1.5"),
+    ("horizontal-flip-p", lambda: HorizontalFlip(p=1.5), r"p must be in \[0, 1\], got 1.5"),
     ("horizontal-flip-p-str", lambda: HorizontalFlip(p="0.5"), r"p must be a number, got '0.5'"),
     ("random-crop-size-zero", lambda: RandomCrop(0), r"size must be >= 1, got 0"),
     ("random-crop-padding-str", lambda: RandomCrop(8, padding="4"), r"padding must be an integer, got '4'"),
@@ -479,7 +479,7 @@ ROWS = [
     ("mixup-per-sample-str", lambda: MixUp(0.2, num_classes=3, per_sample="false"),
      r"per_sample must be true or false, got 'false'"),
     ("cutout-size-float", lambda: Cutout(2.5), r"size must be an integer, got 2.5"),
-    ("random-erasing-p", lambda: RandomErasing(p=2.0), r"p must be in \[0.0, 1.0\], got 2.0"),
+    ("random-erasing-p", lambda: RandomErasing(p=2.0), r"p must be in \[0, 1\], got 2.0"),
     ("random-erasing-scale-order", lambda: RandomErasing(scale=(0.5, 0.1)), r"scale must have low <= high"),
     # ---- search space distributions
     ("uniform-low-above-high", lambda: Uniform(1.0, 0.0), r"Uniform needs low < high, got low=1.0, high=0.0"),

@@ -33,3 +33,21 @@ def test_checks_return_the_clean_value():
 def test_percent_formats():
     assert pct(0.05678) == "5.68" and pct(0.05678, 1) == "5.7"
     assert pct_pm(0.05, 0.0123) == "5.00 ± 1.23"
+
+
+def test_one_closed_and_one_half_open_rate_check():
+    """check_probability is [0, 1] (a drop rate of 1 gives zeros, as torch); check_rate is [0, 1) (where 1 means
+    nothing: Gaussian dropout's p / (1 - p)); no other copy of either exists in the package."""
+    import pathlib
+
+    from regularkit._util.checks import check_probability, check_rate
+    from regularkit.errors import RegularkitError
+    assert check_probability("p", 1) == 1 and check_probability("p", 0.0) == 0.0
+    with pytest.raises(RegularkitError, match=r"^p must be in \[0, 1\], got 1.5$"):
+        check_probability("p", 1.5)
+    with pytest.raises(RegularkitError, match=r"^p must be in \[0, 1\), got 1.0$"):
+        check_rate("p", 1.0)
+    src = pathlib.Path(__file__).resolve().parents[2] / "src" / "regularkit"
+    defined = [p.relative_to(src).as_posix() for p in src.rglob("*.py")
+               if "def check_probability" in p.read_text() or "def check_drop_rate" in p.read_text()]
+    assert defined == ["_util/checks.py"]

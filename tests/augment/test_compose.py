@@ -107,7 +107,7 @@ def test_one_of_mixed_with_a_plain_op_converts_untouched_rows():
     (lambda: A.Compose([lambda x, y: (x, y)]),
      "a plain callable in a pipeline takes x alone and returns x; <lambda> needs more arguments"),
     (lambda: A.Compose([A.HorizontalFlip()], p=[0.5, 0.5]), r"one probability per op \(1\), got 2"),
-    (lambda: A.Compose([A.HorizontalFlip()], p=2.0), r"p must be in \[0.0, 1.0\], got 2.0"),
+    (lambda: A.Compose([A.HorizontalFlip()], p=2.0), r"p must be in \[0, 1\], got 2.0"),
     (lambda: A.OneOf([A.HorizontalFlip()], p=[-1.0]), r"one non-negative weight per op, not all zero, got \[-1.0\]"),
     (lambda: A.OneOf([A.MixUp(num_classes=3), A.CutMix(num_classes=4)]),
      "mixing ops in one pipeline must share num_classes and label_smoothing"),

@@ -154,7 +154,7 @@ def test_random_fill_is_normal_on_floats_and_uniform_0_255_on_integers():
     (lambda: A.RandomErasing(scale=(0.0, 0.3)), r"scale must lie in \(0, 1\], got \(0.0, 0.3\)"),
     (lambda: A.RandomErasing(ratio=(0.0, 2.0)), r"ratio must be > 0, got \(0.0, 2.0\)"),
     (lambda: A.RandomErasing(value="noise"), "value must be a number, a per-channel sequence or 'random', got 'noise'"),
-    (lambda: A.RandomErasing(p=1.5), r"p must be in \[0.0, 1.0\], got 1.5"),
+    (lambda: A.RandomErasing(p=1.5), r"p must be in \[0, 1\], got 1.5"),
     (lambda: A.Cutout(0), "size must be >= 1, got 0"),
 ])
 def test_erasing_errors(make, match):

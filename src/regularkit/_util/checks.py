@@ -56,8 +56,17 @@ def check_non_negative(name: str, value: Any) -> float:
     return v
 
 
+def check_probability(name: str, value: Any) -> float:
+    """A probability, ``0 <= value <= 1``: of applying an augmentation, or a drop rate where ``p = 1`` is defined
+    (dropout and drop-path give zeros in training, as torch and timm do).  The one closed-interval check."""
+    return check_in_range(name, value, 0, 1)
+
+
 def check_rate(name: str, value: Any) -> float:
-    """A drop probability: ``0 <= value < 1``."""
+    """A rate where ``1`` means nothing, ``0 <= value < 1``: Gaussian dropout's variance ``p / (1 - p)``, alpha
+    dropout's affine correction, a recipe's dropout or label smoothing (a network with every unit dropped, or
+    targets that are all uniform, trains nothing).  The one half-open check; :func:`check_probability` is
+    the closed one."""
     v = check_number(name, value)
     if not 0.0 <= v < 1.0:
         raise RegularkitError(f"{name} must be in [0, 1), got {_fmt(value)}")

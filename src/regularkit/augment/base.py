@@ -64,7 +64,7 @@ import torch
 from torch import nn
 
 from regularkit._util import rng
-from regularkit._util.checks import check_in_range, check_int, check_number
+from regularkit._util.checks import check_int, check_number
 from regularkit._util.distributed import SeededStream
 from regularkit.errors import RegularkitError
 
@@ -141,10 +141,6 @@ def _one_image_targets(y: Any) -> Any:
         return None
     raise RegularkitError(f"y of one image must be a 0-d class index or soft targets (K,), "
                           f"got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
-
-
-def check_probability(name: str, value: Any) -> float:
-    return check_in_range(name, value, 0.0, 1.0)
 
 
 def check_range(name: str, value: Any, *, symmetric_about: float | None = None,

@@ -40,12 +40,11 @@ import torch
 from torch import nn
 
 from regularkit._util import rng
-from regularkit._util.checks import check_bool, check_number
+from regularkit._util.checks import check_bool, check_number, check_probability
 from regularkit.augment.base import (
     Augmentation,
     Batch,
     Params,
-    check_probability,
     sample_view,
     select,
     shape_proxy,

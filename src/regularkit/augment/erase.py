@@ -33,12 +33,11 @@ import numpy as np
 import torch
 
 from regularkit._util import rng
-from regularkit._util.checks import check_int, check_number
+from regularkit._util.checks import check_int, check_number, check_probability
 from regularkit.augment.base import (
     Augmentation,
     Batch,
     Params,
-    check_probability,
     check_range,
     fill_for,
     randint,

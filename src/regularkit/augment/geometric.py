@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from regularkit._util import rng
-from regularkit._util.checks import check_choice, check_int, check_number
-from regularkit.augment.base import Augmentation, Batch, Params, check_probability, fill_for, randint, select
+from regularkit._util.checks import check_choice, check_int, check_number, check_probability
+from regularkit.augment.base import Augmentation, Batch, Params, fill_for, randint, select
 from regularkit.errors import RegularkitError
 
 PAD_MODES = ("constant", "nearest", "reflect", "wrap")

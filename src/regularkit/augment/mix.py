@@ -42,12 +42,11 @@ import torch
 import torch.nn.functional as F
 
 from regularkit._util import rng
-from regularkit._util.checks import check_bool, check_choice, check_in_range, check_int, check_positive
+from regularkit._util.checks import check_bool, check_choice, check_in_range, check_int, check_positive, check_probability
 from regularkit.augment.base import (
     Augmentation,
     Batch,
     Params,
-    check_probability,
     in_float,
     sample_view,
     select,

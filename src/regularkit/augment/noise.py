@@ -19,11 +19,11 @@ on the CPU and copies it over.
 from __future__ import annotations
 
 from regularkit._util import rng
+from regularkit._util.checks import check_probability
 from regularkit.augment.base import (
     Augmentation,
     Batch,
     Params,
-    check_probability,
     check_range,
     in_float,
     sample_view,

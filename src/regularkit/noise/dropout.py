@@ -35,7 +35,7 @@ from typing import Sequence
 
 import torch
 
-from regularkit._util.checks import check_bool, check_in_range
+from regularkit._util.checks import check_bool, check_probability
 from regularkit._util.rng import check_generator, keep_mask
 from regularkit.errors import RegularkitError
 from regularkit.noise.stochastic import Stochastic, check_float_tensor
@@ -47,11 +47,6 @@ GENERATOR_NOT_TRACEABLE = (
     "regularkit: this noise draws from a torch.Generator (seed= or generator=), which torch.compile cannot "
     "trace (torch 2.13: graph break at the draw); the draw runs eagerly between graphs. For one graph "
     "(fullgraph=True), build the layer with seed=None and seed torch's global RNG (torch.manual_seed)")
-
-
-def check_drop_rate(name: str, p) -> float:
-    """A drop probability in the closed interval ``[0, 1]`` (dropout and drop-path accept ``p = 1``)."""
-    return check_in_range(name, p, 0, 1)
 
 
 def traceable_generator(generator: torch.Generator | None) -> torch.Generator | None:
@@ -136,7 +131,7 @@ def dropout_mask(shape: Sequence[int], p: float, *, noise_shape: NoiseShape = No
     Sampling and applying are separate so tests and teaching code can look at
     the mask itself; ``dropout`` with a generator in the same state uses this mask.
     """
-    p = check_drop_rate("p", p)
+    p = check_probability("p", p)
     mask_shape = resolve_noise_shape(shape, noise_shape)
     return keep_mask(mask_shape, 1.0 - p, device=torch.device(device), generator=check_generator(generator))
 
@@ -146,7 +141,7 @@ def apply_dropout(x: torch.Tensor, mask: torch.Tensor, p: float, *, classic: boo
 
     ``p = 1`` gives zeros whatever the mask (``1 / keep`` has no finite value).
     """
-    keep = 1.0 - check_drop_rate("p", p)
+    keep = 1.0 - check_probability("p", p)
     if keep == 0:
         return drop_all(x)
     kept = x if classic else x / keep
@@ -168,7 +163,7 @@ def dropout(x: torch.Tensor, p: float, training: bool = True, *, noise_shape: No
             ``True``: the lecture's vanilla dropout, train ``x * d``, test ``x * keep``.
         generator: source of the mask; ``None`` uses torch's global RNG.
     """
-    p = check_drop_rate("p", p)
+    p = check_probability("p", p)
     check_float_tensor("x", x)
     mask_shape = resolve_noise_shape(x.shape, noise_shape)  # validate in both modes: fail early, not at train time
     if not training:
@@ -193,7 +188,7 @@ class Dropout(Stochastic):
     def __init__(self, p: float = 0.5, *, noise_shape: NoiseShape = None, classic: bool = False,
                  seed: int | None = None, generator: torch.Generator | None = None):
         super().__init__(seed=seed, generator=generator)
-        self.p = check_drop_rate("p", p)
+        self.p = check_probability("p", p)
         self.noise_shape = check_noise_shape(noise_shape)
         self.classic = check_bool("classic", classic)
 

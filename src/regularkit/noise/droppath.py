@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import torch
 
-from regularkit._util.checks import check_bool, check_choice, check_int
+from regularkit._util.checks import check_bool, check_choice, check_int, check_probability
 from regularkit._util.rng import keep_mask
 from regularkit.errors import RegularkitError
-from regularkit.noise.dropout import check_drop_rate, drop_all, layer_generator, traceable_generator
+from regularkit.noise.dropout import drop_all, layer_generator, traceable_generator
 from regularkit.noise.stochastic import Stochastic, check_float_tensor
 
 RATE_RULES = ("paper", "timm")
@@ -74,7 +74,7 @@ def drop_path(x: torch.Tensor, p: float, training: bool = True, *, scale_by_keep
         classic: Huang et al.'s Eq. 5: train ``b * x``, test ``keep * x``.
         generator: source of the mask; ``None`` uses torch's global RNG.
     """
-    p = check_drop_rate("p", p)
+    p = check_probability("p", p)
     check_float_tensor("x", x)
     scale_by_keep = resolve_scale_by_keep(scale_by_keep, classic)
     if x.ndim == 0:
@@ -117,7 +117,7 @@ def linear_drop_path_rates(max_rate: float, depth: int, *, rule: str = "paper") 
     >>> linear_drop_path_rates(0.5, 3, rule="timm")
     [0.0, 0.25, 0.5]
     """
-    max_rate = check_drop_rate("max_rate", max_rate)
+    max_rate = check_probability("max_rate", max_rate)
     depth = check_int("depth", depth, minimum=1)
     rule = check_choice("rule", rule, RATE_RULES)
     if rule == "timm":
@@ -134,7 +134,7 @@ class DropPath(Stochastic):
     def __init__(self, p: float = 0.0, *, scale_by_keep: bool | None = None, classic: bool = False,
                  seed: int | None = None, generator: torch.Generator | None = None):
         super().__init__(seed=seed, generator=generator)
-        self.p = check_drop_rate("p", p)
+        self.p = check_probability("p", p)
         self.classic = check_bool("classic", classic)
         self.scale_by_keep = resolve_scale_by_keep(scale_by_keep, self.classic)
 
