@@ -223,3 +223,17 @@ def test_a_two_seed_study_keeps_each_runs_probabilities_and_reports_their_ensemb
     assert result.summaries[0].stats["ensemble_test_error"] == (pytest.approx(ensemble), 0.0)
     pooled, labels = result.summaries[0].pooled_probs
     assert pooled.shape == (2 * len(y), 10) and np.array_equal(labels, np.tile(y, 2))
+
+
+def test_a_recipe_warning_reaches_the_table_and_a_bracketed_folder_is_printed_as_it_is(tmp_path, capsys):
+    """Mutation survivors of study/pipeline.py (docs/mutation.md): the applicability warnings are copied onto
+    the summaries, and the last line prints the folder as text (rich markup would drop '[x]')."""
+    from rich.console import Console
+    out = tmp_path / "study [x]"
+    console = Console(width=200, force_terminal=False, color_system=None)
+    result = run_study(StudyConfig(recipes=("baseline", "flip-crop"), out=str(out), **FAST), progress=False,
+                       console=console)
+    flip = next(s for s in result.summaries if s.recipe == "flip-crop")
+    assert flip.warnings and "horizontal flips may change the class" in flip.warnings[0]
+    text = capsys.readouterr().out
+    assert f"results in {out}/:" in text and "⚠ flip-crop: horizontal flips may change the class" in text
