@@ -30,7 +30,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 from regularkit.errors import RegularkitError
 from regularkit.search.journal import journal_path
 
-__all__ = ["open_store", "save_probs", "load_probs"]
+__all__ = ["open_store", "save_probs", "load_probs", "stored_outputs"]
 
 
 def store_folder(out: Path, storage: str | None, artifacts: str | None) -> Path:
@@ -97,3 +97,20 @@ def _what_is_wrong(probs: Any) -> str | None:
     if not np.isfinite(probs).all():
         return "non-finite values"
     return None
+
+
+def stored_outputs(records, store) -> tuple[dict[str, list[np.ndarray]], int]:
+    """recipe -> the stored test outputs (probabilities, or a regression's predictions) of its finished,
+    non-diverged runs, and how many of those runs had none in this store (made on another machine)."""
+    by_recipe: dict[str, list[np.ndarray]] = {}
+    unseen = 0
+    for r in records:
+        if r.get("diverged"):
+            continue
+        out = load_probs(store, r)
+        if out is None:
+            unseen += 1
+        else:
+            by_recipe.setdefault(r["recipe"], []).append(out)
+    return by_recipe, unseen
+

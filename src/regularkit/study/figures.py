@@ -33,15 +33,16 @@ GREY, BLUE, RED, GREEN = "0.6", "#1f77b4", "#d62728", "#2ca02c"
 
 
 def plot_forest(comparisons: dict[str, dict[str, Interval]], path: Path, *,
-                labels: dict[str, str] | None = None) -> Path:
+                labels: dict[str, str] | None = None, panels: Sequence[tuple[str, str]] = _FOREST,
+                scale: float = 100.0, unit: str = "points", width: float = 11) -> Path:
     """Paired differences to the baseline with their intervals (adjusted for the number of recipes), one
-    panel per metric (lower is better);
-    ``labels`` renames rows (``"tta (test error with TTA)"``)."""
+    panel per metric of ``panels`` (lower is better), in ``unit`` (error rates x 100: points; a regression's
+    RMSE x 1: target units); ``labels`` renames rows (``"tta (test error with TTA)"``)."""
     names = list(comparisons)
     shown = [(labels or {}).get(n, n) for n in names]
-    fig = figure(11, 1.2 + 0.42 * max(1, len(names)))
-    for j, (metric, label) in enumerate(_FOREST):
-        ax = fig.add_subplot(1, len(_FOREST), j + 1)
+    fig = figure(width, 1.2 + 0.42 * max(1, len(names)))
+    for j, (metric, label) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), j + 1)
         ax.axvline(0, color="0.3", lw=1)
         for i, name in enumerate(names):
             iv = comparisons[name].get(metric)
@@ -51,11 +52,11 @@ def plot_forest(comparisons: dict[str, dict[str, Interval]], path: Path, *,
             sure = iv.excludes_zero
             color = (GREEN if iv.mean < 0 else RED) if sure else GREY
             if iv.n >= 2 and math.isfinite(iv.low) and math.isfinite(iv.high):
-                ax.plot([100 * iv.low, 100 * iv.high], [y, y], color=color, lw=2)
-            ax.plot([100 * iv.mean], [y], "o", ms=7, color=color, mfc=color if sure else "white")
+                ax.plot([scale * iv.low, scale * iv.high], [y, y], color=color, lw=2)
+            ax.plot([scale * iv.mean], [y], "o", ms=7, color=color, mfc=color if sure else "white")
         ax.set_yticks(range(len(names)), shown[::-1] if j == 0 else [""] * len(names))
         ax.set_ylim(-0.6, len(names) - 0.4)
-        ax.set_xlabel(f"Δ {label}, points")
+        ax.set_xlabel(f"Δ {label}, {unit}")
         ax.grid(axis="x", alpha=0.3)
     k = max((iv.comparisons for c in comparisons.values() for iv in c.values()), default=1)
     level = "95% interval" if k == 1 else f"interval adjusted for {k} recipes (95% for all together)"

@@ -24,37 +24,18 @@ from matplotlib.ticker import MaxNLocator
 from regularkit._util.io import atomic_savefig, figure
 from regularkit.metrics.paired import Interval
 from regularkit.metrics.regression import rmse
+from regularkit.study.figures import BLUE, GREY, plot_forest
 from regularkit.study.summary import RecipeSummary
 
 __all__ = ["plot_regression_forest", "plot_rmse_curves", "plot_predicted", "plot_residuals", "regression_figures"]
 
-GREY, BLUE, RED, GREEN = "0.6", "#1f77b4", "#d62728", "#2ca02c"
 _FOREST = (("test_error", "test RMSE"), ("gap", "gap (test − train RMSE)"))
 
 
 def plot_regression_forest(comparisons: dict[str, dict[str, Interval]], path: Path) -> Path:
-    """Paired differences in RMSE to the baseline (target units), one panel per metric (lower is better)."""
-    names = list(comparisons)
-    fig = figure(9, 1.2 + 0.42 * max(1, len(names)))
-    for j, (metric, label) in enumerate(_FOREST):
-        ax = fig.add_subplot(1, len(_FOREST), j + 1)
-        ax.axvline(0, color="0.3", lw=1)
-        for i, name in enumerate(names):
-            iv = comparisons[name].get(metric)
-            if iv is None or math.isnan(iv.mean):
-                continue
-            y, sure = len(names) - 1 - i, iv.excludes_zero
-            color = (GREEN if iv.mean < 0 else RED) if sure else GREY
-            if iv.n >= 2 and math.isfinite(iv.low) and math.isfinite(iv.high):
-                ax.plot([iv.low, iv.high], [y, y], color=color, lw=2)
-            ax.plot([iv.mean], [y], "o", ms=7, color=color, mfc=color if sure else "white")
-        ax.set_yticks(range(len(names)), names[::-1] if j == 0 else [""] * len(names))
-        ax.set_ylim(-0.6, len(names) - 0.4)
-        ax.set_xlabel(f"Δ {label}, target units")
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Each recipe minus the baseline, paired by seed (green: better beyond noise, red: worse, "
-                 "grey: within noise)", fontsize=10)
-    return atomic_savefig(fig, path, dpi=110)
+    """Paired differences in RMSE to the baseline (target units), one panel per metric (lower is better):
+    the classification forest plot in other units."""
+    return plot_forest(comparisons, path, panels=_FOREST, scale=1.0, unit="target units", width=9)
 
 
 def plot_rmse_curves(summaries: Sequence[RecipeSummary], path: Path) -> Path:

@@ -33,7 +33,7 @@ from regularkit._util.io import atomic_write_json, atomic_write_text
 from regularkit.config import to_dict, to_toml
 from regularkit.errors import RegularkitError
 from regularkit.study import figures, ledger, report
-from regularkit.study.artifacts import load_probs, open_store
+from regularkit.study.artifacts import open_store, stored_outputs
 from regularkit.study.combine import COMBINED, combined_recipe, helped_on_validation, joint_space, with_combined
 from regularkit.study.config import StudyConfig
 from regularkit.study.data import prepare_data, split_record
@@ -227,16 +227,7 @@ def add_seed_ensembles(summaries, records, store, y_test) -> int:
     Returns how many finished runs had no probabilities in this store (made on a machine whose
     artifact store this one does not see).
     """
-    by_recipe: dict[str, list[np.ndarray]] = {}
-    unseen = 0
-    for r in records:
-        if r.get("diverged"):
-            continue
-        probs = load_probs(store, r)
-        if probs is None:
-            unseen += 1
-        else:
-            by_recipe.setdefault(r["recipe"], []).append(probs)
+    by_recipe, unseen = stored_outputs(records, store)
     y = y_test.numpy()
     for s in summaries:
         probs = by_recipe.get(s.recipe, [])

@@ -20,7 +20,7 @@ import numpy as np
 
 from regularkit.analysis import ridge_on_validation
 from regularkit.metrics.regression import regression_metrics, rmse
-from regularkit.study.artifacts import load_probs
+from regularkit.study.artifacts import stored_outputs
 from regularkit.study.summary import RecipeSummary
 
 __all__ = ["RIDGE", "ridge_summary", "ridge_sentence", "add_regression_ensembles", "test_targets"]
@@ -75,16 +75,7 @@ def ridge_sentence(ridge: RecipeSummary, summaries: Sequence[RecipeSummary]) -> 
 def add_regression_ensembles(summaries, records, store, splits) -> int:
     """``ensemble_test_error``: the RMSE of each recipe's seeds' averaged test predictions; returns how many
     finished runs had no predictions in this store (another machine's)."""
-    by_recipe: dict[str, list[np.ndarray]] = {}
-    unseen = 0
-    for r in records:
-        if r.get("diverged"):
-            continue
-        pred = load_probs(store, r)
-        if pred is None:
-            unseen += 1
-        else:
-            by_recipe.setdefault(r["recipe"], []).append(pred)
+    by_recipe, unseen = stored_outputs(records, store)
     y = test_targets(splits)
     for s in summaries:
         preds = by_recipe.get(s.recipe, [])

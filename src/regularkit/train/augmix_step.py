@@ -57,9 +57,4 @@ class AugMixJSD:
             l0, l1, l2 = ctx.forward(torch.cat([clean, aug1, aug2])).chunk(3)
             loss = ctx.add_terms(jsd_cross_entropy(l0.float(), l1.float(), l2.float(), y, self.alpha,
                                                      label_smoothing=self.label_smoothing))
-        ctx.zero_grad()
-        ctx.backward(loss)
-        objective = ctx.add_fused(loss.detach())
-        ctx.check(objective)
-        ctx.apply()
-        return StepOutput(objective, l0)
+        return ctx.update(loss, l0)

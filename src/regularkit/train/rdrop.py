@@ -79,9 +79,4 @@ class RDrop:
         with ctx.autocast():
             logits1, logits2 = ctx.forward(torch.cat([x, x])).chunk(2)
             loss = ctx.add_terms(rdrop_loss(logits1, logits2, y, alpha=self.alpha, loss_fn=ctx.loss))
-        ctx.zero_grad()
-        ctx.backward(loss)
-        objective = ctx.add_fused(loss.detach())
-        ctx.check(objective)
-        ctx.apply()
-        return StepOutput(objective, logits1)
+        return ctx.update(loss, logits1)

@@ -183,6 +183,20 @@ class StepContext:
             self.scaler.update()
         self._unscaled = False
 
+    def update(self, loss: torch.Tensor, logits: torch.Tensor, *,
+               before_apply: Callable[["StepContext"], None] | None = None) -> "StepOutput":
+        """The end every step shares: zero the gradients, backward, the fused penalties' gradients, the
+        divergence check, the optimizer step; ``before_apply(ctx)`` runs between the gradients and the check
+        (gradient clipping).  Returns ``StepOutput(objective, logits)``."""
+        self.zero_grad()
+        self.backward(loss)
+        objective = self.add_fused(loss.detach())
+        if before_apply is not None:
+            before_apply(self)
+        self.check(objective)
+        self.apply()
+        return StepOutput(objective, logits)
+
 
 def _check_clip(name: str, value: Any) -> float | None:
     value = check_optional_number(name, value)
@@ -225,10 +239,4 @@ class StandardStep:
         with ctx.autocast():
             logits = ctx.forward(x)
             loss = ctx.add_terms(ctx.loss(logits, y))
-        ctx.zero_grad()
-        ctx.backward(loss)
-        objective = ctx.add_fused(loss.detach())
-        self.clip(ctx)
-        ctx.check(objective)
-        ctx.apply()
-        return StepOutput(objective, logits)
+        return ctx.update(loss, logits, before_apply=self.clip)
