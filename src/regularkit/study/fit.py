@@ -98,23 +98,8 @@ def diagnose_fit(base: RecipeSummary, chance: float) -> Fit:
         over.append(f"{pct(train)}% training error against {pct(test)}% test error, a gap of {pct(gap)} points")
     if turned_up(base.curves.get("val_error", [])):
         over.append("its validation error rose from its minimum before training ended")
-    under_text = "; ".join(under)
-    over_text = "; ".join(over)
-    if under and over:
-        return Fit("under- and over-fits", tuple(under + over),
-                   f"The baseline both under-fits ({under_text}) and over-fits ({over_text}): regularization can "
-                   "close the gap, but more capacity, epochs or a better learning rate address the training error.")
-    if under:
-        return Fit("under-fits", tuple(under),
-                   f"The baseline under-fits: {under_text}. Regularization trades training error for "
-                   "generalization, so it is not what this model needs first: give it more capacity, more epochs "
-                   "or a better learning rate.")
-    if over:
-        return Fit("over-fits", tuple(over),
-                   f"The baseline over-fits: {over_text}, so there is room for regularization.")
-    return Fit("fits", (f"training error {pct(train)}%, gap {pct(gap)} points",),
-               f"The baseline generalizes well already (training error {pct(train)}%, test error {pct(test)}%, "
-               f"a gap of {pct(gap)} points): expect small gains from regularization.")
+    return _sentence(under, over, f"training error {pct(train)}%, test error {pct(test)}%, a gap of {pct(gap)} points",
+                     reason=f"training error {pct(train)}%, gap {pct(gap)} points")
 
 
 def _relative_drop(curve: Sequence[float]) -> bool:
@@ -144,7 +129,9 @@ def diagnose_regression_fit(base: RecipeSummary) -> Fit:
     return _sentence(under, over, f"training RMSE {train:.4g} (R² {r2:.2f}), test RMSE {test:.4g}")
 
 
-def _sentence(under: list[str], over: list[str], fine: str) -> Fit:
+def _sentence(under: list[str], over: list[str], fine: str, *, reason: str | None = None) -> Fit:
+    """The fit call and its sentence from the rules that fired (classification and regression alike);
+    ``fine`` describes a baseline that fits (``reason``: its short form for ``fit_reason``, default ``fine``)."""
     if under and over:
         return Fit("under- and over-fits", tuple(under + over),
                    f"The baseline both under-fits ({'; '.join(under)}) and over-fits ({'; '.join(over)}): "
@@ -158,5 +145,5 @@ def _sentence(under: list[str], over: list[str], fine: str) -> Fit:
     if over:
         return Fit("over-fits", tuple(over),
                    f"The baseline over-fits: {'; '.join(over)}, so there is room for regularization.")
-    return Fit("fits", (fine,), f"The baseline generalizes well already ({fine}): expect small gains from "
-                                "regularization.")
+    return Fit("fits", (reason or fine,), f"The baseline generalizes well already ({fine}): expect small gains "
+                                          "from regularization.")
