@@ -27,7 +27,7 @@ bench: $(STAMP)
 # Mutation testing of one module against its tests (not part of `make test`; see docs/mutation.md), e.g.
 #   make mutate ARGS="--module src/regularkit/augment/erase.py --tests tests/augment/test_erase.py"
 mutate: $(STAMP)
-	$(PY) bench/mutate.py $(ARGS)
+	$(PY) tools/mutate.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

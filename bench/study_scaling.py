@@ -7,23 +7,27 @@ machine hits all of them), medians over ``--repeats``:
 
 * ``--compare workers`` (issue 11): ``--workers 1`` (all cores' threads) against ``--workers 2``
   (``cores // 2`` threads each).
-* ``--compare threads`` (issue 25): today's default (``cores // workers`` torch threads) against the
-  rule of :func:`regularkit._util.threads.default_threads` (threads by the work of a step and the
-  cores; by work alone, as a study must use it, since threads are part of its run keys; the bench
-  computes the rule's count from the study's own model and passes it as ``--threads``), with one
-  worker, and the rule with as many workers as it leaves cores for (``w=rule``); each ``idle``
+* ``--compare threads`` (issue 25): today's default spelled out (``old``: one worker, ``cores //
+  workers`` = all cores' torch threads, the default at 51dc49a) against the new one (``new``: no
+  flags: the plan's rule, :func:`regularkit._util.threads.study_work`, picks threads by a step's
+  FLOPs and workers by the cores, runs and steps; its ``threads:`` line is recorded), and with
+  ``--variants old,new,new-1w`` the new threads in one worker (``--workers 1``); each ``idle``
   (nothing of ours beside it) and ``busy`` (a ``while True: pass`` process started for the
-  measurement and ended after it).
+  condition and ended after it).  Settings alternate inside each repeat, in reversed order every
+  other repeat.
 * ``--rule``: one training step of MLPs of growing size at 1 and at 2 threads (SGD, cross-entropy,
   random data), ``--steps`` steps per measurement, 1 and 2 threads interleaved, medians over
   ``--repeats``: where a second thread starts to pay gives ``FLOPS_PER_THREAD``.
 
-Studies: ``default`` (digits, MLP 256-256, 6 recipes x 3 seeds, runs of about 1 s), ``fmnist``
+Studies: ``default`` (digits, MLP 256-256, 6 recipes x 3 seeds, runs of about 1 s), ``default-60`` (the
+same at 60 epochs: 10,800 steps, still enough for the rule's second worker on 2 cores), ``fmnist``
 (Fashion-MNIST, MLP 256-256, 10 000 images, 30 epochs, 3 recipes x 2 seeds: 10-15 s runs),
-``fmnist-small`` (Fashion-MNIST, 2 000 images, 3 epochs, the default recipes and seeds).
+``fmnist-small`` (Fashion-MNIST, 2 000 images, 3 epochs, the default recipes and seeds),
+``fmnist-2000`` (Fashion-MNIST, 2 000 images, 10 epochs, the default recipes and seeds).
+Fashion-MNIST is read from ``$REGULARKIT_FASHION_MNIST`` (default /usr/share/datasets/fashion-mnist).
 
     python bench/study_scaling.py --compare workers [--repeats 3] [--only default] [--json out.json]
-    python bench/study_scaling.py --compare threads --only default,fmnist-small --repeats 5
+    python bench/study_scaling.py --compare threads --only default,fmnist-2000 --repeats 3 --timeout 150
     python bench/study_scaling.py --rule --repeats 15
 
 Prints one line per run and a Markdown table (with the CPU model, its capability and the load
@@ -35,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,18 +50,20 @@ import torch
 import torch.nn.functional as F
 
 from regularkit._util.environment import cpu_model
-from regularkit._util.threads import default_threads, step_flops, usable_cores
+from regularkit._util.threads import step_flops, usable_cores
 from regularkit.models.mlp import MLP
 from regularkit.train.device import cpu_capability
 
+FMNIST = ["--data", "fashion-mnist", "--data-dir",
+          os.environ.get("REGULARKIT_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"), "--model", "mlp"]
 STUDIES = {
     "default": [],
-    "fmnist": ["--data", "fashion-mnist", "--train-size", "10000", "--epochs", "30", "--seeds", "2",
+    "default-60": ["--epochs", "60"],
+    "fmnist": [*FMNIST, "--train-size", "10000", "--epochs", "30", "--seeds", "2",
                "--recipes", "baseline,l2,dropout", "--batch-size", "128"],
-    "fmnist-small": ["--data", "fashion-mnist", "--train-size", "2000", "--epochs", "3"],
+    "fmnist-small": [*FMNIST, "--train-size", "2000", "--epochs", "3"],
+    "fmnist-2000": [*FMNIST, "--train-size", "2000", "--epochs", "10"],
 }
-#: (input shape, batch size) of each study's MLP 256-256, for the rule's FLOP count.
-SHAPES = {"default": ((1, 8, 8), 32), "fmnist": ((1, 28, 28), 128), "fmnist-small": ((1, 28, 28), 32)}
 COMPETITOR = [sys.executable, "-c", "while True: pass"]
 
 
@@ -70,36 +77,33 @@ def machine() -> dict:
 TIMEOUT = 600.0
 
 
-def run_once(study: str, workers: int, threads: int | None = None, timeout: float = TIMEOUT) -> tuple[float, int]:
-    """Seconds of one whole ``regularkit study`` command, and how many runs it trained.
+def run_once(study: str, flags: list[str], timeout: float = TIMEOUT) -> tuple[float, int, str]:
+    """Seconds of one whole ``regularkit study`` command with ``flags``, how many runs it trained, and its
+    ``threads:`` line (what the plan chose and why).
 
     A study still running after ``timeout`` seconds is stopped and counted as ``timeout`` (a lower
     bound: the tables say so), so one pathological setting cannot take the whole session.
     """
     with tempfile.TemporaryDirectory(prefix="regularkit-scaling-") as tmp:
-        cmd = [sys.executable, "-m", "regularkit", "study", *STUDIES[study], "--workers", str(workers),
-               "--out", tmp, "--no-progress"] + (["--threads", str(threads)] if threads else [])
+        cmd = [sys.executable, "-m", "regularkit", "study", *STUDIES[study], *flags, "--out", tmp, "--no-progress"]
         t0 = time.perf_counter()
+        # a session of its own: a stopped study's spawned workers are stopped with it, not left to load the next
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return timeout, -1
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except BaseException as exc:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                return timeout, -1, "stopped"
+            raise
         seconds = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
-        todo = [line for line in done.stdout.splitlines() if line.endswith(" to do")]
-        return seconds, int(todo[0].rsplit(",", 1)[1].split()[0]) if todo else 0
-
-
-def rule_threads(study: str, workers: int) -> tuple[int, str]:
-    """What the rule gives for ``study``'s MLP with ``workers`` workers, by work alone.
-
-    Without the busy-core term (``busy=0``): threads are part of a study's run keys, so the
-    study's count must not move with the momentary load, or a rerun would not find its runs.
-    """
-    shape, batch = SHAPES[study]
-    flops = step_flops(MLP(shape, 10), torch.zeros(batch, *shape))
-    return default_threads(flops, workers=workers)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{stderr}")
+        lines = stdout.splitlines()
+        todo = [line for line in lines if line.endswith(" to do")]
+        chosen = next((line.split(": ", 1)[1] for line in lines if line.startswith("threads: ")), "")
+        return seconds, int(todo[0].rsplit(",", 1)[1].split()[0]) if todo else 0, chosen
 
 
 def compare_workers(studies, repeats) -> dict:
@@ -108,7 +112,8 @@ def compare_workers(studies, repeats) -> dict:
     for rep in range(repeats):
         for study in studies:
             for workers in (1, 2):
-                seconds, n = run_once(study, workers)
+                seconds, n, _ = run_once(study, ["--workers", str(workers), "--threads",
+                                                 str(max(1, usable_cores() // workers))])
                 times.setdefault((study, workers), []).append(seconds)
                 runs[study] = n
                 print(f"repeat {rep + 1}: {study:8s} workers={workers}: {seconds:7.1f} s ({n} runs)", flush=True)
@@ -124,13 +129,21 @@ def compare_workers(studies, repeats) -> dict:
     return result
 
 
-def compare_threads(studies, repeats, conditions, timeout: float = TIMEOUT, workers_variant: bool = True) -> dict:
-    """Today's default against the rule, each condition inside each repeat (the competitor started and ended
-    around its condition), so a measurement stopped early still has every condition; the table is printed
-    after every repeat."""
+def variants(names: list[str]) -> dict[str, list[str]]:
+    """The settings compared: today's default spelled out, the new default (no flags), the new threads in one worker."""
     cores = usable_cores()
+    known = {"old": ["--workers", "1", "--threads", str(cores)],   # 51dc49a's default: cores // workers threads
+             "new": [],                                             # the plan's rule decides threads and workers
+             "new-1w": ["--workers", "1"]}                          # the rule's threads, one worker
+    return {name: known[name] for name in names}
+
+
+def compare_threads(studies, repeats, conditions, timeout: float = TIMEOUT, names=("old", "new")) -> dict:
+    """Today's default against the new one, each condition inside each repeat (the competitor started and ended
+    around its condition), settings alternating inside it; the table is printed after every repeat."""
+    settings = variants(list(names))
     times: dict[tuple, list[float]] = {}
-    chosen: dict[tuple, list[str]] = {}
+    chosen: dict[tuple, str] = {}
     result: dict = {}
     for rep in range(repeats):
         for condition in conditions:
@@ -138,45 +151,41 @@ def compare_threads(studies, repeats, conditions, timeout: float = TIMEOUT, work
             try:
                 time.sleep(1.0 if competitor else 0.0)
                 for study in studies:
-                    t1, why1 = rule_threads(study, 1)
-                    variants = {"today": (1, None, f"{cores} threads (cores // workers)"), "rule": (1, t1, why1)}
-                    if workers_variant and cores // t1 > 1:   # the rule leaves cores for more workers
-                        variants["rule, w=rule"] = (cores // t1, *rule_threads(study, cores // t1))
-                    for name, (workers, threads, why) in variants.items():
-                        seconds, n = run_once(study, workers, threads, timeout)
-                        key = (condition, study, name)
-                        times.setdefault(key, []).append(seconds)
-                        chosen.setdefault(key, []).append(f"w={workers} t={threads or cores // workers}: {why}")
-                        print(f"{condition} repeat {rep + 1}: {study:12s} {name:13s} workers={workers} "
-                              f"threads={threads or cores // workers}: {seconds:7.1f} s ({n} runs); "
-                              f"load {os.getloadavg()[0]:.1f}", flush=True)
+                    order = list(settings) if rep % 2 == 0 else list(settings)[::-1]   # neither always goes first
+                    for name in order:
+                        seconds, n, why = run_once(study, settings[name], timeout)
+                        times.setdefault((condition, study, name), []).append(seconds)
+                        if why != "stopped":
+                            chosen[(study, name)] = why
+                        flags = " ".join(settings[name]) or "-"
+                        print(f"{condition} repeat {rep + 1}: {study:8s} {name:7s} {flags:22s}"
+                              f" {seconds:7.1f} s ({n} runs; {why}); load {os.getloadavg()[0]:.1f}", flush=True)
             finally:
                 if competitor is not None:
                     competitor.kill()
                     competitor.wait()
-        result = threads_table(times, chosen, studies, conditions, timeout)
+        result = threads_table(times, chosen, studies, conditions, list(settings), timeout)
     return result
 
 
-def threads_table(times, chosen, studies, conditions, timeout) -> dict:
-    print(f"\n| condition | study | today: 1 worker, cores // workers threads (median s) | rule, 1 worker | "
-          f"rule, workers by the rule | today / rule | today / rule+workers | walls today / rule / rule+w (s; "
-          f"{timeout:.0f} = stopped there) |")
-    print("|---|---|---|---|---|---|---|---|")
+def threads_table(times, chosen, studies, conditions, names, timeout) -> dict:
+    heads = " | ".join(f"{name} (median s)" for name in names)
+    print(f"\n| condition | study | {heads} | old / new | walls {' / '.join(names)} (s; {timeout:.0f} = stopped) |")
+    print("|---|---|" + "---|" * (len(names) + 2))
     result = {}
     for condition in conditions:
         for study in studies:
-            if (condition, study, "today") not in times:
+            if any((condition, study, name) not in times for name in names):
                 continue
-            t, r = times[(condition, study, "today")], times.get((condition, study, "rule"), [float("nan")])
-            w = times.get((condition, study, "rule, w=rule"), r)
-            mt, mr, mw = statistics.median(t), statistics.median(r), statistics.median(w)
-            walls = " / ".join(", ".join(f"{x:.0f}" for x in xs) for xs in (t, r, w))
-            print(f"| {condition} | {study} | {mt:.1f} | {mr:.1f} | {mw:.1f} | {mt / mr:.2f}x | {mt / mw:.2f}x "
-                  f"| {walls} |", flush=True)
-            result[f"{condition}/{study}"] = {"today": t, "rule": r, "rule_workers": w,
-                                              "chosen": chosen.get((condition, study, "rule")),
-                                              "chosen_workers": chosen.get((condition, study, "rule, w=rule"))}
+            walls = {name: times[(condition, study, name)] for name in names}
+            med = {name: statistics.median(w) for name, w in walls.items()}
+            ratio = f"{med['old'] / med['new']:.2f}x" if {"old", "new"} <= set(med) else "-"
+            shown = " / ".join(", ".join(f"{x:.0f}" for x in w) for w in walls.values())
+            print(f"| {condition} | {study} | {' | '.join(f'{m:.1f}' for m in med.values())} | {ratio} | {shown} |",
+                  flush=True)
+            result[f"{condition}/{study}"] = {**walls, "chosen": {n: chosen.get((study, n)) for n in names}}
+    for (study, name), why in sorted(chosen.items()):
+        print(f"{study}, {name}: {why}")
     return result
 
 
@@ -225,11 +234,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="--rule: steps per measurement")
     parser.add_argument("--only", help="comma-separated studies (default: default,fmnist)")
     parser.add_argument("--conditions", default="idle,busy", help="--compare threads: idle, busy or both")
-    parser.add_argument("--no-workers-variant", action="store_true",
-                        help="--compare threads: leave out the rule with as many workers as it leaves cores for")
+    parser.add_argument("--variants", default="old,new", help="--compare threads: old, new, new-1w (comma-separated)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds after which a study is stopped")
     parser.add_argument("--json")
     args = parser.parse_args()
+    # a stopped bench (kill, SIGTERM) still stops its competitor and its study's process group (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     studies = args.only.split(",") if args.only else ["default", "fmnist"]
     info = machine()
     print(f"machine: {info}; load {os.getloadavg()[0]:.1f}\n", flush=True)
@@ -238,7 +248,7 @@ def main() -> None:
         result = measure_rule(args.repeats, args.steps)
     elif args.compare == "threads":
         result = compare_threads(studies, args.repeats, args.conditions.split(","), args.timeout,
-                                 not args.no_workers_variant)
+                                 args.variants.split(","))
     else:
         result = compare_workers(studies, args.repeats)
     info["load_average_start_end"] = [load_start[0], os.getloadavg()[0]]

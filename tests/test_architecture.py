@@ -7,6 +7,7 @@ module's own parent package is not an edge (a submodule always needs its package
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,7 @@ LAYERS = (
     {"train", "distill"},
     {"models"},
     {"search", "integrations", "distributed"},
+    {"recipe"},
     {"study", "speedrun"},
     {"demos", "tta"},
     {"cli"},
@@ -169,7 +171,7 @@ def upward(g: dict[str, set[str]]) -> list[str]:
 
 def test_the_layer_checker_finds_an_upward_import():
     assert upward({"regularkit.models.mlp": {"regularkit.study.plan"}}) == [
-        "regularkit.models.mlp imports regularkit.study.plan (layer 6 -> 8)"]
+        "regularkit.models.mlp imports regularkit.study.plan (layer 6 -> 9)"]
     assert upward({"regularkit.study.plan": {"regularkit.models.mlp"}}) == []
     assert upward({"regularkit.noise.dropout": {"regularkit.init"}}) != []  # sideways: same layer
 
@@ -189,3 +191,80 @@ def test_every_public_room_is_an_attribute_of_the_package():
     rooms -= {"cli", "__init__"}  # the command line is not a library room
     assert sorted(rooms - set(regularkit._SUBMODULES)) == []
     assert regularkit.speedrun.__name__ == "regularkit.speedrun"
+
+
+# --------------------------------------------------------------------------- tests mirror the package
+TESTS = Path(__file__).resolve().parent
+#: What a package's ``__init__.py`` may define and still be re-exports: a registry's one-line ``get``, lazy
+#: attributes (``__getattr__`` / ``__dir__``).  Such an ``__init__`` needs no test file of its own: its
+#: ``REGISTRY`` and ``get`` are checked by tests/conformance/test_registries.py, its names by their rooms' tests.
+REEXPORT_DEFINITIONS = {"get", "__getattr__", "__dir__"}
+#: Modules without their mirrored tests/<room>/test_<module>.py, each with why (issue 21, item 8).  A reason
+#: names the test files that test the module instead; they must exist.  Remove an entry when its file is made.
+NO_MIRRORED_TEST = {
+    "regularkit.__main__": "`python -m regularkit` is one call of cli.main: tests/test_cli.py",
+    "regularkit.tta": "re-exports augment.tta (the README's import path): tests/augment/test_tta.py",
+    "regularkit.distributed": "re-exports _util.distributed's public helpers: tests/_util/test_distributed.py",
+    "regularkit.cli.args": "the grammar, tested through the command line: tests/test_cli.py, tests/test_fuzz_cli.py",
+    "regularkit.models": "MODELS and build_model, beside the models: tests/models/test_registry.py",
+    "regularkit.demos": "DEMOS and Demo, run by each demo's test: tests/demos/test_bias_variance.py",
+    "regularkit.demos.transfer.experiment": "one test file for the transfer demo's rooms: tests/demos/test_transfer.py",
+    "regularkit.demos.transfer.report": "one test file for the transfer demo's rooms: tests/demos/test_transfer.py",
+    "regularkit.demos.transfer.result": "one test file for the transfer demo's rooms: tests/demos/test_transfer.py",
+    "regularkit.demos.transfer.settings": "one test file for the transfer demo's rooms: tests/demos/test_transfer.py",
+    "regularkit._util.checks": "in the file it shares with fmt's first tests: tests/_util/test_checks_fmt.py",
+    "regularkit.augment.affine": "RandomAffine beside the flips and crops: tests/augment/test_geometric.py",
+    "regularkit.config": "tested with the configs built on it: tests/train/test_config.py, "
+                         "tests/speedrun/test_config.py",
+    "regularkit.data.schema": "Dataset and the shared checks, through every reader: tests/data/test_datasets.py, "
+                              "tests/data/test_tables.py, tests/data/test_arrays.py",
+    "regularkit.preprocess.base": "the Preprocessor base, through its subclasses: tests/preprocess/test_transforms.py, "
+                                  "tests/conformance/test_preprocess.py",
+    "regularkit.study.config": "through the plan and the command line: tests/study/test_plan.py, tests/test_cli.py",
+    "regularkit.study.figures": "through the report: tests/study/test_report_browser.py",
+    "regularkit.study.figures_regression": "through the regression study: tests/study/test_regression_study.py",
+    "regularkit.study.objective": "through search's worker and the CLI: tests/study/test_worker.py, "
+                                  "tests/test_cli_search.py",
+    "regularkit.study.recipes": "re-exports recipe.catalog and recipe.resolve (the old import path): "
+                                "tests/recipe/test_catalog.py",
+    "regularkit.study.applicability": "re-exports recipe.rules (the old import path): tests/recipe/test_rules.py",
+    "regularkit.study.assemble": "re-exports recipe.assemble (the old import path): tests/recipe/test_assemble.py",
+    "regularkit.train.model_config": "ModelConfig, with the recipe's other parts: tests/train/test_config.py",
+    "regularkit.train.callbacks": "per callback and the shared contract: tests/train/test_early_stopping.py, "
+                                  "tests/conformance/test_callbacks.py",
+}
+
+
+def mirrored_test(module: str, path: Path) -> Path | None:
+    """tests/<room>/test_<module>.py for a module; None for a re-export ``__init__`` (REEXPORT_DEFINITIONS)."""
+    rel = path.relative_to(PACKAGE)
+    if path.name == "__init__.py":
+        defined = {n.name for n in ast.parse(path.read_text(encoding="utf-8")).body
+                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        if defined <= REEXPORT_DEFINITIONS:
+            return None
+        # an __init__ with code of its own: the test file named after its package, beside the package's tests
+        return TESTS.joinpath(*rel.parts[:-2], f"test_{rel.parts[-2]}.py") if len(rel.parts) > 1 \
+            else TESTS / "test_regularkit.py"
+    return TESTS.joinpath(*rel.parts[:-1], f"test_{rel.stem}.py")
+
+
+def test_the_mirror_rule_on_examples():
+    assert mirrored_test("regularkit.augment.erase", PACKAGE / "augment" / "erase.py") == \
+        TESTS / "augment" / "test_erase.py"
+    assert mirrored_test("regularkit.losses", PACKAGE / "losses.py") == TESTS / "test_losses.py"
+    assert mirrored_test("regularkit.metrics", PACKAGE / "metrics" / "__init__.py") is None  # re-exports only
+    assert mirrored_test("regularkit.models", PACKAGE / "models" / "__init__.py") == TESTS / "test_models.py"
+
+
+def test_every_module_has_its_mirrored_test_file_or_a_reason():
+    """docs/architecture.md: tests mirror the package, one test file per module (issue 21, item 8)."""
+    missing = sorted(m for m, p in modules().items()
+                     if (t := mirrored_test(m, p)) is not None and not t.exists() and m not in NO_MIRRORED_TEST)
+    assert missing == [], "add tests/<room>/test_<module>.py (or an entry with its reason in NO_MIRRORED_TEST)"
+    known = modules()
+    stale = sorted(m for m in NO_MIRRORED_TEST if m not in known or mirrored_test(m, known[m]) is None
+                   or mirrored_test(m, known[m]).exists())
+    assert stale == [], "these have their test file now (or are gone): remove them from NO_MIRRORED_TEST"
+    named = {f for reason in NO_MIRRORED_TEST.values() for f in re.findall(r"tests/[\w/]+\.py", reason)}
+    assert sorted(f for f in named if not (TESTS.parent / f).exists()) == []

@@ -7,7 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from regularkit.distill import DistillationLoss, distillation_loss, soften
+from regularkit.distill import (
+    DistillationLoss,
+    PackedDistillationLoss,
+    distillation_loss,
+    pack_targets,
+    soften,
+    unpack_targets,
+)
 from regularkit.errors import RegularkitError
 
 
@@ -105,3 +112,40 @@ def test_errors_name_the_value():
         distillation_loss(s, t[:, :4], y)
     with pytest.raises(RegularkitError, match="teacher probabilities must be >= 0"):
         soften(-torch.ones(2, 3), 2.0, teacher_probs=True)
+
+
+# --- the teacher's rows packed with the labels (what fit shuffles together)
+def test_packed_targets_round_trip_and_their_argmax_is_the_label():
+    g = torch.Generator().manual_seed(3)
+    teacher = torch.softmax(torch.randn(50, 7, generator=g) * 4, 1)
+    y = torch.randint(0, 7, (50,), generator=g)
+    teacher[0] = F.one_hot(torch.tensor(3), 7).float()  # a teacher sure of a wrong class: the label still wins
+    y[0] = 5
+    packed = pack_targets(y, teacher)
+    assert packed.dtype == torch.float32 and packed.shape == (50, 7)
+    assert torch.equal(packed.argmax(1), y)
+    y2, t2 = unpack_targets(packed)
+    assert torch.equal(y2, y)
+    torch.testing.assert_close(t2, teacher, atol=3e-7, rtol=0)
+    perm = torch.randperm(50, generator=g)  # rows shuffled together stay together
+    y3, t3 = unpack_targets(packed[perm])
+    assert torch.equal(y3, y[perm]) and torch.allclose(t3, teacher[perm], atol=3e-7)
+
+
+def test_packed_loss_is_the_distillation_loss_on_teacher_probabilities():
+    s, t, y = data(2)
+    probs = torch.softmax(t, 1).float()
+    loss = PackedDistillationLoss(temperature=3.0, alpha=0.7)
+    got = loss(s.float(), pack_targets(y, probs))
+    expected = numpy_kd(s.numpy(), np.log(probs.double().numpy()), y.numpy(), 3.0, 0.7).mean()
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    assert loss.get_config() == {"temperature": 3.0, "alpha": 0.7}
+
+
+def test_packed_targets_errors_name_the_value():
+    with pytest.raises(RegularkitError, match=r"teacher_probs must be probabilities in \[0, 1\], got values in"):
+        pack_targets(torch.tensor([0, 1]), torch.tensor([[2.0, -1.0], [0.5, 0.5]]))
+    with pytest.raises(RegularkitError, match=r"y must be 2 class indices, one per teacher row, got \(3,\)"):
+        pack_targets(torch.tensor([0, 1, 1]), torch.full((2, 2), 0.5))
+    with pytest.raises(RegularkitError, match=r"distillation needs the packed targets N x K .* got \(4,\)"):
+        PackedDistillationLoss()(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long))

@@ -14,7 +14,7 @@ from regularkit.errors import RegularkitError  # noqa: F401 - the one public err
 _SUBMODULES = {
     "analysis", "augment", "averaging", "config", "constraints", "data", "demos", "distill", "distributed",
     "errors", "init", "integrations", "losses", "metrics", "models", "noise", "norm", "penalties", "preprocess",
-    "search", "spectral", "speedrun", "study", "targets", "train", "transfer", "tta",
+    "recipe", "search", "spectral", "speedrun", "study", "targets", "train", "transfer", "tta",
 }
 
 

@@ -30,6 +30,17 @@ How the peers write it (none ships it as a library loss):
 
 Here ``alpha`` weighs the soft term, as in Hinton et al.'s "weighted average"
 where the soft term dominates.  The teacher never receives a gradient.
+
+Training with ``fit``: the labels carry the teacher.  ``fit`` shuffles the rows of ``(x, y)``
+and hands each batch to the loss as ``loss_fn(logits, y)``; :func:`pack_targets` makes the
+one N x K target that travels with its row, ``p + 2 onehot(y)`` (``p`` the teacher's
+probabilities), and :class:`PackedDistillationLoss` unpacks it per batch.  The true class's
+column lies in ``[2, 3]``, every other in ``[0, 1]``: the label is the argmax (what ``fit``'s
+first-batch check and every hard-label reader see) and ``p`` is the rest, to float32
+rounding (2.4e-7 on the true class's probability).  Whatever shuffles, batches or
+re-runs a batch (SAM, R-Drop) moves the teacher's row with its example.  Targets that
+mixing or label smoothing would rewrite are refused where the recipe is checked
+(:mod:`regularkit.study.teacher`).
 """
 from __future__ import annotations
 
@@ -41,7 +52,11 @@ from regularkit._util.checks import check_bool, check_choice, check_in_range, ch
 from regularkit.errors import RegularkitError
 from regularkit.losses import REDUCTIONS, cross_entropy, kl_divergence
 
-__all__ = ["soften", "distillation_loss", "DistillationLoss"]
+__all__ = ["soften", "distillation_loss", "DistillationLoss", "pack_targets", "unpack_targets",
+           "PackedDistillationLoss"]
+
+#: What :func:`pack_targets` adds to the true class's column: above any probability, so the label is the argmax.
+LABEL_OFFSET = 2.0
 
 
 def _check_logits(name: str, x) -> torch.Tensor:
@@ -115,3 +130,46 @@ class DistillationLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, alpha={self.alpha}" + (
             ", teacher_probs=True" if self.teacher_probs else "")
+
+
+def pack_targets(y: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
+    """One float32 N x K target per example, ``teacher_probs + 2 onehot(y)`` (module docstring)."""
+    teacher_probs = _check_logits("teacher_probs", teacher_probs)
+    if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.is_floating_point() or len(y) != len(teacher_probs):
+        raise RegularkitError(f"y must be {len(teacher_probs)} class indices, one per teacher row, got "
+                              f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    lo, hi = float(teacher_probs.min()), float(teacher_probs.max())
+    if lo < 0 or hi > 1:
+        raise RegularkitError(f"teacher_probs must be probabilities in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
+    onehot = F.one_hot(y.long(), teacher_probs.shape[1]).to(torch.float32)
+    return teacher_probs.detach().to(torch.float32, copy=True) + LABEL_OFFSET * onehot
+
+
+def unpack_targets(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(y, teacher_probs)`` from :func:`pack_targets`'s rows."""
+    y = packed.argmax(1)
+    return y, (packed - LABEL_OFFSET * F.one_hot(y, packed.shape[1]).to(packed.dtype)).clamp_(0.0, 1.0)
+
+
+class PackedDistillationLoss(nn.Module):
+    """``loss_fn(logits, packed)`` for ``fit``: :func:`distillation_loss` on the teacher's probabilities
+    (``teacher_probs=True``: tempered as ``softmax(log p / T)``) and the labels that :func:`pack_targets` packed."""
+
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.5):
+        super().__init__()
+        self.temperature = check_positive("temperature", temperature)
+        self.alpha = check_in_range("alpha", alpha, 0.0, 1.0)
+
+    def get_config(self) -> dict:
+        return {"temperature": self.temperature, "alpha": self.alpha}
+
+    def forward(self, logits: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+        if packed.ndim != 2 or packed.shape != logits.shape:
+            raise RegularkitError(f"distillation needs the packed targets N x K of pack_targets, shaped as the "
+                                  f"logits {tuple(logits.shape)}; got {tuple(packed.shape)}")
+        y, teacher = unpack_targets(packed.float())
+        return distillation_loss(logits.float(), teacher, y, temperature=self.temperature, alpha=self.alpha,
+                                 teacher_probs=True)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, alpha={self.alpha}"

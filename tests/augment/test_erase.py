@@ -128,13 +128,19 @@ def test_random_erasing_ranges_that_cannot_fit_raise():
     assert 0.2 < erase_module.acceptance((0.02, 0.4), (0.3, 1 / 0.3), 32, 64) < 0.22  # 21 % of candidates fit
 
 
-def test_random_erasing_safety_cap_raises_instead_of_looping(monkeypatch):
-    monkeypatch.setattr(erase_module, "MAX_CANDIDATES", 64)
-    x = torch.rand(200, 1, 32, 64)
-    op = A.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(0.5, 0.55))  # fits at ~0.3 % of the candidates
-    with pytest.raises(RegularkitError, match=r"RandomErasing found no fitting box in 64 candidates for \d+ "
-                                              r"sample\(s\) of a 32x64 image"):
-        op(x, generator=gen(0))
+def test_ranges_needing_more_than_the_cap_of_candidates_raise_before_any_draw(monkeypatch):
+    """0.087 % of candidates fit: 23 818 candidates per sample for a miss chance of 1e-9, over the 4096 cap."""
+    x = torch.rand(4, 1, 32, 64)
+    op = A.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(0.5, 0.55))
+    g = gen(0)
+    before = g.get_state()
+    with pytest.raises(RegularkitError, match=r"RandomErasing: boxes of scale=\(0.95, 1.0\) and ratio=\(0.5, 0.55\) "
+                                              r"fit a 32x64 image at 0.087% of candidates, which needs 23818 "
+                                              r"candidates per sample \(at most 4096\); widen scale or ratio"):
+        op(x, generator=g)
+    assert torch.equal(g.get_state(), before)  # refused before drawing
+    monkeypatch.setattr(erase_module, "MAX_CANDIDATES", 30_000)
+    assert ((op(x, generator=gen(0)) != x).flatten(1).any(1)).all()  # the same range under a higher cap erases
 
 
 def test_random_fill_is_normal_on_floats_and_uniform_0_255_on_integers():
@@ -287,25 +293,61 @@ def test_scale_may_reach_the_whole_image_but_not_beyond():
             A.RandomErasing(scale=bad)
 
 
-def test_one_round_of_k_candidates_almost_always_suffices(monkeypatch):
-    """docs/augment.md: the default ranges fit 21 % of candidates on 32 x 64 images, so k = 30 candidates per
-    sample and round leave a sample without a box with chance 0.1 %; k is capped at 64; the safety cap is 100 000."""
-    rounds = []
-    real = A.RandomErasing._round
+def test_candidates_per_sample_depend_on_the_image_size_only(monkeypatch):
+    """docs/augment.md: the default ranges fit 21 % of candidates on 32 x 64 images, so k = 88 candidates per
+    sample leave one without a box of Algorithm 1 with chance (1 - 0.21)^88 < 1e-9; 58 on 32 x 32."""
+    calls = []
+    real = A.RandomErasing._boxes
 
-    def spy(self, m, k, *args):
-        rounds.append((m, k))
-        return real(self, m, k, *args)
+    def spy(self, n, k, *args):
+        calls.append((n, k))
+        return real(self, n, k, *args)
 
-    monkeypatch.setattr(A.RandomErasing, "_round", spy)
-    n = 3000
-    A.RandomErasing(p=1.0)(torch.rand(n, 1, 32, 64), generator=gen(13))
-    assert rounds[0] == (n, 30)
-    assert sum(m for m, _ in rounds[1:]) <= 4 * 0.001 * n + 3  # about 3 samples draw a second round
-    rounds.clear()
-    A.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(0.5, 0.55))(torch.rand(20, 1, 32, 64), generator=gen(14))
-    assert {k for _, k in rounds} == {64}  # 0.3 % of candidates fit: k would be 2300, capped
-    assert erase_module.MAX_CANDIDATES == 100_000
+    monkeypatch.setattr(A.RandomErasing, "_boxes", spy)
+    A.RandomErasing(p=1.0)(torch.rand(300, 1, 32, 64), generator=gen(13))
+    A.RandomErasing(p=0.1)(torch.rand(7, 1, 32, 32), generator=gen(13))
+    assert calls == [(300, 88), (7, 58)]
+    c = erase_module.acceptance((0.02, 0.4), (0.3, 1 / 0.3), 32, 64)
+    assert (1 - c) ** 88 <= erase_module.MISS < (1 - c) ** 87
+    assert erase_module.candidates((1.0, 1.0), (1.0, 1.0), 1, 1) == 1  # every candidate fits: one is enough
+    assert erase_module.candidates((0.9, 1.0), (5.0, 6.0), 32, 64) == 0
+
+
+def test_a_sample_whose_candidates_all_miss_erases_its_first_candidate_moved_inside(monkeypatch):
+    """The fallback (chance <= 1e-9 per sample): with one candidate per sample, the candidates that miss become
+    their own box with the sides clamped to the image and the corner moved so that it fits; fits are kept."""
+    monkeypatch.setattr(erase_module, "candidates", lambda *args: 1)
+    n, h, w = 400, 8, 10
+    op = A.RandomErasing(p=1.0, scale=(0.3, 0.6), ratio=(0.5, 2.0))
+    p = op.make_params(torch.empty(n, 1, h, w), gen(3))
+    g = gen(3)
+    torch.rand(n, generator=g)  # the p draw
+    area = (0.3 + 0.3 * torch.rand(n, 1, generator=g)) * (h * w)
+    r = 0.5 + 1.5 * torch.rand(n, 1, generator=g)
+    he, we = torch.sqrt(area * r).round().long()[:, 0], torch.sqrt(area / r).round().long()[:, 0]
+    ye = torch.floor(torch.rand(n, 1, generator=g).double() * h).long()[:, 0]
+    xe = torch.floor(torch.rand(n, 1, generator=g).double() * w).long()[:, 0]
+    fits = (ye + he <= h) & (xe + we <= w)
+    assert 0.1 < fits.float().mean() < 0.9  # both kinds present
+    he_c, we_c = he.clamp(1, h), we.clamp(1, w)
+    torch.testing.assert_close(p["top"], torch.minimum(ye, h - he_c), rtol=0, atol=0)
+    torch.testing.assert_close(p["left"], torch.minimum(xe, w - we_c), rtol=0, atol=0)
+    assert torch.equal(p["top"][fits], ye[fits]) and torch.equal(p["bottom"] - p["top"], he_c)
+    assert torch.equal(p["right"] - p["left"], we_c) and (p["bottom"] <= h).all() and (p["right"] <= w).all()
+
+
+def test_random_erasing_compiles_to_one_graph_and_draws_what_eager_draws():
+    """Issue 24 item 5: no data-dependent step in make_params or apply, so the unseeded op is one graph
+    (fullgraph=True, eager backend) and, after the same torch.manual_seed, gives the eager op's boxes."""
+    import torch._dynamo
+    x = torch.rand(6, 3, 16, 12, generator=gen(0))
+    for op in (A.RandomErasing(p=0.7), A.RandomErasing(p=1.0, value="random")):
+        torch._dynamo.reset()
+        compiled = torch.compile(op, backend="eager", fullgraph=True)  # any graph break raises
+        torch.manual_seed(5)
+        out = compiled(x)
+        torch.manual_seed(5)
+        assert torch.equal(out, op(x)) and not torch.equal(out, x)
 
 
 def acceptance_on_a_grid(scale, ratio, h, w, cells):
@@ -334,10 +376,3 @@ def test_a_range_whose_boxes_have_a_side_of_no_pixel_cannot_fit(ratio):
     assert erase_module.acceptance(scale, ratio, 8, 8) == 0.0
     with pytest.raises(RegularkitError, match=r"RandomErasing cannot fit any box of scale="):
         A.RandomErasing(p=1.0, scale=scale, ratio=ratio)(torch.rand(4, 1, 8, 8), generator=gen(0))
-
-
-def test_the_safety_cap_counts_the_candidates_of_every_round(monkeypatch):
-    monkeypatch.setattr(erase_module, "MAX_CANDIDATES", 192)  # three rounds of k = 64
-    op = A.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(0.5, 0.55))  # 0.3 % of candidates fit
-    with pytest.raises(RegularkitError, match=r"RandomErasing found no fitting box in 192 candidates for \d+ "):
-        op(torch.rand(400, 1, 32, 64), generator=gen(0))

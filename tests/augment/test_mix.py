@@ -4,8 +4,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 import regularkit.augment as A
+from regularkit._util import rng
 from regularkit.augment.mix import partner_index
 from regularkit.errors import RegularkitError
 from regularkit.targets import soft_targets_for
@@ -107,6 +109,22 @@ def test_mixup_lambda_is_beta_distributed_per_sample_or_per_batch():
     assert len(set(batch.tolist())) == 1
     some = A.MixUp(1.0, num_classes=K, p=0.3).make_params(x, gen(0))["lam"]
     assert abs(float((some < 1).float().mean()) - 0.3) < 0.02
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 0.2, 1.0, 4.0])
+def test_the_torch_beta_draw_follows_the_law_for_small_and_large_alpha(alpha):
+    """``rng.beta`` (two torch Gamma draws in log space, issue 24): Kolmogorov-Smirnov against SciPy's
+    Beta(alpha, alpha) CDF; a tiny alpha gives 0s and 1s in equal parts, never the 0/0 of underflowed gammas."""
+    lam = rng.beta(4000, alpha, device="cpu", generator=gen(3)).double().numpy()
+    assert np.isfinite(lam).all() and lam.min() >= 0 and lam.max() <= 1
+    if alpha < 1e-3:
+        ends = (lam < 1e-6) | (lam > 1 - 1e-6)
+        # P(1e-6 < lam < 1 - 1e-6) is about 2 alpha ln(1e6) = 0.3 % for alpha = 1e-4
+        assert ends.mean() > 0.99 and abs((lam < 0.5).mean() - 0.5) < 0.05
+    else:
+        assert stats.kstest(lam, stats.beta(alpha, alpha).cdf).pvalue > 1e-3
+    again = rng.beta(4000, alpha, device="cpu", generator=gen(3))
+    assert torch.equal(again, torch.from_numpy(lam).float())  # a pure function of the generator's state
 
 
 def test_label_smoothing_composes_exactly_with_mixing():

@@ -241,3 +241,27 @@ def test_colour_ops_use_the_factor_one_plus_the_signed_magnitude(name, kernel):
     out = O.apply_ops(x, torch.full((4,), O.OPS.index(name)), m)
     assert torch.equal(out, kernel(x, 1.0 + m))
     assert not torch.equal(out, kernel(x, m))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_the_dense_form_compile_uses_gives_the_subsets_numbers_bit_for_bit(dtype, interpolation):
+    """``apply_ops_dense`` (every op on the whole batch, selected per sample: what a compiled policy runs)
+    equals the eager subsets exactly, over every op and magnitudes of every kind (other ops' magnitudes reach
+    each kernel on the rows it drops); restricted to a subset of ops, it runs only those."""
+    g = gen(11)
+    n = 4 * len(O.OPS)
+    x = torch.rand(n, 3, 9, 8, generator=g)
+    x = (x * 255).round().to(torch.uint8) if dtype == torch.uint8 else x
+    op = torch.arange(n) % len(O.OPS)
+    magnitude = torch.where(op == O.OPS.index("posterize"), torch.randint(0, 9, (n,), generator=g).float(),
+                            torch.rand(n, generator=g) * 1.8 - 0.9)
+    magnitude = torch.where((op >= 1) & (op <= 5), magnitude * 20, magnitude)  # degrees, pixels, shears
+    kw = dict(fill=0.5, interpolation=interpolation)
+    ref = O.apply_ops(x, op, magnitude, **kw)
+    assert torch.equal(O.apply_ops_dense(x, op, magnitude, **kw), ref)
+    some = [O.OPS.index(name) for name in ("rotate", "solarize")]
+    drawn = torch.tensor(some * 3)
+    assert torch.equal(O.apply_ops_dense(x[:6], drawn, magnitude[:6], ops=some, **kw),
+                       O.apply_ops(x[:6], drawn, magnitude[:6], **kw))
+    assert torch.equal(O.apply_ops_dense(x[:6], drawn, magnitude[:6], ops=[0], **kw), x[:6])  # none run

@@ -187,7 +187,12 @@ def test_dtype_preserved_and_parameters_independent_of_it(entry, dtype, tol):
     out, y_out = op(x.to(dtype), y, generator=gen(7))
     assert out.dtype == dtype and torch.isfinite(out.float()).all()
     # parameters are drawn in float32 whatever the images' dtype: the same transform, up to rounding
-    torch.testing.assert_close(out.float(), reference[0], rtol=tol, atol=tol)
+    if getattr(op, "interpolation", None) == "nearest":
+        # nearest-neighbour warps: where a source position is an exact half pixel (a shear of k/30 on a
+        # small image), the float64 grid may pick the other neighbour than the float32 one
+        assert float(((out.float() - reference[0]).abs() > tol).float().mean()) <= 0.02
+    else:
+        torch.testing.assert_close(out.float(), reference[0], rtol=tol, atol=tol)
     torch.testing.assert_close(y_out, reference[1], rtol=1e-6, atol=1e-6)
 
 

@@ -5,10 +5,18 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from regularkit.errors import RegularkitError
 from regularkit.study import ledger
-from regularkit.study.artifacts import load_probs, open_store, save_probs, store_folder
+from regularkit.study.artifacts import (
+    load_probs,
+    load_train_probs,
+    open_store,
+    save_outputs,
+    save_probs,
+    store_folder,
+)
 
 
 @pytest.fixture
@@ -61,3 +69,23 @@ def test_a_store_that_cannot_be_made_is_named_in_one_line(tmp_path):
         open_store(tmp_path, None, str(tmp_path / "afile" / "sub"))
     assert store_folder(tmp_path, str(tmp_path / "j" / "ledger.journal"), None) == tmp_path / "j" / "artifacts"
     assert store_folder(tmp_path, "postgresql://u@h/db", None) == tmp_path / "artifacts"
+
+
+# --- issue 22 (distill): the baseline's training-set probabilities
+def test_save_outputs_moves_test_and_train_probabilities_to_the_store(tmp_path):
+    study = ledger.open_study(tmp_path, "s")
+    store = open_store(tmp_path, None, None)
+    rng = np.random.default_rng(1)
+    test, train = (rng.dirichlet(np.ones(4), size=n).astype(np.float32) for n in (6, 9))
+    record = {"key": "baseline/seed0/abc", "test_probs": torch.from_numpy(test), "train_probs": torch.from_numpy(train)}
+    save_outputs(store, study.ask(), record)
+    assert set(record) == {"key", "probs_artifact", "train_probs_artifact"}  # no tensor left in the record
+    np.testing.assert_array_equal(load_probs(store, record), test)
+    np.testing.assert_array_equal(load_train_probs(store, record), train)
+    other = {"key": "l2/seed0/def", "test_probs": torch.from_numpy(test)}
+    save_outputs(store, study.ask(), other)
+    assert "train_probs_artifact" not in other and load_train_probs(store, other) is None
+    (tmp_path / "artifacts" / record["train_probs_artifact"]).write_bytes(b"garbage\n")
+    with pytest.raises(RegularkitError, match=r"training-set probabilities of run 'baseline/seed0/abc' .* "
+                                              r"are unreadable .*; rerun with --fresh"):
+        load_train_probs(store, record)

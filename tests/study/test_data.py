@@ -134,3 +134,54 @@ def test_a_train_size_above_the_data_is_refused_and_one_above_the_split_uses_all
     exact = prepare_data(StudyConfig(data=path, train_size=48))
     assert "48 train / 12 val" in exact.description and exact.train_size is None
     assert len(prepare_data(StudyConfig(data=path, train_size=20)).splits.y_train) == 20
+
+
+# --- validation size (issue 24 item 10) ----------------------------------------------------------------
+
+def _labels_npz(tmp_path, n, classes=5):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "v.npz"
+    y = np.arange(n) % classes
+    np.savez(path, x_train=rng.normal(size=(n, 4)).astype(np.float32), y_train=y,
+             x_test=rng.normal(size=(50, 4)).astype(np.float32), y_test=np.arange(50) % classes)
+    return str(path)
+
+
+def test_validation_stays_in_proportion_to_train_size_with_a_floor_and_says_so(tmp_path):
+    path = _labels_npz(tmp_path, 20_000)
+    # the fraction alone would keep 4,000; 2,000 training rows at f = 0.2 call for ceil(2000 * 0.25) = 500,
+    # raised to the floor of 1,000
+    d = prepare_data(StudyConfig(data=path, train_size=2000))
+    assert (len(d.splits.y_train), len(d.splits.y_val)) == (2000, 1000)
+    assert "1000 val (in proportion to train_size; --val-size sets it)" in d.description
+    # 8,000 training rows: 2,000 validation, above the floor
+    d = prepare_data(StudyConfig(data=path, train_size=8000))
+    assert len(d.splits.y_val) == 2000
+    # no train_size: the fraction of the pool, as before, and nothing said
+    d = prepare_data(StudyConfig(data=path))
+    assert len(d.splits.y_val) == 4000 and "in proportion" not in d.description
+
+
+def test_the_cap_never_binds_on_the_default_digits_study():
+    d = prepare_data(StudyConfig())
+    cfg = StudyConfig()
+    assert cfg.val_count(len(d.dataset.y_train)) is None
+    assert len(d.splits.y_val) == int(np.ceil(0.2 * len(d.dataset.y_train)))
+
+
+def test_val_size_sets_validation_exactly_and_its_bad_values_are_refused(tmp_path):
+    path = _labels_npz(tmp_path, 3000)
+    d = prepare_data(StudyConfig(data=path, val_size=321, train_size=500))
+    assert (len(d.splits.y_val), len(d.splits.y_train)) == (321, 500)
+    assert "in proportion" not in d.description
+    with pytest.raises(RegularkitError, match=r"val_size 2999 leaves fewer than 2 of the 3,000"):
+        prepare_data(StudyConfig(data=path, val_size=2999))
+    for bad in (0, -3, 2.5, "100", True):
+        with pytest.raises(RegularkitError, match="val_size"):
+            StudyConfig(data=path, val_size=bad)
+
+
+def test_val_size_flag_reaches_the_study(tmp_path, capsys):
+    path = _labels_npz(tmp_path, 600)
+    assert main(["study", "--data", path, "--val-size", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "val_size must be" in capsys.readouterr().err

@@ -197,3 +197,25 @@ def test_a_signal_right_after_the_pop_closes_the_run_instead_of_leaving_it_runni
         ledger.claim(study, {"a"})
     assert states(study) == [("a", TrialState.FAIL)]
     assert ledger.enqueue_missing(study, {"a": {}}) == 1  # the next start queues it again
+
+
+def test_claim_next_takes_a_recipes_other_seeds_only_while_they_are_next_in_the_queue(tmp_path):
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {k: {} for k in ("a0", "a1", "b0", "a2")})
+    ours = {"a0", "a1", "b0", "a2"}
+    first = ledger.claim(study, ours)
+    assert first.user_attrs["key"] == "a0"
+    more = ledger.claim_next(study, ours, {"a1", "a2"})
+    assert more.user_attrs["key"] == "a1" and more.user_attrs[WORKER_ATTR] == worker_identity()
+    assert ledger.claim_next(study, ours, {"a2"}) is None  # b0 is next: its turn is not skipped
+    assert states(study)[2:] == [("b0", TrialState.WAITING), ("a2", TrialState.WAITING)]
+    assert ledger.claim_next(study, ours, set()) is None
+
+
+def test_fail_closes_claimed_runs_and_leaves_finished_ones(tmp_path):
+    study = ledger.open_study(tmp_path, "s")
+    ledger.enqueue_missing(study, {"a": {}, "b": {}})
+    a, b = ledger.claim(study, {"a", "b"}), ledger.claim(study, {"a", "b"})
+    study.tell(a, 0.5)
+    ledger.fail(study, [a, b])
+    assert states(study) == [("a", TrialState.COMPLETE), ("b", TrialState.FAIL)]

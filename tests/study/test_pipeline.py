@@ -177,7 +177,7 @@ def test_a_run_that_raises_inside_run_study_is_failed_in_the_ledger_and_redone_b
 
     from regularkit.study import worker
     from regularkit.study.ledger import open_study
-    cfg = StudyConfig(recipes=("baseline",), out=str(tmp_path / "s"), **{**FAST, "epochs": 2})
+    cfg = StudyConfig(recipes=("baseline",), out=str(tmp_path / "s"), vectorize_seeds=False, **{**FAST, "epochs": 2})
     real, trained = worker.run_recipe, []
 
     def seed_1_raises(recipe, splits, seed, **kw):

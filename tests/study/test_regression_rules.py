@@ -16,6 +16,7 @@ REFUSED = {
     "rdrop": "R-Drop keeps two passes' class distributions close",
     "augmix": "AugMix's consistency is a Jensen-Shannon divergence of class distributions",
     "manifold-mixup": "Manifold MixUp here mixes one-hot class targets",
+    "distill": "distillation matches the baseline's class probabilities",
 }
 IMAGE_ONLY = {"flip-crop", "affine", "cutout", "random-erasing", "pca-colour", "drop-path", "randaugment",
               "trivialaugment", "autoaugment", "random-resized-crop", "gaussian-blur",

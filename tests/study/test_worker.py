@@ -34,7 +34,10 @@ def test_threads_are_shared_out_between_workers(monkeypatch):
 @pytest.mark.slow
 def test_two_workers_train_every_run_once_and_the_parent_reports(tmp_path):
     out = tmp_path / "w"
-    result = run_study(StudyConfig(out=str(out), workers=2, threads=1, **FAST), progress=False)
+    # one run per claim (grouped seeds would give 3 claims, which one quick worker may take before the other starts)
+    # 30 epochs: each run outlasts the skew between the two workers' start-ups, so both get runs
+    many = {**FAST, "epochs": 30}
+    result = run_study(StudyConfig(out=str(out), workers=2, threads=1, vectorize_seeds=False, **many), progress=False)
     assert len(result.records) == 6 and {(r["recipe"], r["seed"]) for r in result.records} == {
         (name, seed) for name in FAST["recipes"] for seed in range(2)}
     trials = open_study(out, "regularkit-study").get_trials()
@@ -42,7 +45,7 @@ def test_two_workers_train_every_run_once_and_the_parent_reports(tmp_path):
     workers = {t.user_attrs["regularkit.worker"]["pid"] for t in trials}
     assert len(workers) == 2  # both processes trained
     # the same numbers as one worker: a run is a function of its key, wherever it runs
-    run_study(StudyConfig(out=str(tmp_path / "one"), threads=1, **FAST), progress=False)
+    run_study(StudyConfig(out=str(tmp_path / "one"), threads=1, **many), progress=False)
     assert rows(out / "results.csv") == rows(tmp_path / "one" / "results.csv")
 
 
@@ -118,7 +121,7 @@ def test_train_claimed_trains_each_waiting_run_and_reports_it(tmp_path):
 @pytest.mark.parametrize("exc", [RuntimeError("boom in run 2"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
 def test_a_run_that_raises_is_marked_failed_the_error_propagates_and_a_rerun_redoes_it(tmp_path, monkeypatch, exc):
     from regularkit.study import ledger, worker
-    plan, study, store = tiny_study(tmp_path)
+    plan, study, store = tiny_study(tmp_path, vectorize_seeds=False)  # one run per claim (see test_vectorize.py)
     real, calls = worker.run_recipe, []
 
     def second_run_raises(recipe, splits, seed, **kw):
@@ -353,7 +356,8 @@ def test_a_worker_killed_by_a_signal_is_reported_last_the_exit_code_says_so_and_
     (tmp_path / "kills").mkdir()
     out = tmp_path / "k"
     argv = ["study", "--recipes", "baseline", "--seeds", "2", "--epochs", "1", "--train-size", "60", "--workers",
-            "2", "--threads", "1", "--model", f"{factory}:build", "--out", str(out), "--no-progress"]
+            "2", "--threads", "1", "--no-vectorize-seeds", "--model", f"{factory}:build", "--out", str(out),
+            "--no-progress"]  # one run per claim: each worker trains one seed
     monkeypatch.setenv("KILL_DIR", str(tmp_path / "kills"))  # the spawned workers inherit it
     assert main(argv) == 75  # EX_TEMPFAIL: runs are left, rerun
     captured = capsys.readouterr()

@@ -8,6 +8,7 @@ from torch import nn
 from regularkit.config import from_dict, from_toml, replace, to_dict, to_toml
 from regularkit.errors import RegularkitError
 from regularkit.train import EarlyStoppingConfig, ModelConfig, OptimConfig, Recipe, RegConfig
+from regularkit.train.config import AugmentConfig
 
 
 def model():
@@ -63,3 +64,22 @@ def test_new_hidden_units_and_bottleneck_round_trip():
     assert ModelConfig().bottleneck is None  # off by default
     assert from_dict(Recipe, to_dict(r)) == r and from_toml(Recipe, to_toml(r)) == r
     assert ModelConfig(kind="cnn", bottleneck=1).bottleneck == 1
+
+
+def test_two_fields_that_each_build_the_training_step_are_refused():
+    with pytest.raises(RegularkitError, match="sam_rho and rdrop_alpha each replace the training step"):
+        RegConfig(sam_rho=0.05, rdrop_alpha=1.0)  # inside one part: its own check
+    with pytest.raises(RegularkitError, match=r"^reg.sam_rho and augment.augmix_jsd each set the training step; "
+                                              r"use one of them, got 2$"):
+        Recipe(reg=RegConfig(sam_rho=0.05), augment=AugmentConfig(augmix=3, augmix_jsd=12.0))
+    with pytest.raises(RegularkitError, match="reg.rdrop_alpha and reg.clip_grad_norm each set the training step"):
+        Recipe(reg=RegConfig(rdrop_alpha=1.0, clip_grad_norm=1.0))
+    Recipe(reg=RegConfig(sam_rho=0.05, sam_adaptive=True))  # an option of the step, not a second step
+
+
+def test_augmentation_is_active_when_a_batch_field_is_switched_on():
+    assert not AugmentConfig().active()
+    assert AugmentConfig(hflip=True).active() and AugmentConfig(mixup_alpha=0.2).active()
+    # evaluation (TTA), the step (AugMix's consistency needs augmix, which is on) and the model (manifold
+    # mixing) are not the batch transform
+    assert not AugmentConfig(tta="flips").active() and not AugmentConfig(manifold_mixup_alpha=2.0).active()

@@ -5,6 +5,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from regularkit import penalties as P
+from regularkit.data import streaming
+from regularkit.data.streaming import Streamed
 from regularkit.errors import RegularkitError
 from regularkit.train import evaluate, fit
 
@@ -299,3 +301,55 @@ def test_fp16_loss_scaling_adds_the_penalty_gradient_unscaled():
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
     assert not all(torch.allclose(p, r, atol=1e-4) for p, r in zip(m1.parameters(), bare.parameters()))
     assert h1.last()["train_objective"] == pytest.approx(h2.last()["train_objective"], rel=1e-4)
+
+
+class Rows:
+    """A streaming source over a tensor's rows: ``read(i)`` is row ``i`` (what a decoded file would be)."""
+
+    def __init__(self, x):
+        self.x, self.sample_shape = x, tuple(x.shape[1:])
+
+    def __len__(self):
+        return len(self.x)
+
+    def read(self, i):
+        return self.x[i].numpy()
+
+    def describe(self):
+        return "rows"
+
+
+def noisy(x, y, generator):  # a batch transform drawing from fit's generator, as augmentations do
+    return x + 0.1 * torch.randn(x.shape, generator=generator), y
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_streamed_split_trains_and_measures_exactly_as_its_tensor(workers):
+    """Same permutation, same batches (the last one short, or dropped), same dropout masks: same numbers."""
+    x, y = data(n=53)
+    xv, yv = data(n=21, seed=1)
+    results = []
+    for xs, xvs in ((x, xv), (Streamed(Rows(x), num_workers=workers), Streamed(Rows(xv), num_workers=workers))):
+        model = net(0)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        h = fit(model, (xs, y), optimizer=opt, epochs=2, batch_size=8, eval_sets={"train": (xs, y), "val": (xvs, yv)},
+                seed=4, batch_transform=noisy, drop_last=True)
+        results.append(([{k: v for k, v in e.items() if "seconds" not in k} for e in h.epochs],
+                        [p.detach().clone() for p in model.parameters()], evaluate(model, xvs, yv, batch_size=5)))
+    (h1, w1, e1), (h2, w2, e2) = results
+    assert h1 == h2 and e1 == e2
+    assert all(torch.equal(p, q) for p, q in zip(w1, w2))
+
+
+def test_a_streamed_split_of_large_samples_is_evaluated_in_smaller_batches(monkeypatch):
+    """Batches bounded in bytes: the same errors, the loss equal to float rounding."""
+    x, y = data(n=40)
+    monkeypatch.setattr(streaming, "EVAL_BATCH_BYTES", 3 * 5 * 4)  # 3 samples of 5 float32 per batch
+    xs = streaming.Streamed(Rows(x))
+    assert xs.eval_batch(1024) == 3
+    model = net(0)
+    (l1, e1), (l2, e2) = evaluate(model, x, y), evaluate(model, xs, y)
+    assert e1 == e2 and l2 == pytest.approx(l1, rel=1e-6)
+    with pytest.raises(RegularkitError, match=r"^evaluate: x must be a torch\.Tensor or a streamed split "
+                                              r"\(regularkit\.data\.streaming\.Streamed\), got a list$"):
+        evaluate(model, [[0.0] * 5], y[:1])

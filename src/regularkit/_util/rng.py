@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from regularkit.errors import RegularkitError
@@ -47,15 +46,24 @@ def _moved(t: torch.Tensor, device) -> torch.Tensor:
     return t if same_device(t.device, device) else t.to(device)
 
 
+def generator_kwargs(generator: torch.Generator | None) -> dict:
+    """``{"generator": generator}``, or nothing for the global RNG: the same numbers, and ``torch.compile``
+    with a dynamic batch size needs it (torch 2.13's ``rand(..., generator=None)`` overload refuses a
+    symbolic size: "SymIntArrayRef expected to contain only concrete integers")."""
+    return {} if generator is None else {"generator": generator}
+
+
 def rand(shape: Shape, *, device: torch.device | str, generator: torch.Generator | None) -> torch.Tensor:
     """U[0, 1) float32 numbers of ``shape`` on ``device``."""
-    out = torch.rand(_shape(shape), generator=generator, device=draw_device(device, generator), dtype=DRAW_DTYPE)
+    out = torch.rand(_shape(shape), **generator_kwargs(generator), device=draw_device(device, generator),
+                     dtype=DRAW_DTYPE)
     return _moved(out, device)
 
 
 def randn(shape: Shape, *, device: torch.device | str, generator: torch.Generator | None) -> torch.Tensor:
     """N(0, 1) float32 numbers of ``shape`` on ``device``."""
-    out = torch.randn(_shape(shape), generator=generator, device=draw_device(device, generator), dtype=DRAW_DTYPE)
+    out = torch.randn(_shape(shape), **generator_kwargs(generator), device=draw_device(device, generator),
+                      dtype=DRAW_DTYPE)
     return _moved(out, device)
 
 
@@ -70,15 +78,41 @@ def seed_from(generator: torch.Generator | None, device: torch.device | str = "c
     return int(torch.randint(0, 2**62, (1,), generator=generator, device=draw_device(device, generator)).item())
 
 
-def beta(n: int, alpha: float, *, device: torch.device | str, generator: torch.Generator | None) -> torch.Tensor:
-    """``n`` Beta(alpha, alpha) draws, float32 on ``device``.
+def log_gamma(concentration: torch.Tensor, *, device: torch.device | str,
+              generator: torch.Generator | None) -> torch.Tensor:
+    """Logarithms of Gamma(a, 1) draws, ``a = concentration`` (any shape), float32 on ``device``.
 
-    torch's Beta/Gamma samplers take no ``generator``; a private NumPy
-    ``Generator`` seeded from one draw of ``generator`` keeps the result a pure
-    function of the torch generator's state (NumPy's global RNG is never used).
+    ``log G = log G' + log(U) / a`` with ``G' ~ Gamma(a + 1, 1)`` and ``U ~ U(0, 1]``
+    (Marsaglia & Tsang 2000's boost, exact for every ``a > 0``): in log space a small
+    ``a`` stays finite where ``G`` itself underflows float32 (``a = 1e-5`` gives
+    ``G < 1e-38`` almost always, and ``G1 / (G1 + G2)`` would read 0/0).  torch's own
+    sampler (``torch._standard_gamma``, what ``torch.distributions.Gamma`` calls)
+    takes the generator, so the draw is a pure function of its state, and
+    ``torch.compile`` traces it unseeded (no host sync).
     """
-    lam = np.random.default_rng(seed_from(generator, device)).beta(alpha, alpha, size=n)
-    return torch.as_tensor(lam, dtype=DRAW_DTYPE).to(device)
+    conc = concentration.to(device=draw_device(device, generator), dtype=DRAW_DTYPE)
+    boosted = torch._standard_gamma(conc + 1, **generator_kwargs(generator))
+    u = 1 - torch.rand(conc.shape, **generator_kwargs(generator), device=conc.device, dtype=DRAW_DTYPE)  # (0, 1]
+    return _moved(boosted.log() + u.log() / conc, device)
+
+
+def dirichlet(n: int, concentration: Sequence[float], *, device: torch.device | str,
+              generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` Dirichlet(concentration) rows, n x K float32 on ``device``: K Gamma draws normalised to sum 1
+    (a softmax of their logarithms, :func:`log_gamma`)."""
+    where = draw_device(device, generator)
+    conc = torch.tensor([float(c) for c in concentration], dtype=DRAW_DTYPE, device=where).expand(n, -1)
+    return _moved(torch.softmax(log_gamma(conc, device=where, generator=generator), -1), device)
+
+
+def beta(n: int, alpha: float, *, device: torch.device | str, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` Beta(alpha, alpha) draws, float32 on ``device``: ``G1 / (G1 + G2)`` of two Gamma(alpha, 1) draws.
+
+    The first column of :func:`dirichlet` with ``(alpha, alpha)``; graph-break free
+    under ``torch.compile``.  (Until issue 24 a NumPy generator seeded through
+    ``.item()`` drew it: the same law, another stream of numbers.)
+    """
+    return dirichlet(n, (alpha, alpha), device=device, generator=generator)[:, 0].contiguous()
 
 
 def check_generator(generator) -> torch.Generator | None:

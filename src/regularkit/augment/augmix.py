@@ -28,7 +28,6 @@ paper's loss).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,9 +76,8 @@ class AugMix(Augmentation):
     def make_params(self, x, generator=None) -> Params:
         n, _, h, w = x.shape
         k, d = self.mixture_width, self.chain_depth if self.chain_depth > 0 else MAX_DEPTH
-        draws = np.random.default_rng(rng.seed_from(generator, x.device))  # torch has no seeded Dirichlet
-        m = torch.as_tensor(draws.dirichlet([self.alpha, self.alpha], n), dtype=torch.float32)
-        chains = torch.as_tensor(draws.dirichlet([self.alpha] * k, n), dtype=torch.float32) * m[:, 1:]
+        m = rng.dirichlet(n, [self.alpha, self.alpha], device=x.device, generator=generator)
+        chains = rng.dirichlet(n, [self.alpha] * k, device=x.device, generator=generator) * m[:, 1:]
         space = AUGMIX_ALL if self.all_ops else AUGMIX_PARTIAL
         ids = torch.tensor([OPS.index(name) for name in space], device=x.device)
         op = ids[randint((n, k, d), 0, len(space), x, generator)]
@@ -98,12 +96,14 @@ class AugMix(Augmentation):
         v = x.float() if low else x                           # half precision: the whole chain in float32
         work = v if v.is_floating_point() else v.float()
         n, k, d = params["op"].shape
+        ids = [OPS.index(name) for name in (AUGMIX_ALL if self.all_ops else AUGMIX_PARTIAL)]  # compiled: ops run
         weights = params["weights"].to(device=x.device, dtype=work.dtype).view(n, -1, 1, 1, 1)
         # the k chains side by side as one batch of k N images (chain-major): each step is one apply_ops
         aug = v.repeat(k, 1, 1, 1)
         op, magnitude = (params[key].transpose(0, 1).reshape(k * n, d) for key in ("op", "magnitude"))
         for s in range(d):
-            aug = apply_ops(aug, op[:, s], magnitude[:, s], fill=self.fill, interpolation=self.interpolation)
+            aug = apply_ops(aug, op[:, s], magnitude[:, s], fill=self.fill, interpolation=self.interpolation,
+                            ops=ids)
         aug = aug.view(k, n, *x.shape[1:]).to(work.dtype)
         mix = weights[:, 0] * work
         for c in range(k):

@@ -18,7 +18,10 @@ ops use the factor ``1 + m``.  The ops, ranges and bins are torchvision v2's
 Batched (where torchvision applies one draw to a whole tensor): every sample
 draws its own ops, magnitudes and signs in ``make_params`` (``op`` and
 ``magnitude``, N x layers); ``apply`` runs each op once on the samples that
-drew it.  Images are unnormalised: floating point in [0, 1] or uint8.
+drew it (eager), or every op of the policy on the batch, selected per sample
+(while ``torch.compile`` traces: one graph, the same numbers;
+:func:`regularkit.augment.ops.apply_ops`).  Images are unnormalised: floating
+point in [0, 1] or uint8.
 """
 from __future__ import annotations
 
@@ -114,7 +117,8 @@ class _Policy(Augmentation):
     #: floats are read as [0, 1], uint8 as [0, 255] (the conformance suite compares the two that way)
     pixel_range = "dtype"
 
-    def _init_warp(self, fill, interpolation) -> None:
+    def _init_warp(self, fill, interpolation, space) -> None:
+        self._op_ids = tuple(sorted({_I[name] for name in space}))  # the ops a sample can draw (compiled apply)
         self.fill = check_in_range("fill", fill, 0.0, 1.0)
         self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
 
@@ -123,7 +127,7 @@ class _Policy(Augmentation):
         v = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # half precision: computed in float32
         for layer in range(params["op"].shape[1]):
             v = apply_ops(v, params["op"][:, layer], params["magnitude"][:, layer], fill=self.fill,
-                          interpolation=self.interpolation)
+                          interpolation=self.interpolation, ops=self._op_ids)
         return v.to(x.dtype), y
 
     def _draw(self, x, space: dict, layers: int, bins, num_bins: int, generator) -> Params:
@@ -154,7 +158,7 @@ class RandAugment(_Policy):
         if self.magnitude >= self.num_magnitude_bins:
             raise RegularkitError(
                 f"magnitude must be a bin below num_magnitude_bins={num_magnitude_bins}, got {magnitude}")
-        self._init_warp(fill, interpolation)
+        self._init_warp(fill, interpolation, RAND_AUGMENT)
 
     def make_params(self, x, generator=None) -> Params:
         bins = torch.full((x.shape[0], self.num_ops), self.magnitude, dtype=torch.long, device=x.device)
@@ -168,7 +172,7 @@ class TrivialAugmentWide(_Policy):
                  seed: int | None = None):
         super().__init__(seed=seed)
         self.num_magnitude_bins = check_int("num_magnitude_bins", num_magnitude_bins, minimum=2)
-        self._init_warp(fill, interpolation)
+        self._init_warp(fill, interpolation, TRIVIAL_AUGMENT_WIDE)
 
     def make_params(self, x, generator=None) -> Params:
         return self._draw(x, TRIVIAL_AUGMENT_WIDE, 1, None, self.num_magnitude_bins, generator)
@@ -181,8 +185,8 @@ class AutoAugment(_Policy):
                  seed: int | None = None):
         super().__init__(seed=seed)
         self.policy = check_choice("policy", policy, tuple(POLICIES))
-        self._init_warp(fill, interpolation)
         subs = POLICIES[self.policy]
+        self._init_warp(fill, interpolation, {name for sub in subs for name, _, _ in sub})
         self._ops = torch.tensor([[_I[name] for name, _, _ in sub] for sub in subs])
         self._prob = torch.tensor([[p for _, p, _ in sub] for sub in subs])
         self._bin = torch.tensor([[0 if b is None else b for _, _, b in sub] for sub in subs])

@@ -67,17 +67,15 @@ from regularkit._util import rng
 from regularkit._util.checks import check_int, check_number
 from regularkit._util.distributed import SeededStream
 from regularkit.errors import RegularkitError
+from regularkit.noise.stochastic import break_before_draw, generator_not_traceable
 
 Params = Dict[str, Any]
 Batch = Tuple[torch.Tensor, Optional[torch.Tensor]]
 
 #: Why a seeded op cannot be one torch.compile graph: the message of the graph break inserted before its draws
 #: (torch 2.13's dynamo cannot trace a torch.Generator: without it, fullgraph=True fails with an "opaque object").
-GENERATOR_NOT_TRACEABLE = (
-    "regularkit: this augmentation draws from a torch.Generator (seed= or generator=), which torch.compile cannot "
-    "trace (torch 2.13: graph break at the draw); its draws run eagerly between graphs. For one graph "
-    "(fullgraph=True), build the op with seed=None, call it without generator=, and seed torch's global RNG "
-    "(torch.manual_seed)")
+#: One mechanism with the noise layers: :func:`regularkit.noise.stochastic.break_before_draw`.
+GENERATOR_NOT_TRACEABLE = generator_not_traceable("augmentation", "op")
 
 
 # --------------------------------------------------------------------------- checks
@@ -306,8 +304,8 @@ class Augmentation(SeededStream, nn.Module):
     # ------------------------------------------------------------------ randomness
     def seeded_generator(self, device: torch.device | str) -> torch.Generator | None:
         """The private generator of ``seed=`` (created on first use, on ``device``, rank-aware), or None."""
-        if self.seed is not None and torch.compiler.is_compiling():
-            torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
+        if self.seed is not None:
+            break_before_draw(GENERATOR_NOT_TRACEABLE)
         if self.seed is not None and self._generator is None:
             self._generator = self.new_stream(device)  # rank_seed(seed)'s start, or a stream loaded from a state_dict
         return self._generator
@@ -322,8 +320,8 @@ class Augmentation(SeededStream, nn.Module):
 
     def resolve_generator(self, generator: torch.Generator | None, device) -> torch.Generator | None:
         """The call's ``generator`` if given, else the op's seeded one, else None (torch's global RNG)."""
-        if generator is not None and torch.compiler.is_compiling():
-            torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
+        if generator is not None:
+            break_before_draw(GENERATOR_NOT_TRACEABLE)
         return rng.check_generator(generator) if generator is not None else self.seeded_generator(device)
 
     # ------------------------------------------------------------------ nn.Module

@@ -11,6 +11,9 @@ An op with probability ``p < 1`` is applied to each sample with probability
 made per sample: each sample draws which op it gets, and each op runs once on
 the subset that drew it (so a MixUp partner comes from the same subset).
 ``per_sample=False`` draws one op for the whole batch, as timm does.
+Subsets of a size drawn at random are not one ``torch.compile`` graph: OneOf
+breaks the graph with a message naming the alternatives (:data:`ONE_OF_SUBSETS`;
+with ``fullgraph=True`` it is the error).
 
 Plain callables: besides regularkit ops, a step may be any function or
 module ``x -> x`` (``lambda x: x / 255``, ``nn.Identity()``, a normalisation),
@@ -51,6 +54,14 @@ from regularkit.augment.base import (
 )
 from regularkit.augment.mix import encode_targets
 from regularkit.errors import RegularkitError
+from regularkit.noise.stochastic import break_before_draw
+
+#: Why OneOf is not one torch.compile graph: the message of the graph break it inserts (with fullgraph=True,
+#: the error), instead of torch's "Could not guard on data-dependent expression".
+ONE_OF_SUBSETS = ("regularkit: OneOf runs each op on the subset of samples that drew it, whose size torch.compile "
+                  "cannot know (graph break here; the subsets run eagerly between graphs). For one graph "
+                  "(fullgraph=True), use MixUpCutMix for MixUp/CutMix (partners from the whole batch), or compile "
+                  "the ops without OneOf")
 
 
 def _takes_x_alone(fn: Callable) -> bool:
@@ -201,6 +212,7 @@ class OneOf(_Pipeline):
     def make_params(self, x, generator=None) -> Params:
         n = x.shape[0]
         self.output_shape(x.shape)
+        break_before_draw(ONE_OF_SUBSETS)
         # Inverse CDF on one uniform per sample (torch.multinomial costs ~0.4 ms per call on CPU).
         cdf = torch.cumsum(self._weights, 0)[:-1].float().to(x.device)
         u = rng.rand(n if self.per_sample else 1, device=x.device, generator=generator)

@@ -45,13 +45,17 @@ def resize_taps(start: torch.Tensor, length: torch.Tensor, size_in: int, size_ou
     (``s = length / size_out``) with weights ``max(0, 1 - |j + 0.5 - c| / S)``,
     ``S = max(s, 1)`` with antialias (else 1), kept inside the box and
     normalised to sum 1.  Returns indices and weights, N x size_out x K, with
-    K = ceil(2 S) taps (2 when enlarging).
+    K = ceil(2 S_max) taps for the widest box the shapes allow, ``S_max =
+    max(size_in / size_out, 1)`` (2 without antialias): a fixed count, not the
+    batch's widest box, so ``torch.compile`` needs no data-dependent guard; the
+    taps past a box's own support have weight 0.
     """
     start, length = start.double().view(-1, 1, 1), length.double().view(-1, 1, 1)
     scale = length / size_out
     support = scale.clamp(min=1.0) if antialias else torch.ones_like(scale)
     centre = start + (torch.arange(size_out, dtype=torch.float64, device=start.device).view(1, -1, 1) + 0.5) * scale
-    k = int(math.ceil(2 * float(support.max()) - 1e-9))  # |j + 0.5 - c| < S holds for at most ceil(2 S) pixels
+    widest = max(size_in / size_out, 1.0) if antialias else 1.0
+    k = int(math.ceil(2 * widest - 1e-9))  # |j + 0.5 - c| < S holds for at most ceil(2 S) pixels
     j = torch.floor(centre - support - 0.5) + 1 + torch.arange(k, dtype=torch.float64, device=start.device)
     weights = (1 - ((j + 0.5 - centre) / support).abs()).clamp(min=0) * ((j >= start) & (j < start + length))
     return j.clamp(0, size_in - 1).long(), weights / weights.sum(-1, keepdim=True)
@@ -61,13 +65,15 @@ def resized_crop(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height:
                  width: torch.Tensor, size: Tuple[int, int], *, antialias: bool = True) -> torch.Tensor:
     """Crop each sample's box (N,) tensors and resize it to ``size`` (bilinear), as ``R_y x R_x^T``.
 
-    Enlarging (every box, the ``size=None`` case) is one ``grid_sample``; shrinking with
-    antialias reads K rows per axis (``index_select`` of whole rows on a flat view),
-    weighted and summed in place, the x axis on the transposed image.
+    Where no box can be shrunk (``size`` at least the input's, the ``size=None``
+    case) or without antialias: one ``grid_sample``.  Otherwise (decided on the
+    shapes, never on the boxes, so it compiles without a guard) antialias reads
+    K rows per axis (``index_select`` of whole rows on a flat view), weighted and
+    summed in place, the x axis on the transposed image.
     """
     n, c, h, w = x.shape
     oh, ow = size
-    if not antialias or (bool((height <= oh).all()) and bool((width <= ow).all())):
+    if not antialias or (h <= oh and w <= ow):
         return _enlarge(x, top, left, height, width, size)
     iy, wy = resize_taps(top, height, h, oh, antialias=antialias)
     ix, wx = resize_taps(left, width, w, ow, antialias=antialias)

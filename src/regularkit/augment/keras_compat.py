@@ -45,21 +45,32 @@ from regularkit.errors import RegularkitError
 from regularkit.preprocess import Rescale, Standardize, ZCAWhiten, as_fit_tensor, check_fit_split
 
 
+def _listed(spec) -> bool:
+    return isinstance(spec, (list, tuple, np.ndarray))
+
+
+def _shifts(spec) -> bool:
+    """Whether a shift range moves anything (``np.any`` in plain Python: traced by ``torch.compile``)."""
+    return any(float(v) != 0 for v in spec) if _listed(spec) else float(spec) != 0
+
+
 def _keras_shift(spec, n: int, size: int, x, generator) -> torch.Tensor:
     """Keras' shift draw, in pixels: int k -> {0..k-1} with a random sign; sequence -> a random
-    element with a random sign; float -> U(-r, r); all times ``size`` when the range is below 1."""
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool) \
-            or isinstance(spec, (list, tuple, np.ndarray)):
-        choices = torch.arange(int(spec)) if np.ndim(spec) == 0 \
-            else torch.as_tensor(np.asarray(spec), dtype=torch.float64)
-        u = rng.rand(n, device=x.device, generator=generator).cpu()
+    element with a random sign; float -> U(-r, r); all times ``size`` when the range is below 1.
+
+    The spec is read in plain Python (no NumPy on the way), so ``make_params`` compiles without a break."""
+    values = [float(v) for v in spec] if _listed(spec) else [float(spec)]
+    if _listed(spec) or isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        choices = (torch.tensor(values, dtype=torch.float64) if _listed(spec)
+                   else torch.arange(int(spec))).to(x.device)
+        u = rng.rand(n, device=x.device, generator=generator)
         pick = choices[(u * len(choices)).long().clamp_max(len(choices) - 1)].float()
         sign = torch.where(rng.rand(n, device=x.device, generator=generator) < 0.5, -1.0, 1.0)
-        value = pick.to(x.device) * sign
+        value = pick * sign
     else:
-        r = float(spec)
+        r = values[0]
         value = uniform(n, -r, r, x, generator)
-    return value * size if float(np.max(spec)) < 1 else value
+    return value * size if max(values) < 1 else value
 
 
 class ImageDataGenerator(Augmentation):
@@ -167,13 +178,13 @@ class ImageDataGenerator(Augmentation):
         n, _, h, w = x.shape
         params: Params = {}
         if self.rotation_range or self.shear_range or self._zoom != (1.0, 1.0) \
-                or np.any(self.width_shift_range) or np.any(self.height_shift_range):
+                or _shifts(self.width_shift_range) or _shifts(self.height_shift_range):
             theta = torch.deg2rad(uniform(n, -self.rotation_range, self.rotation_range, x, generator).double())
             zero = torch.zeros(n, dtype=torch.float64, device=x.device)
             tx = _keras_shift(self.height_shift_range, n, h, x, generator).double() \
-                if np.any(self.height_shift_range) else zero
+                if _shifts(self.height_shift_range) else zero
             ty = _keras_shift(self.width_shift_range, n, w, x, generator).double() \
-                if np.any(self.width_shift_range) else zero
+                if _shifts(self.width_shift_range) else zero
             sh = torch.deg2rad(uniform(n, -self.shear_range, self.shear_range, x, generator).double())
             zx, zy = (uniform(n, *self._zoom, x, generator).double() for _ in range(2))
             # Keras' matrix in (row, col): R(theta) Shift(tx, ty) Shear(sh) Zoom(zx, zy), output -> input.

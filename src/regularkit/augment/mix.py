@@ -29,10 +29,12 @@ MixUp takes any batch N x ... (vectors N x D, sequences N x C x L, images):
 it mixes along dim 0.  CutMix and the fused switch need images.  Integer
 images are mixed in float32 and rounded back (CutMix copies pixels exactly).
 
-``apply`` compiles without a graph break (``torch.compile``): no ``.item()``,
-no host sync, no Python branch on tensor values.  All randomness, the Beta
-draw included (NumPy, seeded from the torch generator), lives in
-``make_params``, which runs eagerly.  The one host sync of eager ``apply``, the
+The whole op compiles without a graph break (``torch.compile(fullgraph=True)``,
+unseeded): no ``.item()``, no host sync, no Python branch on tensor values.
+All randomness lives in ``make_params``; the Beta draw is two torch Gamma
+draws, ``G1 / (G1 + G2)`` (:func:`regularkit._util.rng.beta`; a NumPy
+generator seeded through ``.item()`` until issue 24, so seeds give other
+lambdas since).  The one host sync of eager ``apply``, the
 range check of class indices (:func:`regularkit.targets.check_class_indices`),
 is skipped while compiling, where ``F.one_hot``'s own check applies.
 """
@@ -63,7 +65,8 @@ def partner_index(n: int, pairing: str, x: torch.Tensor, generator: torch.Genera
     """Index of each sample's partner: a random n-cycle (no fixed point for n >= 2) or the flipped batch."""
     if pairing == "flip":
         return torch.arange(n - 1, -1, -1, device=x.device)
-    order = torch.randperm(n, generator=generator, device=rng.draw_device(x.device, generator)).to(x.device)
+    order = torch.randperm(n, **rng.generator_kwargs(generator), device=rng.draw_device(x.device, generator))
+    order = order.to(x.device)
     partner = torch.empty_like(order)
     partner[order] = order.roll(-1)  # order[k] is paired with order[k + 1]
     return partner

@@ -33,6 +33,8 @@ mean as their gray (torchvision refuses them).
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -219,12 +221,19 @@ def _kernel(name: str):
 
 
 def apply_ops(x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor, *, fill: float = 0.0,
-              interpolation: str = "nearest") -> torch.Tensor:
+              interpolation: str = "nearest", ops: Sequence[int] | None = None) -> torch.Tensor:
     """One op per sample: ``op`` (N,) indexes :data:`OPS`, ``magnitude`` (N,) is its final (signed) value.
 
-    Each op runs once, on the samples that drew it; the geometric ones share
-    one warp.  One host sync (which ops are present) per call.
+    Eager: each op runs once, on the samples that drew it; the geometric ones
+    share one warp.  One host sync (which ops are present) per call, and shapes
+    that depend on the draw.  While ``torch.compile`` traces, the same numbers
+    come from :func:`apply_ops_dense` (every op on the whole batch, no data-dependent
+    shape: one graph).  Both are kept because the dense form costs 3-9x the eager
+    time of the policies on a CPU (docs/augment.md, "torch.compile"); the tests
+    check they agree bit for bit.  ``ops``: the indices ``op`` may hold (default all).
     """
+    if torch.compiler.is_compiling():
+        return apply_ops_dense(x, op, magnitude, fill=fill, interpolation=interpolation, ops=ops)
     op = op.to(x.device)
     counts = torch.bincount(op, minlength=len(OPS)).tolist()
     if counts[0] == x.shape[0]:
@@ -242,6 +251,30 @@ def apply_ops(x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor, *, fil
     return out
 
 
-__all__ = ["OPS", "GEOMETRIC", "apply_ops", "adjust_brightness", "adjust_contrast", "adjust_saturation",
+def apply_ops_dense(x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor, *, fill: float = 0.0,
+                    interpolation: str = "nearest", ops: Sequence[int] | None = None) -> torch.Tensor:
+    """:func:`apply_ops` without data-dependent shapes: every op in ``ops`` (indices into :data:`OPS`, default
+    all) runs on the whole batch, one geometric warp included, and ``torch.where`` keeps each sample's own.
+
+    The ops are per sample (no statistic crosses samples), so a sample's result does not depend on which
+    others ran beside it: the same numbers as the eager subsets, bit for bit.  Magnitudes of other ops
+    reach a kernel on the rows it does not keep; ``where`` (not a blend) drops whatever they give there.
+    """
+    op, magnitude = op.to(x.device), magnitude.to(x.device)
+    present = range(1, len(OPS)) if ops is None else sorted(set(int(i) for i in ops) - {0})
+    out = x
+    kinds = [i for i in present if i <= len(GEOMETRIC)]
+    if kinds:
+        geometric = (op >= 1) & (op <= len(GEOMETRIC))
+        matrix = geometric_matrix((op - 1).clamp(0, len(GEOMETRIC) - 1), magnitude, x.shape[2], x.shape[3])
+        out = torch.where(geometric.view(-1, 1, 1, 1), warp(x, matrix, fill=fill, interpolation=interpolation), out)
+    for i in present:
+        if i > len(GEOMETRIC):
+            out = torch.where((op == i).view(-1, 1, 1, 1), _kernel(OPS[i])(x, magnitude), out)
+    return out
+
+
+__all__ = ["OPS", "GEOMETRIC", "apply_ops", "apply_ops_dense", "adjust_brightness", "adjust_contrast",
+           "adjust_saturation",
            "adjust_sharpness", "autocontrast", "equalize", "geometric_matrix", "invert", "posterize", "solarize",
            "warp", "check_pixels", "bound"]

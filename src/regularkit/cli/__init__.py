@@ -28,13 +28,11 @@ def study_config(args: argparse.Namespace):
 
 
 def cmd_study(args) -> int:
-    import torch
-
     from regularkit.study.pipeline import run_study
-    cfg = study_config(args)
-    torch.set_num_threads(cfg.threads_per_worker())
+    cfg = study_config(args)  # the plan decides the threads and workers (what was asked for wins) and says why
     result = run_study(cfg, progress=not args.no_progress, fresh=args.fresh)
-    return _unfinished(result, cfg, getattr(args, "argv", None) or ["study"])
+    return _unfinished(result, result.plan.cfg if result.plan is not None else cfg,
+                       getattr(args, "argv", None) or ["study"])
 
 
 #: Exit code of a study that ended with runs still to train (sysexits' EX_TEMPFAIL: rerun it).

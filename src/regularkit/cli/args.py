@@ -55,6 +55,9 @@ def _add_common(p) -> None:
                                   "(root/<class>/*.png), or a .csv / .parquet table (with --target)")
     p.add_argument("--data-dir", help="folder holding the fashion-mnist IDX files")
     p.add_argument("--image-size", type=_ints, help="image folders: resize every image to H,W (or one number)")
+    p.add_argument("--stream", choices=("auto", "on", "off"), help="image folders and torch Datasets: decode each "
+                   "batch when training reads it, memory bounded by a batch (default auto: when the decoded data "
+                   "would not fit; same numbers either way)")
     p.add_argument("--target", help="tables: the column holding the class, or the numeric column(s) to "
                                     "predict (a,b: several outputs)")
     p.add_argument("--task", choices=("auto", "classification", "regression"),
@@ -76,7 +79,10 @@ def _add_common(p) -> None:
     p.add_argument("--optimizer", choices=("sgd", "adamw"))
     p.add_argument("--schedule", choices=("constant", "step", "cosine"))
     p.add_argument("--train-size", type=int, help="use a stratified subset of this many training examples")
-    p.add_argument("--val-fraction", type=float, help="fraction of the training set held out for validation")
+    p.add_argument("--val-fraction", type=float, help="fraction of the training set held out for validation "
+                                                      "(default 0.2; with --train-size, validation stays in proportion "
+                                                      "to it: ceil(train_size*f/(1-f)), at least 1000)")
+    p.add_argument("--val-size", type=int, help="this many validation examples (overrides --val-fraction)")
     p.add_argument("--out", help="results folder (default runs/study)")
     p.add_argument("--storage", help="Optuna storage URL or journal path shared by workers (default: a journal "
                                      "file in --out)")
@@ -84,8 +90,10 @@ def _add_common(p) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default auto: CUDA if "
                                                                             "present)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="mixed precision (default fp32)")
-    p.add_argument("--threads", type=int, help="torch threads per worker (default: cores / workers); part of every "
-                                               "run key: other threads make new runs")
+    p.add_argument("--threads", type=int, help="torch threads per worker (study default: one per GFLOP of a "
+                                               "training step, at most the cores per worker: 1 for the built-in "
+                                               "models on digits and Fashion-MNIST; search default: cores / "
+                                               "workers); part of every run key: other threads make new runs")
 
 
 def _add_study(sub) -> None:
@@ -99,11 +107,17 @@ def _add_study(sub) -> None:
                                                          "split with N trials (Optuna TPE, pruning)")
     p.add_argument("--combine", action="store_const", const=True, help="also train a recipe combining the ones "
                                                                         "that lowered validation error")
-    p.add_argument("--workers", type=int, help="processes training runs side by side (default 1; at most 4 per core: "
-                                               "each is a Python process with its own copy of the data)")
+    p.add_argument("--workers", type=int, help="processes training runs side by side (default: one per core the "
+                                               "threads leave and other processes do not keep busy, when the runs "
+                                               "have at least 5,000 steps per worker and memory holds each worker's "
+                                               "copy of the data; the 'threads:' line says which and why; at most 4 "
+                                               "per core)")
     p.add_argument("--artifacts", help="folder for the runs' test probabilities shared by every worker "
                                        "(default: next to the ledger)")
     p.add_argument("--fresh", action="store_true", help="move an existing study in --out aside and start anew")
+    p.add_argument("--vectorize-seeds", action=argparse.BooleanOptionalAction, help="train a recipe's seeds together "
+                   "as one model where it applies (the same numbers; SAM, R-Drop, SWA, snapshots, fp16 and "
+                   "regression train one seed at a time)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

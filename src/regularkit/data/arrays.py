@@ -10,8 +10,17 @@ both parts are recorded in ``sources``, so a study can save which samples
 tested it.  ``from_torch`` reads a map-style ``torch.utils.data.Dataset``
 once, item by item (``dataset[i]`` for ``i < len(dataset)``), without a
 DataLoader: no workers, no collation, no shuffling to reproduce.
+
+``stream_torch`` keeps the samples in the torch Dataset instead: one pass reads the
+labels, checks every item (each sample through the same ``as_features`` as an array,
+as a batch of one) and digests the content; afterwards a batch reads its items when
+it is asked for (:class:`TorchItems`, through a DataLoader with ``num_workers``:
+:mod:`~regularkit.data.streaming`).  A random transform in the Dataset is then drawn
+at every read, as torch does; the digest pass saw one draw of it.
 """
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import torch
@@ -19,9 +28,10 @@ import torch
 from regularkit._util.checks import check_int
 from regularkit.data.sampling import split_off_test
 from regularkit.data.schema import Dataset, as_features, as_labels, inferred_num_classes
+from regularkit.data.streaming import Streamed, StreamedDataset
 from regularkit.errors import RegularkitError
 
-__all__ = ["from_arrays", "from_torch"]
+__all__ = ["from_arrays", "from_torch", "stream_torch", "torch_bytes", "TorchItems"]
 
 
 def _to_numpy(what: str, value, source: str) -> np.ndarray:
@@ -113,8 +123,7 @@ def _label(value, where: str, source: str) -> int:
     return value
 
 
-def _materialize(what: str, dataset, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Every ``(x, y)`` item of ``dataset``, read once in index order, as stacked arrays."""
+def _length(what: str, dataset, source: str) -> int:
     try:
         n = len(dataset)
     except TypeError:
@@ -122,22 +131,126 @@ def _materialize(what: str, dataset, source: str) -> tuple[np.ndarray, np.ndarra
                               f"__getitem__), got {type(dataset).__name__}") from None
     if n == 0:
         raise RegularkitError(f"{source}: {what} is empty")
+    return n
+
+
+def _item(what: str, dataset, i: int, source: str):
+    """``dataset[i]`` checked: an ``(x, y)`` pair with a tensor or array ``x`` (returned as NumPy)."""
+    item = dataset[i]
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise RegularkitError(f"{source}: {what}[{i}] must be an (x, y) pair, got {type(item).__name__}"
+                              + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else ""))
+    sample, label = item
+    if not isinstance(sample, (torch.Tensor, np.ndarray)):
+        raise RegularkitError(f"{source}: {what}[{i}] has x of type {type(sample).__name__}; expected a "
+                              "tensor or an array (for PIL images, add torchvision's ToTensor or PILToTensor)")
+    return _to_numpy("x", sample, source), label
+
+
+def _materialize(what: str, dataset, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``(x, y)`` item of ``dataset``, read once in index order, as stacked arrays."""
     xs, ys = [], []
-    for i in range(n):
-        item = dataset[i]
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise RegularkitError(f"{source}: {what}[{i}] must be an (x, y) pair, got {type(item).__name__}"
-                                  + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else ""))
-        sample, label = item
-        if not isinstance(sample, (torch.Tensor, np.ndarray)):
-            raise RegularkitError(f"{source}: {what}[{i}] has x of type {type(sample).__name__}; expected a "
-                                  "tensor or an array (for PIL images, add torchvision's ToTensor or PILToTensor)")
-        xs.append(_to_numpy("x", sample, source))
+    for i in range(_length(what, dataset, source)):
+        sample, label = _item(what, dataset, i, source)
+        xs.append(sample)
         if xs[-1].shape != xs[0].shape:
             raise RegularkitError(f"{source}: {what}[{i}] has x of shape {xs[-1].shape} but {what}[0] "
                                   f"has {xs[0].shape}")
         ys.append(_label(label, f"{what}[{i}]", source))
     return np.stack(xs), np.asarray(ys, np.int64)
+
+
+class TorchItems:
+    """The ``x`` of a torch Dataset's items as a streaming source: ``read(i)`` is ``dataset[i]``'s ``x``,
+    converted as :func:`from_torch` converts it (``as_features`` on a batch of one)."""
+
+    def __init__(self, dataset, what: str, source: str, layout: str | None, sample_shape: tuple[int, ...]) -> None:
+        self.dataset, self.what, self.source, self.layout = dataset, what, source, layout
+        self.sample_shape = sample_shape
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def read(self, i: int) -> np.ndarray:
+        raw, _ = _item(self.what, self.dataset, i, self.source)
+        x = as_features(f"{self.what}[{i}]", raw[None], source=self.source, layout=self.layout)[0][0]
+        if x.shape != self.sample_shape:
+            raise RegularkitError(f"{self.source}: {self.what}[{i}] has x of shape {x.shape} but {self.what}[0] "
+                                  f"has {self.sample_shape}")
+        return x
+
+    def describe(self) -> str:
+        return f"{self.source}: torch Dataset {self.what!r}"
+
+
+def _scan(what: str, dataset, source: str, layout, h) -> tuple[TorchItems, np.ndarray, str]:
+    """One pass over ``dataset``: every item checked and converted, the content digested; the labels."""
+    n = _length(what, dataset, source)
+    labels, shape, kind = [], None, layout
+    for i in range(n):
+        raw, label = _item(what, dataset, i, source)
+        x, kind = as_features(f"{what}[{i}]", raw[None], source=source, layout=layout)
+        if shape is None:
+            shape = x.shape[1:]
+        elif x.shape[1:] != shape:
+            raise RegularkitError(f"{source}: {what}[{i}] has x of shape {x.shape[1:]} but {what}[0] has {shape}")
+        labels.append(_label(label, f"{what}[{i}]", source))
+        h.update(memoryview(np.ascontiguousarray(x)).cast("B"))
+    y = as_labels(f"y_{what}", np.asarray(labels), n, source=source)
+    h.update(f"{what}{shape}".encode() + y.tobytes())
+    return TorchItems(dataset, what, source, layout, shape), y, kind
+
+
+def torch_bytes(*datasets, layout: str | None = None, name: str = "torch") -> int:
+    """Bytes the samples of ``datasets`` would take materialized (float32), from one item read of each:
+    ``len(dataset)`` times its first sample's size, converted as :func:`from_torch` converts it."""
+    total = 0
+    for what, dataset in zip(("train", "test"), datasets):
+        n = _length(what, dataset, name)
+        raw, _ = _item(what, dataset, 0, name)
+        total += n * as_features(f"{what}[0]", raw[None], source=name, layout=layout)[0].nbytes
+    return total
+
+
+def stream_torch(train, test=None, *, name: str = "torch", num_classes: int | None = None, classes=None,
+                 layout: str | None = None, test_fraction: float = 0.2, seed: int = 0, flips=None,
+                 fill: str | None = None, num_workers: int = 0) -> StreamedDataset:
+    """:func:`from_torch`'s dataset with the samples left in the torch Datasets (see the module docstring).
+
+    Checked as :func:`from_torch` checks (the items, the labels, the classes), in one
+    pass that also digests the content: ``sources["digest"]`` (BLAKE2b of every converted
+    sample and the labels), so a study can name the data without holding it.
+    """
+    if not isinstance(name, str) or not name:
+        raise RegularkitError(f"name must be a non-empty string, got {name!r}")
+    seed = check_int("seed", seed, minimum=0)
+    names = _class_names(classes, name)
+    h = hashlib.blake2b(digest_size=16)
+    train_items, y_train, kind = _scan("train", train, name, layout, h)
+    x_train = Streamed(train_items, num_workers=num_workers)
+    if test is not None:
+        test_items, y_test, _ = _scan("test", test, name, kind, h)
+        if test_items.sample_shape != train_items.sample_shape:
+            raise RegularkitError(f"{name}: train samples have shape {train_items.sample_shape} but test samples "
+                                  f"{test_items.sample_shape}")
+        x_test = Streamed(test_items, num_workers=num_workers)
+        sources = {"loader": "torch", "split": "given"}
+    else:
+        train_idx, test_idx = split_off_test(y_train, test_fraction, seed=seed, classes=names)
+        x_train, x_test, y_test, y_train = x_train[train_idx], x_train[test_idx], y_train[test_idx], y_train[train_idx]
+        sources = {"loader": "torch", "split": "seeded", "test_fraction": test_fraction, "seed": seed,
+                   "train_indices": train_idx.tolist(), "test_indices": test_idx.tolist()}
+    seen = np.unique(y_train)
+    if len(seen) < 2:
+        raise RegularkitError(f"{name}: y_train holds a single class ({seen[0]}); a classifier needs at least 2")
+    if num_classes is None:
+        num_classes = len(names) if names is not None else inferred_num_classes(name, y_train, y_test)
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    top = int(max(y_train.max(), y_test.max()))
+    if top >= num_classes:
+        raise RegularkitError(f"{name}: label {top} is out of range for num_classes={num_classes}")
+    return StreamedDataset(name, x_train, y_train, x_test, y_test, num_classes=num_classes, classes=names,
+                           layout=kind, flips=flips, fill=fill, sources={**sources, "digest": h.hexdigest()})
 
 
 def from_torch(train, test=None, *, name: str = "torch", num_classes: int | None = None, classes=None,

@@ -15,6 +15,11 @@ line before any image is decoded (:func:`~regularkit._util.memory.check_fits`).
 ``grayscale=True`` converts colour with Pillow's ITU-R 601-2 luma
 (``convert("L")``); ``grayscale=False`` forces RGB.  Pixels are scaled to [0, 1]:
 8-bit by 1/255, 16-bit grey by 1/65535.
+
+:func:`stream_image_folder` reads the same folder lazily: the headers are read and
+the split is made as here, and each image is decoded when a batch asks for it
+(:class:`ImageFiles`, :mod:`~regularkit.data.streaming`), to the same pixels;
+:func:`load_image_folder` is that, decoded once (:func:`~regularkit.data.streaming.materialize`).
 """
 from __future__ import annotations
 
@@ -25,12 +30,13 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from regularkit._util.checks import check_in_range, check_int
-from regularkit._util.memory import check_fits
 from regularkit.data.sampling import split_off_test
 from regularkit.data.schema import Dataset, check_fill, check_flips
+from regularkit.data.streaming import Streamed, StreamedDataset, materialize
 from regularkit.errors import RegularkitError
 
-__all__ = ["load_image_folder", "IMAGE_SUFFIXES", "GREY_MODES"]
+__all__ = ["load_image_folder", "stream_image_folder", "decode_image_folder", "ImageFiles", "IMAGE_SUFFIXES",
+           "GREY_MODES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 #: Pillow modes read as one grey channel; ``LA``'s alpha is dropped.
@@ -134,18 +140,30 @@ def _pixels(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarr
     return np.repeat(array[None], channels, axis=0)  # channels is 3 only for 16-bit grey among RGB
 
 
-def load_image_folder(root: str | os.PathLike, *, image_size: int | tuple[int, int] | None = None,
-                      test_fraction: float = 0.2, seed: int = 0, grayscale: bool | None = None,
-                      flips: tuple[str, ...] | None = None, fill: str | None = None) -> Dataset:
-    """A Dataset of the images under ``root``: float32 N×C×H×W in [0, 1], classes from folder names.
+class ImageFiles:
+    """The images ``files`` as a streaming source: ``read(i)`` decodes file ``i`` (:func:`_pixels`)."""
 
-    With ``root/train`` and ``root/test`` both present, that split is used and
-    the classes are the train folder names; otherwise a seeded, stratified
-    ``test_fraction`` is held out (:func:`~regularkit.data.sampling.split_off_test`).
-    ``sources`` records which files (relative to ``root``) went where.  Images
-    of differing sizes need ``image_size`` (an int or ``(H, W)``), which
-    resizes every image with Pillow's bilinear filter.
-    """
+    def __init__(self, root: Path, files: list[Path], channels: int, size: tuple[int, int] | None,
+                 shape: tuple[int, int]) -> None:
+        self.root, self.files, self.channels, self.size = root, files, channels, size
+        self.sample_shape = (channels, *shape)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, i: int) -> np.ndarray:
+        return _pixels(self.files[i], self.channels, self.size)
+
+    def describe(self) -> str:
+        return f"image folder {str(self.root)!r}"
+
+
+def stream_image_folder(root: str | os.PathLike, *, image_size: int | tuple[int, int] | None = None,
+                        test_fraction: float = 0.2, seed: int = 0, grayscale: bool | None = None,
+                        flips: tuple[str, ...] | None = None, fill: str | None = None,
+                        num_workers: int = 0) -> StreamedDataset:
+    """The images under ``root`` as a :class:`~regularkit.data.streaming.StreamedDataset`: headers read now,
+    pixels decoded per batch by ``num_workers`` loader processes (see :func:`load_image_folder`)."""
     root = Path(root)
     if not root.is_dir():
         raise RegularkitError(f"image folder not found: {root}")
@@ -181,17 +199,36 @@ def load_image_folder(root: str | os.PathLike, *, image_size: int | tuple[int, i
         channels = 1 if all(mode in GREY_MODES for mode, _ in headers) else 3
     else:
         channels = 1 if grayscale else 3
-    h, w = size if size is not None else (h0, w0)
-    # decoded images, then stacked, then cut into train and test: two float32 copies at the peak
-    check_fits(2 * 4 * len(files) * channels * h * w,
-               f"image folder {str(root)!r} ({len(files):,} images of {channels}×{h}×{w} float32, twice while "
-               "loading)",
-               "pass a smaller image_size (--image-size H,W)")
-    x = np.stack([_pixels(p, channels, size) for p in files])
+    all_files = Streamed(ImageFiles(root, files, channels, size, size or (h0, w0)), num_workers=num_workers)
     rel = [p.relative_to(root).as_posix() for p in files]
     sources = {"loader": "image_folder", "root": str(root), "split": "folders" if has_train else "seeded",
                "test_fraction": None if has_train else test_fraction, "seed": None if has_train else seed,
                "image_size": list(size) if size else None, "channels": channels,
                "train_files": [rel[i] for i in train_idx], "test_files": [rel[i] for i in test_idx]}
-    return Dataset(root.name, x[train_idx], y[train_idx], x[test_idx], y[test_idx], num_classes=len(classes),
-                   classes=tuple(classes), layout="images", flips=flips, fill=fill, sources=sources)
+    return StreamedDataset(root.name, all_files[train_idx], y[train_idx], all_files[test_idx], y[test_idx],
+                           num_classes=len(classes), classes=tuple(classes), layout="images", flips=flips, fill=fill,
+                           sources=sources)
+
+
+def load_image_folder(root: str | os.PathLike, *, image_size: int | tuple[int, int] | None = None,
+                      test_fraction: float = 0.2, seed: int = 0, grayscale: bool | None = None,
+                      flips: tuple[str, ...] | None = None, fill: str | None = None) -> Dataset:
+    """A Dataset of the images under ``root``: float32 N×C×H×W in [0, 1], classes from folder names.
+
+    With ``root/train`` and ``root/test`` both present, that split is used and
+    the classes are the train folder names; otherwise a seeded, stratified
+    ``test_fraction`` is held out (:func:`~regularkit.data.sampling.split_off_test`).
+    ``sources`` records which files (relative to ``root``) went where.  Images
+    of differing sizes need ``image_size`` (an int or ``(H, W)``), which
+    resizes every image with Pillow's bilinear filter.
+    """
+    return decode_image_folder(stream_image_folder(root, image_size=image_size, test_fraction=test_fraction,
+                                                   seed=seed, grayscale=grayscale, flips=flips, fill=fill))
+
+
+def decode_image_folder(streamed: StreamedDataset) -> Dataset:
+    """A streamed image folder (:func:`stream_image_folder`) decoded once into arrays; refused when it cannot fit."""
+    n, (c, h, w) = len(streamed.y_train) + len(streamed.y_test), streamed.input_shape
+    # decoded images, then stacked: two float32 copies at the peak
+    return materialize(streamed, f"image folder {streamed.sources['root']!r} ({n:,} images of {c}×{h}×{w} float32, "
+                                 "twice while loading)", "pass a smaller image_size (--image-size H,W)")

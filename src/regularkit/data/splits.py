@@ -4,6 +4,10 @@ Model selection (early stopping, hyper-parameter search) must only ever see
 the validation part carved out of the training set; the test set is carried
 along untouched for the final report.  The indices come from
 :mod:`regularkit.data.sampling`.
+
+A :class:`~regularkit.data.streaming.StreamedDataset` gives streamed splits: ``x_*``
+are :class:`~regularkit.data.streaming.Streamed` views of the same indices (nothing
+decoded; ``fit`` and ``evaluate`` read them batch by batch), ``y_*`` tensors as always.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import torch
 
 from regularkit.data.sampling import train_val_split
 from regularkit.data.schema import Dataset
+from regularkit.data.streaming import Streamed, StreamedDataset
 from regularkit.errors import RegularkitError
 
 __all__ = ["Splits", "make_splits", "make_splits_from_indices"]
@@ -24,17 +29,17 @@ __all__ = ["Splits", "make_splits", "make_splits_from_indices"]
 class Splits:
     """Train / validation / test tensors of one run.
 
-    ``x_*`` are float32 tensors (N×C×H×W images or N×D vectors), ``y_*``
+    ``x_*`` are float32 tensors (N×C×H×W images or N×D vectors), or streamed views of them, ``y_*``
     int64 class indices (regression: float32 standardized targets N x k, and ``regression``
     their mean, std and loss: :mod:`regularkit.data.regression`).  ``train_idx``/``val_idx`` index the dataset's
     training set, so a result can record exactly which samples validated it.
     """
 
-    x_train: torch.Tensor
+    x_train: torch.Tensor | Streamed
     y_train: torch.Tensor
-    x_val: torch.Tensor
+    x_val: torch.Tensor | Streamed
     y_val: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | Streamed
     y_test: torch.Tensor
     num_classes: int
     input_shape: tuple[int, ...]
@@ -53,6 +58,11 @@ class Splits:
         return "classification" if self.regression is None else "regression"
 
     @property
+    def streamed(self) -> bool:
+        """Whether the samples are read from their source batch by batch (not held as tensors)."""
+        return isinstance(self.x_train, Streamed)
+
+    @property
     def train(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.x_train, self.y_train
 
@@ -69,7 +79,7 @@ class Splits:
                 f"test={len(self.y_test)}, input_shape={self.input_shape}, num_classes={self.num_classes})")
 
 
-def make_splits_from_indices(dataset: Dataset, train_idx, val_idx) -> Splits:
+def make_splits_from_indices(dataset: Dataset | StreamedDataset, train_idx, val_idx) -> Splits:
     """:class:`Splits` from given indices into ``dataset``'s training set (one k-fold fold, say)."""
     n = len(dataset.y_train)
     train_idx, val_idx = np.asarray(train_idx, np.int64), np.asarray(val_idx, np.int64)
@@ -79,9 +89,9 @@ def make_splits_from_indices(dataset: Dataset, train_idx, val_idx) -> Splits:
     if np.intersect1d(train_idx, val_idx).size:
         raise RegularkitError(f"train_idx and val_idx overlap in {np.intersect1d(train_idx, val_idx).size} samples")
 
-    def t(a: np.ndarray) -> torch.Tensor:
+    def t(a: np.ndarray | Streamed) -> torch.Tensor | Streamed:
         # Fancy indexing and np.array copy: tensors never alias the (read-only) dataset arrays.
-        return torch.from_numpy(np.array(a, copy=True))
+        return a if isinstance(a, Streamed) else torch.from_numpy(np.array(a, copy=True))
 
     return Splits(
         x_train=t(dataset.x_train[train_idx]), y_train=t(dataset.y_train[train_idx]),
@@ -93,7 +103,7 @@ def make_splits_from_indices(dataset: Dataset, train_idx, val_idx) -> Splits:
     )
 
 
-def make_splits(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0, *,
+def make_splits(dataset: Dataset | StreamedDataset, val_fraction: float = 0.1, seed: int = 0, *,
                 val_size: int | None = None, stratify: bool = True) -> Splits:
     """Carve a seeded (stratified) validation set out of ``dataset``'s training set.
 

@@ -19,15 +19,19 @@ knob                   rule on the user's model
                        parameters; needs at least one hidden Linear
 ``init``, ``bias_init``  applied to every Linear and Conv layer (:func:`regularkit.init.initialize`)
 ``output_bias``        ``"prior"`` needs a head to set (done by the study on ``find_head``)
-``batchnorm``,         cannot apply: where normalisation or stochastic depth go is the model's
-``drop_path``          architecture; put ``nn.BatchNorm*`` / ``DropPath`` in your factory
-``kind``, ``widths``,  cannot apply: a recipe that changes them asks for another architecture
-``channels``,
-``activation``
+``batchnorm``,         refused (factory rule ``refused``): where normalisation, stochastic depth or
+``drop_path``,         dropped blocks go is the model's architecture; put ``nn.BatchNorm*`` /
+``drop_block``         ``DropPath`` / ``DropBlock2d`` in your factory (alpha dropout likewise)
+``kind``, ``widths``,  refused (factory rule ``architecture``): a recipe that changes them asks for
+``channels``, ...      another architecture
 =====================  ==========================================================================
 
 :func:`inapplicable` says, before any training, why a config cannot be applied to
-a model (or ``None``); :func:`adapt` applies it.
+a model (or ``None``); :func:`adapt` applies it.  Which knobs are applied, refused or
+architecture is not listed in code here: each field of the ``ModelConfig`` says it in its
+metadata (``factory=`` in :mod:`regularkit.train.model_config`, read by
+:func:`regularkit.train.knobs.factory_refusal`); this module adds what only the model can tell
+(a dropout layer to set, a hidden Linear for DropConnect, a head for the prior bias).
 """
 from __future__ import annotations
 
@@ -36,16 +40,13 @@ from torch import nn
 from regularkit.errors import RegularkitError
 from regularkit.noise import DropConnectLinear, DropPath, Dropout
 from regularkit.train.config import ModelConfig
+from regularkit.train.knobs import factory_refusal
 from regularkit.transfer import find_head
 
 __all__ = ["DROPOUT_TYPES", "dropout_layers", "hidden_linears", "inapplicable", "adapt", "regularization_in",
            "as_built_note"]
 
 DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, Dropout)
-
-#: Fields whose change from the base config asks for another architecture.
-_ARCHITECTURE = ("kind", "widths", "channels", "activation", "bottleneck")
-
 
 def dropout_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(qualified name, layer)`` of every dropout layer, in module order."""
@@ -67,19 +68,9 @@ def hidden_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
 
 def inapplicable(cfg: ModelConfig, base: ModelConfig, model: nn.Module) -> str | None:
     """Why ``cfg`` cannot be applied to ``model`` (built by a user's factory from ``base``), or None."""
-    changed = [f for f in _ARCHITECTURE if getattr(cfg, f) != getattr(base, f)]
-    if changed:
-        return f"it changes the architecture ({', '.join(f'model.{f}' for f in changed)}), which your factory decides"
-    if cfg.batchnorm:
-        return "it adds batch norm, which has to be placed inside your model: put nn.BatchNorm* in your factory"
-    if cfg.drop_path:
-        return "it needs residual blocks with stochastic depth: put regularkit.noise.DropPath in your factory"
-    if cfg.drop_block:
-        return ("it drops blocks of convolutional feature maps, placed after chosen conv stages: put "
-                "regularkit.noise.DropBlock2d in your factory")
-    if cfg.dropout_kind == "alpha":
-        return ("alpha dropout belongs with SELU units and LeCun-normal weights: build them into your factory "
-                "(regularkit.noise.AlphaDropout)")
+    why = factory_refusal(cfg, base)
+    if why is not None:
+        return why
     rates = cfg.dropout if isinstance(cfg.dropout, tuple) else (cfg.dropout,)
     layers = dropout_layers(model)
     if (any(rates) or cfg.dropout_kind == "classic") and not layers:

@@ -38,15 +38,17 @@ import torch
 from regularkit._util.checks import check_bool, check_probability
 from regularkit._util.rng import check_generator, keep_mask
 from regularkit.errors import RegularkitError
-from regularkit.noise.stochastic import Stochastic, check_float_tensor
+from regularkit.noise.stochastic import (
+    Stochastic,
+    break_before_draw,
+    check_float_tensor,
+    generator_not_traceable,
+)
 
 NoiseShape = Sequence[int | None] | None
 
 #: Why a seeded noise layer cannot be one torch.compile graph (the message of the graph break we insert).
-GENERATOR_NOT_TRACEABLE = (
-    "regularkit: this noise draws from a torch.Generator (seed= or generator=), which torch.compile cannot "
-    "trace (torch 2.13: graph break at the draw); the draw runs eagerly between graphs. For one graph "
-    "(fullgraph=True), build the layer with seed=None and seed torch's global RNG (torch.manual_seed)")
+GENERATOR_NOT_TRACEABLE = generator_not_traceable("noise", "layer")
 
 
 def traceable_generator(generator: torch.Generator | None) -> torch.Generator | None:
@@ -57,16 +59,15 @@ def traceable_generator(generator: torch.Generator | None) -> torch.Generator | 
     why and what to do (:data:`GENERATOR_NOT_TRACEABLE`).  ``None`` (the global RNG) traces.
     """
     generator = check_generator(generator)
-    if generator is not None and torch.compiler.is_compiling():
-        torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
+    if generator is not None:
+        break_before_draw(GENERATOR_NOT_TRACEABLE)
     return generator
 
 
 def layer_generator(layer: Stochastic, device: torch.device) -> torch.Generator | None:
     """The generator ``layer`` draws from; a seeded layer's first call creates it, which dynamo cannot trace."""
-    if layer.seed is not None and layer.generator is None and layer._override is None \
-            and torch.compiler.is_compiling():
-        torch._dynamo.graph_break(msg=GENERATOR_NOT_TRACEABLE)
+    if layer.seed is not None and layer.generator is None and layer._override is None:
+        break_before_draw(GENERATOR_NOT_TRACEABLE)
     return layer._generator_for(device)
 
 

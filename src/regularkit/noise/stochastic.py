@@ -52,6 +52,14 @@ or the first after :meth:`Stochastic.reset_generator`), so build the model
 before or after ``init_process_group`` as you like, but run it after.  timm
 seeds each rank's *global* RNG with ``seed + rank`` (its ``random_seed``);
 here the layer owns its generator, so the layer applies the rank.
+
+torch.compile: torch 2.13's dynamo cannot trace a ``torch.Generator`` (a draw from one
+is a graph break, creating or seeding one inside a graph is an "opaque object").
+:func:`break_before_draw` is the one guard, used by the noise layers and by the
+augmentations alike: while compiling, it breaks the graph just before such a draw
+with regularkit's message (:func:`generator_not_traceable`: why, and the fix), so
+``fullgraph=True`` raises that message instead of torch's, and without ``fullgraph``
+the draw runs eagerly between graphs (the eager stream, exactly).
 """
 from __future__ import annotations
 
@@ -66,6 +74,20 @@ from regularkit._util.checks import check_int
 from regularkit._util.distributed import SeededStream
 from regularkit._util.rng import check_generator, seed_from
 from regularkit.errors import RegularkitError
+
+
+def generator_not_traceable(what: str, unit: str) -> str:
+    """The message of the graph break before a draw from a torch.Generator: ``what`` draws, build the ``unit`` so."""
+    return (f"regularkit: this {what} draws from a torch.Generator (seed= or generator=), which torch.compile "
+            f"cannot trace (torch 2.13: graph break at the draw); the draw runs eagerly between graphs. For one "
+            f"graph (fullgraph=True), build the {unit} with seed=None, call it without generator=, and seed "
+            f"torch's global RNG (torch.manual_seed)")
+
+
+def break_before_draw(message: str) -> None:
+    """Under ``torch.compile``, a graph break with ``message``; eagerly, nothing (see the module docstring)."""
+    if torch.compiler.is_compiling():
+        torch._dynamo.graph_break(msg=message)
 
 
 def check_float_tensor(name: str, x) -> torch.Tensor:

@@ -30,7 +30,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 from regularkit.errors import RegularkitError
 from regularkit.search.journal import journal_path
 
-__all__ = ["open_store", "save_probs", "load_probs", "stored_outputs"]
+__all__ = ["open_store", "save_probs", "load_probs", "stored_outputs", "save_outputs", "load_train_probs"]
 
 
 def store_folder(out: Path, storage: str | None, artifacts: str | None) -> Path:
@@ -52,12 +52,37 @@ def open_store(out: Path, storage: str | None, artifacts: str | None):
     return FileSystemArtifactStore(str(folder))
 
 
-def save_probs(store, trial: optuna.Trial, probs: np.ndarray) -> str:
-    """Upload one run's test probabilities; returns the artifact id to keep in its record."""
+def save_probs(store, trial: optuna.Trial, probs: np.ndarray, *, name: str = "test_probs.npy") -> str:
+    """Upload one run's test probabilities (or, ``name``, other outputs); returns the artifact id for its record."""
     with tempfile.TemporaryDirectory(prefix="regularkit-probs-") as tmp:
-        path = Path(tmp) / "test_probs.npy"
+        path = Path(tmp) / name
         np.save(path, np.asarray(probs, dtype=np.float32))
         return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial)
+
+
+# --- issue 22 (distill): the baseline's training-set probabilities, the teacher of study/teacher.py
+def save_outputs(store, trial: optuna.Trial, record: dict[str, Any]) -> None:
+    """Move a run's outputs from its record to the store: ``test_probs`` (-> ``probs_artifact``) and, for the
+    baseline, ``train_probs`` (-> ``train_probs_artifact``, aligned with the training rows)."""
+    for field, artifact, name in (("test_probs", "probs_artifact", "test_probs.npy"),
+                                  ("train_probs", "train_probs_artifact", "train_probs.npy")):
+        probs = record.pop(field, None)
+        if probs is not None:
+            record[artifact] = save_probs(store, trial, probs.numpy(), name=name)
+
+
+def load_train_probs(store, record: dict[str, Any]) -> np.ndarray | None:
+    """A baseline run's training-set probabilities, or None when it has none in this store; a damaged
+    artifact is an error (a teacher with a missing seed would be another teacher)."""
+    artifact = record.get("train_probs_artifact")
+    if artifact is None:
+        return None
+    probs, why = _read(store, artifact)
+    if why:
+        raise RegularkitError(f"the training-set probabilities of run {record.get('key', record.get('recipe'))!r} "
+                              f"(artifact {artifact}) are unreadable ({why}); rerun with --fresh")
+    return probs
+# --- end issue 22
 
 
 def load_probs(store, record: dict[str, Any]) -> np.ndarray | None:
@@ -70,24 +95,29 @@ def load_probs(store, record: dict[str, Any]) -> np.ndarray | None:
     artifact = record.get("probs_artifact")
     if artifact is None:
         return None
+    probs, why = _read(store, artifact)
+    if why:
+        where = getattr(store, "_base_path", None)
+        shown = str(Path(where) / artifact) if where else artifact
+        print(f"regularkit: warning: test probabilities of run {record.get('key', record.get('recipe'))!r} in "
+              f"{shown!r} are unreadable ({why}); the seed-ensemble column leaves the run out", file=sys.stderr)
+    return probs
+
+
+def _read(store, artifact: str) -> tuple[np.ndarray | None, str | None]:
+    """``(array, None)``; ``(None, "")`` when the store does not hold ``artifact``; ``(None, why)`` when damaged."""
     with tempfile.TemporaryDirectory(prefix="regularkit-probs-") as tmp:
-        path = Path(tmp) / "test_probs.npy"
+        path = Path(tmp) / "outputs.npy"
         try:
             download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact)
         except (FileNotFoundError, optuna.artifacts.exceptions.ArtifactNotFound):
-            return None
+            return None, ""
         try:
             probs = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
             why = _what_is_wrong(probs)
         except (ValueError, EOFError, OSError) as exc:
             why = " ".join(str(exc).split()) or type(exc).__name__
-        if why is None:
-            return probs
-        where = getattr(store, "_base_path", None)
-        shown = str(Path(where) / artifact) if where else artifact
-        print(f"regularkit: warning: test probabilities of run {record.get('key', record.get('recipe'))!r} in "
-              f"{shown!r} are unreadable ({why}); the seed-ensemble column leaves the run out", file=sys.stderr)
-        return None
+    return (probs, None) if why is None else (None, why)
 
 
 def _what_is_wrong(probs: Any) -> str | None:

@@ -22,12 +22,14 @@ from torch import nn
 
 from regularkit.augment.tta import TTA
 from regularkit.config import to_dict
+from regularkit.distill import pack_targets
 from regularkit.metrics.calibration import expected_calibration_error
 from regularkit.metrics.summary import gap
 from regularkit.models.adapt import as_built_note, regularization_in
 from regularkit.models.factory import Factory
 from regularkit.study.assemble import assemble
 from regularkit.study.regression_run import regression_final, target_scale
+from regularkit.study.teacher import is_teacher, needs_teacher, teacher_rows
 from regularkit.train.callbacks import EarlyStopping
 from regularkit.train.config import Recipe
 from regularkit.train.device import Precision
@@ -55,7 +57,7 @@ def _environment() -> dict[str, Any]:
 
 def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=(), with_test: bool = True,
                device: torch.device | str = "cpu", precision: str = "fp32", factory: Factory | None = None,
-               abandoned: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+               abandoned: Callable[[], bool] = lambda: False, train_probs: bool = False) -> dict[str, Any]:
     """Train ``recipe`` with ``seed`` and return its record (JSON-ready) plus ``test_probs`` (a tensor).
 
     ``with_test=False`` (a search trial) never touches the test split: no test curve, no test metrics.
@@ -64,17 +66,23 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
     no final metrics: an error rate computed from NaN outputs would be a number that means nothing.
     ``abandoned()`` true after training (a search trial its pruner stopped) skips the final model and
     metrics too: nobody reads them, and a final model may not exist yet (SWA stopped before it started).
+
+    Distillation (issue 22): a recipe with ``reg.distill_alpha`` trains on ``splits.teacher``
+    (:class:`~regularkit.study.teacher.TaughtSplits`), packed with the labels so each row's teacher moves with
+    it through ``fit``'s shuffling (:func:`regularkit.distill.pack_targets`); ``train_probs=True`` returns the
+    baseline's probabilities on the training rows as ``train_probs`` (the teacher's material).
     """
     device = torch.device(device)
     amp = Precision(precision, device.type)
     parts = assemble(recipe, splits, seed, device=device, factory=factory)
     x_tr, y_tr = splits.train
+    y_fit = pack_targets(y_tr, teacher_rows(splits, recipe)) if needs_teacher(recipe) else y_tr  # issue 22
     n_curve = min(CURVE_TRAIN_EXAMPLES, x_tr.shape[0])
     eval_sets = {"train": (x_tr[:n_curve], y_tr[:n_curve]), "val": splits.val}
     final_sets = {"train": (x_tr, y_tr), "val": splits.val}
     if with_test:
         eval_sets["test"] = final_sets["test"] = splits.test
-    history = fit(parts.model, (x_tr, y_tr), optimizer=parts.optimizer, scheduler=parts.scheduler,
+    history = fit(parts.model, (x_tr, y_fit), optimizer=parts.optimizer, scheduler=parts.scheduler,
                   epochs=parts.epochs, batch_size=recipe.optim.batch_size, eval_sets=eval_sets,
                   loss_fn=parts.loss_fn, batch_transform=parts.batch_transform, loss_terms=parts.loss_terms,
                   after_step=parts.after_step, callbacks=[*parts.callbacks, *callbacks],
@@ -89,6 +97,9 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
               "extra": {"epochs_run": len(history.epochs)}, "history": history.epochs,
               "stop_reason": history.stop_reason, "seconds": history.seconds, "recipe_config": to_dict(recipe),
               "diverged": history.diverged, "environment": _environment()}
+    if needs_teacher(recipe):  # issue 22: which teacher this run learned from
+        record["teacher"] = {**splits.teacher_info, "alpha": recipe.reg.distill_alpha,
+                             "temperature": recipe.reg.distill_temperature}
     if history.diverged is not None or abandoned():
         record["test_probs"] = None
         return record
@@ -112,6 +123,8 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
         record["test_probs"] = test_pred
         return record
     test_probs = predict_proba(final_model, splits.test[0], device=device, precision=amp)
+    if train_probs and is_teacher(recipe):  # issue 22: the teacher's material, training rows in order
+        record["train_probs"] = predict_proba(final_model, x_tr, device=device, precision=amp)
     extra["ece"] = expected_calibration_error(test_probs, splits.test[1])
     if recipe.augment.tta is not None:
         tta_model = TTA(final_model, transforms=recipe.augment.tta, average="logits")

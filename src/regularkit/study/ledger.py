@@ -32,7 +32,8 @@ from optuna.trial import TrialState
 from regularkit.errors import RegularkitError
 from regularkit.search.storage import describe_storage, mark_worker, open_storage, recover_dead_trials, requeue
 
-__all__ = ["ORPHAN_GRACE_S", "RECORD_FIELDS", "open_study", "reclaim_dead", "enqueue_missing", "claim", "completed"]
+__all__ = ["ORPHAN_GRACE_S", "RECORD_FIELDS", "open_study", "reclaim_dead", "enqueue_missing", "claim", "claim_next",
+           "fail", "completed"]
 
 #: A ledger trial carries no parameters, so popping one takes milliseconds: a RUNNING trial
 #: with no worker after this long is an orphan.  (Reclaiming a live one by mistake would only
@@ -108,6 +109,27 @@ def claim(study: optuna.Study, keys: set[str]) -> optuna.Trial | None:
             _fail_quietly(study, trial.number)
             raise
     return None
+
+
+def claim_next(study: optuna.Study, keys: set[str], wanted: set[str]) -> optuna.Trial | None:
+    """Claim the next waiting run of ours if it is one of ``wanted`` (a recipe's other seeds), else None.
+
+    ``--vectorize-seeds`` trains a recipe's seeds together: its worker takes them while they are
+    next in the queue (runs are enqueued recipe by recipe), never skipping others' turn.  Another
+    worker may pop that run between the look and the claim: the run claimed then may be outside
+    ``wanted``; it is returned all the same (the caller trains it next).
+    """
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    head = next((t for t in waiting if t.user_attrs.get("key") in keys), None)
+    if head is None or head.user_attrs.get("key") not in wanted:
+        return None
+    return claim(study, keys)
+
+
+def fail(study: optuna.Study, trials) -> None:
+    """Mark claimed runs failed (to be redone); those already finished are left as they are."""
+    for trial in trials:
+        _fail_quietly(study, trial.number)
 
 
 def _fail_quietly(study: optuna.Study, number: int) -> None:

@@ -57,7 +57,8 @@ class RecipeObjective:
 
     def splits(self):
         cfg = self._config()
-        key = json.dumps([cfg.data, cfg.data_dir, cfg.effective_train_size(), cfg.val_fraction, cfg.data_seed])
+        key = json.dumps([cfg.data, cfg.data_dir, cfg.effective_train_size(), cfg.val_fraction, cfg.val_size,
+                          cfg.data_seed])
         if key not in _SPLITS:
             _SPLITS[key] = prepare_data(cfg).splits
         return _SPLITS[key]

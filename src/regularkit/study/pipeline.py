@@ -16,6 +16,11 @@ Files in the study folder (all written atomically):
 
 Rerunning the same command resumes: finished runs are read from the ledger,
 runs killed midway are redone from scratch, none is counted twice.
+
+Two phases when a recipe distills from the baseline's seeds (``distill``: :mod:`~regularkit.study.teacher`):
+first every run that needs no teacher (with ``--tune``: no search either), then the teacher is read
+from the ledger and the artifact store, then the strength searches and the rest.  A rerun finds
+the baseline finished and its teacher on disk.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 
 from regularkit._util.environment import environment
@@ -46,6 +52,7 @@ from regularkit.study.ridge_row import add_regression_ensembles, ridge_sentence,
 from regularkit.study.statistics import compare_to_baseline
 from regularkit.study.summary import RecipeSummary, summarize
 from regularkit.study.task import task_note
+from regularkit.study.teacher import first_phase, needs_teacher, with_teacher, without_pupils
 from regularkit.study.tuning import tune, tune_recipe, tuning_storage
 from regularkit.study.verdict import make_verdict
 from regularkit.study.worker import spawn_workers, supervise_workers, train_claimed, unfinished_runs
@@ -85,6 +92,9 @@ def _write_start(plan: Plan, out: Path, env: dict) -> None:
 def _say_plan(plan: Plan, console: Console) -> None:
     console.print(f"data: {plan.data.description}; model: {plan.cfg.model}; device: {plan.device.type}"
                   f"{'' if plan.cfg.precision == 'fp32' else ', ' + plan.cfg.precision}", markup=False, highlight=False)
+    console.print(f"threads: {plan.work}", markup=False, highlight=False)
+    if plan.seeds_together:
+        console.print(plan.seeds_together, markup=False, highlight=False)
     if note := task_note(plan.cfg, plan.data.splits):
         console.print(f"task: {note}", markup=False, highlight=False)
     for name, why in plan.skipped.items():
@@ -135,6 +145,17 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
                               f"{cfg!r:.80}")
     console = console or default_console()
     plan = make_plan(cfg, data=data, model=model)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(plan.cfg.threads_per_worker())  # the plan's threads, which the run keys name
+    try:
+        return _run_planned(plan, data, console, progress, fresh)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_planned(plan: Plan, data: Any, console: Console, progress: bool, fresh: bool) -> StudyResult:
+    """Everything after the plan: the folder, the ledger, the runs (in two phases for distill), the report."""
+    cfg = plan.cfg
     out = check_folder(cfg.out)
     if not fresh:
         check_same_configuration(out, plan.cfg)
@@ -144,7 +165,7 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
     env = environment()
-    env["machine"]["torch_threads_per_worker"] = cfg.threads_per_worker()
+    env["machine"]["torch_threads_per_worker"] = plan.cfg.threads_per_worker()
     _write_start(plan, out, env)
     study = ledger.open_study(out, cfg.study_name, cfg.storage)
     store = open_store(out, cfg.storage, cfg.artifacts)
@@ -152,6 +173,8 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
     if reclaimed:
         console.print(f"[yellow]{reclaimed} run(s) interrupted earlier will be redone from scratch[/]")
     _say_plan(plan, console)
+    if any(needs_teacher(r) for r in plan.recipes):  # issue 22: the baseline's seeds first, then their teacher
+        plan = _teach(plan, data, study, store, console, progress)
     if cfg.tune:
         console.print(f"searching each recipe's strength on the validation split ({cfg.tune} trials each)",
                       highlight=False)
@@ -161,6 +184,23 @@ def run_study(cfg: StudyConfig, *, data: Any = None, model=None, console=None, p
     if cfg.combine:
         plan, records = _combine(plan, records, out, study, store, console, progress)
     return finish(plan, records, out, env, console, store)
+
+
+def _teach(plan: Plan, data, study, store, console: Console, progress: bool) -> Plan:
+    """Train the runs that need no teacher (study/teacher.py's first phase), then the plan whose splits carry
+    the teacher, or without the distilling recipes (said in one line) when the baseline cannot teach yet."""
+    pupils = [r.name for r in plan.recipes if needs_teacher(r)]
+    first = first_phase(plan)
+    if plan.cfg.tune:  # spawned workers would start the searches, distill's without its teacher: the parent trains
+        first = dataclasses.replace(first, cfg=dataclasses.replace(plan.cfg, workers=1))
+    console.print(f"first the {len(first.jobs)} runs that {', '.join(pupils)} need not wait for (the baseline's "
+                  f"seeds teach): {len(ledger.completed(study, first.keys))} finished", highlight=False)
+    _run_jobs(first, data, study, store, console, progress)
+    plan, why = with_teacher(plan, study, store)
+    if why is not None:
+        console.print(f"left out {', '.join(pupils)} for now: {why}", style="yellow", markup=False, highlight=False)
+        plan = without_pupils(plan, why)
+    return plan
 
 
 def _run_jobs(plan: Plan, data, study, store, console: Console, progress: bool) -> list[dict]:

@@ -108,8 +108,9 @@ def split_regression(dataset: RegressionDataset, cfg: StudyConfig) -> Splits:
     """Validation carved at random from training (seeded, the same for every seed), the ``train_size``
     subset of the rest, then the targets standardized on the training rows."""
     n = len(dataset.y_train)
-    train_idx, val_idx = train_val_split(np.zeros(n, np.int64), cfg.val_fraction, seed=cfg.data_seed,
-                                         stratify=False)
+    n_val = cfg.val_count(n)
+    train_idx, val_idx = train_val_split(np.zeros(n, np.int64), None if n_val else cfg.val_fraction,
+                                         val_size=n_val, seed=cfg.data_seed, stratify=False)
     size = cfg.effective_train_size()
     if size is not None and size < len(train_idx):
         keep = np.sort(np.random.default_rng(cfg.data_seed).permutation(len(train_idx))[:size])

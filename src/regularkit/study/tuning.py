@@ -1,6 +1,6 @@
 """``--tune N``: each recipe's main strength searched on the validation split before the seeds are trained.
 
-A recipe's strength (``STRENGTHS`` in :mod:`~regularkit.study.recipes`: l2's lambda,
+A recipe's strength (its catalog entry's, :mod:`~regularkit.recipe.catalog`: l2's lambda,
 dropout's p, mixup's alpha, ...) is set by hand for one small data set; on
 another it may do nothing or too much.  With ``--tune N`` each recipe that has a
 strength gets a search of ``N`` trials (Optuna's TPE sampler, one seed: seed 0) over

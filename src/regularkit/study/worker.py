@@ -4,7 +4,7 @@
 fresh interpreter each: no half-initialised thread pool or lock inherited from
 the parent).  Each one rebuilds the plan from the configuration (loading the
 data itself; data given from Python travels by pickle), sets its torch threads
-(``--threads``, default ``cores // N`` so that N x threads <= cores: ``StudyConfig.threads_per_worker``), and claims
+(the plan's count: ``--threads``, or by the work of a step, study/plan.py ``work``), and claims
 runs until none is left; the parent watches the ledger for progress and writes
 the report once every worker has finished.  Several commands started by hand
 (on one machine or many, sharing ``--storage``) cooperate the same way: each
@@ -42,14 +42,17 @@ from regularkit.data.schema import DataWarning
 from regularkit.errors import RegularkitError
 from regularkit.search.storage import WORKER_ATTR, recover_dead_trials, worker_identity
 from regularkit.study import ledger
-from regularkit.study.artifacts import open_store, save_probs
+from regularkit.study.artifacts import open_store, save_outputs
 from regularkit.study.config import StudyConfig
 from regularkit.study.execute import run_recipe
 from regularkit.study.objective import trial_value
 from regularkit.study.plan import Job, Plan, make_plan
+from regularkit.study.teacher import keeps_train_probs, with_teacher
 from regularkit.study.tuning import tune, tuning_storage
+from regularkit.study.vectorize import sequential_reason, train_seeds
 
-__all__ = ["train_claimed", "spawn_workers", "supervise_workers", "unfinished_runs", "lost_workers", "LOST_ATTR"]
+__all__ = ["train_claimed", "spawn_workers", "supervise_workers", "unfinished_runs", "lost_workers",
+           "LOST_ATTR"]
 
 #: Study user attribute: ``"pid:start" -> {"how": ..., "parent": "pid:start"}`` for each worker a parent saw die
 #: by a signal (``"pid:?"`` when it held no run).
@@ -59,32 +62,78 @@ LOST_ATTR = "regularkit.lost_workers"
 def train_claimed(plan: Plan, study: optuna.Study, store, *, on_start: Callable[[Job], None] | None = None,
                   on_epoch: Callable[[Job, dict], None] | None = None,
                   on_done: Callable[[Job, dict], None] | None = None) -> int:
-    """Claim this plan's runs from the ledger and train them until none is waiting; returns how many."""
+    """Claim this plan's runs from the ledger and train them until none is waiting; returns how many.
+
+    With ``vectorize_seeds`` (``--vectorize-seeds``), a run of a recipe whose seeds can train together
+    (:func:`regularkit.study.vectorize.sequential_reason`) is trained with the waiting runs of the
+    recipe's other seeds that are next in the queue (:func:`regularkit.study.ledger.claim_next`)
+    by :func:`regularkit.study.vectorize.train_seeds`; each seed's record is told to the ledger as
+    its own run, with the numbers its sequential run has (so its key is the same).  Every other
+    run is trained alone, as before.
+    """
     n = 0
-    while (trial := ledger.claim(study, plan.keys)) is not None:
-        try:  # from the claim on: a signal or a failure marks this run failed, never leaves it RUNNING
+    later: list = []  # runs claimed while gathering a group that are not of it: trained next
+    together = _together(plan)
+    while (trial := later.pop(0) if later else ledger.claim(study, plan.keys)) is not None:
+        group = [trial]
+        try:  # from the claim on: a signal or a failure marks these runs failed, never leaves them RUNNING
             key = trial.user_attrs["key"]
-            job = plan.jobs[key]
-            if on_start is not None:
-                on_start(job)
-            record = run_recipe(job.recipe, plan.data.splits, job.seed, device=plan.device,
-                                precision=plan.cfg.precision, factory=plan.factory,
-                                on_epoch=None if on_epoch is None else (lambda m, job=job: on_epoch(job, m)))
-            record["key"] = key
-            probs = record.pop("test_probs")
-            if probs is not None:
-                record["probs_artifact"] = save_probs(store, trial, probs.numpy())
-            trial.set_user_attr("record", record)
+            recipe = plan.jobs[key].recipe
+            if together(recipe):
+                siblings = {k for k, j in plan.jobs.items() if j.recipe == recipe and k != key}
+                siblings -= {t.user_attrs["key"] for t in later}
+                while siblings and (more := ledger.claim_next(study, plan.keys, siblings)) is not None:
+                    (group if more.user_attrs["key"] in siblings else later).append(more)
+                    siblings.discard(more.user_attrs["key"])
+            jobs = [plan.jobs[t.user_attrs["key"]] for t in group]
+            records = _train(plan, jobs, together(recipe), on_start, on_epoch)
+            for t, record in zip(group, records):
+                record["key"] = t.user_attrs["key"]
+                save_outputs(store, t, record)
+                t.set_user_attr("record", record)
+            for t, job, record in zip(group, jobs, records):
+                study.tell(t, trial_value(record))
+                n += 1
+                if on_done is not None:
+                    on_done(job, record)
         except BaseException:
-            # Ctrl-C, SIGTERM or a bug: this run is marked failed and redone next time;
+            # Ctrl-C, SIGTERM or a bug: the runs not yet told are marked failed and redone next time;
             # everything already finished stays in the ledger.
-            study.tell(trial, state=TrialState.FAIL)
+            ledger.fail(study, group + later)
             raise
-        study.tell(trial, trial_value(record))
-        n += 1
-        if on_done is not None:
-            on_done(job, record)
     return n
+
+
+def _together(plan: Plan) -> Callable[[Any], bool]:
+    """recipe -> whether its seeds train together here (decided once per recipe, when first claimed)."""
+    decided: dict[str, bool] = {}
+
+    def together(recipe) -> bool:
+        if recipe.name not in decided:
+            cfg = plan.cfg
+            decided[recipe.name] = cfg.vectorize_seeds and sequential_reason(
+                recipe, plan.data.splits, seeds=cfg.seeds, precision=cfg.precision, factory=plan.factory) is None
+        return decided[recipe.name]
+
+    return together
+
+
+def _train(plan: Plan, jobs: list[Job], together: bool, on_start, on_epoch) -> list[dict]:
+    """The records of ``jobs``: one run alone, or (``together``) a recipe's seeds in one group, in order."""
+    if on_start is not None:
+        for job in jobs:
+            on_start(job)
+    keep = keeps_train_probs(plan, jobs[0])  # the baseline's training-set probabilities when the plan distills
+    if together:
+        by_seed = {job.seed: job for job in jobs}
+        return train_seeds(jobs[0].recipe, plan.data.splits, [job.seed for job in jobs], device=plan.device,
+                           train_probs=keep,
+                           precision=plan.cfg.precision, factory=plan.factory,
+                           on_epoch=None if on_epoch is None else (lambda s, m: on_epoch(by_seed[s], m)))
+    job = jobs[0]
+    return [run_recipe(job.recipe, plan.data.splits, job.seed, device=plan.device, precision=plan.cfg.precision,
+                       factory=plan.factory, train_probs=keep,
+                       on_epoch=None if on_epoch is None else (lambda m, job=job: on_epoch(job, m)))]
 
 
 def _worker_main(cfg_dict: dict, data: Any, threads: int) -> None:
@@ -101,10 +150,12 @@ def _work(cfg_dict: dict, data: Any, threads: int) -> None:
             warnings.simplefilter("ignore", DataWarning)
             plan = make_plan(cfg, data=data)
         out = Path(cfg.out)
+        study = ledger.open_study(out, cfg.study_name, cfg.storage)
+        store = open_store(out, cfg.storage, cfg.artifacts)
+        plan, _ = with_teacher(plan, study, store)  # distill's teacher, read from disk (issue 22)
         if cfg.tune:  # the parent has run the searches: this reads the chosen strengths from the storage
             plan, _ = tune(plan, tuning_storage(out, cfg))
-        study = ledger.open_study(out, cfg.study_name, cfg.storage)
-        train_claimed(plan, study, open_store(out, cfg.storage, cfg.artifacts))
+        train_claimed(plan, study, store)
     except Terminated:
         raise SystemExit(SIGTERM_EXIT) from None
     except KeyboardInterrupt:

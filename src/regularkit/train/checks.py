@@ -7,7 +7,8 @@ Each bad input is a one-line :class:`~regularkit.errors.RegularkitError` naming 
   training step (``step(ctx, x, y)``: :mod:`regularkit.train.step`), callbacks;
 * data (:func:`check_data`): ``(x, y)`` pairs of tensors of equal length and at least one
   row, labels that are class indices (N,) of an integer dtype or soft targets N x K of a
-  float dtype, and finite inputs: one ``torch.isfinite`` pass over every floating tensor;
+  float dtype, and finite inputs: one ``torch.isfinite`` pass over every floating tensor (a streamed
+  ``x``, :class:`~regularkit.data.streaming.Streamed`, is checked sample by sample as it is read);
 * the optimizer against the model (:func:`check_optimizer_params`): an optimizer that holds
   none of the model's parameters (built for another model) would train nothing;
 * on the first batch (:func:`first_forward`, :func:`check_labels`): a model that cannot take
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 from regularkit._util.checks import check_callable, check_callables, check_instance, describe
+from regularkit.data.streaming import Streamed
 from regularkit.errors import RegularkitError
 
 __all__ = ["check_data", "check_device", "check_fit_arguments", "check_labels", "check_optimizer_params",
@@ -40,8 +42,10 @@ def check_data(name: str, data: Batch) -> Batch:
         raise RegularkitError(f"{name} must be a pair (x, y) of tensors, got {describe(data)}")
     x, y = data
     for part, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise RegularkitError(f"{name}: {part} must be a torch.Tensor, got {describe(t)}")
+        if not isinstance(t, torch.Tensor) and not (part == "x" and isinstance(t, Streamed)):
+            kinds = "a torch.Tensor or a streamed split (regularkit.data.streaming.Streamed)" if part == "x" \
+                else "a torch.Tensor"
+            raise RegularkitError(f"{name}: {part} must be {kinds}, got {describe(t)}")
         if t.dim() == 0:
             raise RegularkitError(f"{name}: {part} must have one row per sample, got a 0-d tensor")
     if x.shape[0] != y.shape[0]:
@@ -54,6 +58,8 @@ def check_data(name: str, data: Batch) -> Batch:
         raise RegularkitError(f"{name}: y must be class indices (N,) of an integer dtype or soft targets N x K of a "
                               f"float dtype, got shape {tuple(y.shape)} and dtype {y.dtype}{hint}")
     for part, t in (("x", x), ("y", y)):
+        if isinstance(t, Streamed):
+            continue  # read sample by sample: as_features / Pillow's [0, 1] pixels are checked as they come
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             bad = int((~torch.isfinite(t)).sum())
             raise RegularkitError(f"{name}: {part} holds {bad} non-finite values (NaN or inf)")

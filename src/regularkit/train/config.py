@@ -8,9 +8,16 @@ is refused, never read as true), a number field refuses strings and booleans,
 a tuple field takes a tuple (or list, stored as a tuple) of integers.
 Recipes round-trip through :func:`regularkit.config.to_dict` / ``from_dict``
 and TOML, and are saved next to every result.
+
+Every field says what it does on the field itself (:func:`regularkit.train.knobs.knob`): where it
+acts, whether it is image-only, how it applies to a user's model, what it means on a regression
+task, and -- for a loss term, an after-step hook or a training step -- the hook it builds.  The
+catalog room (:mod:`regularkit.recipe`) reads the wiring and the applicability rules from it, and
+tests/recipe/test_conformance.py fails for a field whose example changes nothing in the assembled run.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from regularkit._util.checks import (
@@ -20,100 +27,82 @@ from regularkit._util.checks import (
     check_in_range,
     check_instance,
     check_int,
-    check_int_tuple,
     check_monitor,
     check_non_negative,
-    check_number,
     check_optional_number,
     check_positive,
     check_rate,
     check_str,
 )
+from regularkit.augment.augmix import AugMix
+from regularkit.constraints import MaxNorm, Projector
 from regularkit.errors import RegularkitError
-from regularkit.init import INITIALIZERS
+from regularkit.metrics.sparsity import activation_modules
+from regularkit.penalties import L1, L2, ActivityPenalty
+from regularkit.train.augmix_step import AugMixJSD
+from regularkit.train.knobs import (
+    ADAPT,
+    AFTER_STEP,
+    BATCH,
+    CALLBACK,
+    EVALUATION,
+    IDENTITY,
+    LOSS,
+    MODEL,
+    OPTIMIZER,
+    STEP,
+    builders,
+    is_on,
+    knob,
+    knob_of,
+)
+from regularkit.train.model_config import ACTIVATIONS, MODEL_KINDS, ModelConfig
+from regularkit.train.rdrop import RDrop
+from regularkit.train.sam import SAM
+from regularkit.train.step import StandardStep
 
-#: The hidden units a built-in model offers (deck 003 "Generalizations of ReLu"; the modules are
-#: regularkit.models.mlp._ACTIVATIONS, which the MLP and the CNN share; the ResNet is ReLU only).
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "prelu", "abs_relu", "softplus", "selu")
-MODEL_KINDS = ("mlp", "cnn", "resnet", "factory")
+__all__ = ["ACTIVATIONS", "MODEL_KINDS", "ModelConfig", "OptimConfig", "EarlyStoppingConfig", "RegConfig",
+           "AugmentConfig", "Recipe", "smoothing_site"]
+
+# Why a knob means nothing on a regression task (regularkit.recipe.rules.regression_reason).
+_SMOOTHING = "label smoothing softens class targets and a regression target is a number, not a class"
+_CUTMIX = "CutMix mixes class labels by pasted area; a regression target is a number (MixUp mixes numbers)"
+_TTA = "test-time augmentation averages predictions over image flips and crops, and this task has none"
+_CONFIDENCE = "the confidence penalty rewards the entropy of class probabilities; a regression output has none"
+_DISTILL = "distillation matches the baseline's class probabilities; a regression output has none"
+_RDROP = "R-Drop keeps two passes' class distributions close (a KL of softmaxes); a regression output has none"
+_AUGMIX_JSD = "AugMix's consistency is a Jensen-Shannon divergence of class distributions; use augmix without it"
+_MANIFOLD = "Manifold MixUp here mixes one-hot class targets; a regression target is a number"
+_ES = {"reg.early_stopping": {"patience": 5}}  # what an early-stopping field needs to act
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture. ``dropout`` is one rate for every hidden layer or one rate per hidden layer."""
+def smoothing_site(recipe: Recipe) -> str | None:
+    """Where label smoothing happens, decided once: ``"mix"`` (the mixing op encodes smoothed
+    one-hots), ``"loss"`` (the training loss smooths), or ``None`` (no smoothing)."""
+    a = recipe.augment
+    if recipe.reg.label_smoothing == 0:
+        return None
+    return "mix" if a.mixup_alpha or a.cutmix_alpha or a.manifold_mixup_alpha else "loss"
 
-    kind: str = "mlp"                      # mlp | cnn | resnet | factory (the user's build function)
-    factory: str | None = None             # kind "factory": "module:function" or "file.py:function" (else unused)
-    widths: tuple[int, ...] = (256, 256)   # MLP hidden widths; CNN/resnet: its dense head width(s)
-    channels: tuple[int, ...] = (32, 64)   # CNN / resnet conv channels per stage
-    activation: str = "relu"
-    dropout: float | tuple[float, ...] = 0.0
-    input_dropout: float = 0.0             # the cookbook's keep 0.8 for inputs is input_dropout=0.2
-    dropout_kind: str = "inverted"         # inverted | classic (scale at test time)
-    batchnorm: bool = False
-    drop_path: float = 0.0                 # resnet: stochastic depth rate of the last block
-    dropconnect: float = 0.0               # DropConnect rate on the hidden Linear layers
-    init: str | None = None                # None: torch default; else a regularkit.init preset
-    bias_init: float = 0.0                 # 0.1 keeps ReLU units active at the start
-    output_bias: str = "zero"              # zero | prior (softmax(b) = p(y))
-    bottleneck: int | None = None          # rank r: every hidden Linear becomes W = U·V (r*(in+out) parameters)
-    drop_block: float = 0.0                # DropBlock rate on the later conv stages (Ghiasi et al. 2018)
-    drop_block_size: int = 3               # DropBlock's block side, in pixels of the feature map
-    spectral_norm: bool = False            # W / sigma(W) on every hidden Linear and Conv (Miyato et al. 2018)
 
-    def __post_init__(self):
-        check_choice("model.kind", self.kind, MODEL_KINDS)
-        check_str("model.factory", self.factory, allow_none=True)
-        if self.kind == "factory" and self.factory is None:
-            raise RegularkitError("model.kind 'factory' needs model.factory, the build function's "
-                                  "'module:function' or 'file.py:function'; got none")
-        check_choice("model.activation", self.activation, ACTIVATIONS)
-        check_choice("model.dropout_kind", self.dropout_kind, ("inverted", "classic", "alpha"))
-        check_choice("model.output_bias", self.output_bias, ("zero", "prior"))
-        object.__setattr__(self, "widths", check_int_tuple("model.widths", self.widths))
-        object.__setattr__(self, "channels", check_int_tuple("model.channels", self.channels))
-        check_bool("model.batchnorm", self.batchnorm)
-        if self.init is not None:
-            check_choice("model.init", self.init, INITIALIZERS)
-        rates = self.dropout if isinstance(self.dropout, tuple) else (self.dropout,)
-        for r in rates:
-            check_rate("dropout", r)
-        if isinstance(self.dropout, tuple) and len(self.dropout) != len(self.widths):
-            raise RegularkitError(
-                f"dropout has {len(self.dropout)} rates but the model has {len(self.widths)} hidden layers; "
-                f"got {self.dropout}")
-        check_rate("input_dropout", self.input_dropout)
-        check_rate("drop_path", self.drop_path)
-        check_rate("dropconnect", self.dropconnect)
-        check_number("bias_init", self.bias_init)
-        check_rate("drop_block", self.drop_block)
-        check_int("model.drop_block_size", self.drop_block_size, minimum=1)
-        check_bool("model.spectral_norm", self.spectral_norm)
-        if self.bottleneck is not None:
-            # Read by the MLP and the CNN's dense layers; the study refuses it for the ResNet and for a
-            # factory model (regularkit.study.applicability) rather than failing the whole study here.
-            check_int("model.bottleneck", self.bottleneck, minimum=1)
-
-    def hidden_dropout(self) -> tuple[float, ...]:
-        """One drop rate per hidden layer."""
-        if isinstance(self.dropout, tuple):
-            return self.dropout
-        return (float(self.dropout),) * len(self.widths)
+def _loss_smoothing(recipe: Recipe) -> float:
+    return recipe.reg.label_smoothing if smoothing_site(recipe) == "loss" else 0.0
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """Optimizer and schedule. ``weight_decay`` is decoupled (AdamW-style), weights only."""
 
-    optimizer: str = "sgd"                 # sgd | adamw
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "constant"             # constant | step | cosine
-    step_size: int = 10                    # step schedule: epochs between decays
-    gamma: float = 0.1                     # step schedule: decay factor
-    epochs: int = 30
-    batch_size: int = 64
+    optimizer: str = knob("sgd", OPTIMIZER, example="adamw")  # sgd | adamw
+    lr: float = knob(0.05, OPTIMIZER, example=0.01)
+    momentum: float = knob(0.9, OPTIMIZER, example=0.5)
+    weight_decay: float = knob(0.0, OPTIMIZER, example=1e-3)
+    schedule: str = knob("constant", OPTIMIZER, example="cosine")  # constant | step | cosine
+    step_size: int = knob(10, OPTIMIZER, example=3, needs={"optim.schedule": "step"})  # epochs between decays
+    gamma: float = knob(0.1, OPTIMIZER, example=0.5, needs={"optim.schedule": "step"})  # step decay factor
+    epochs: int = knob(30, OPTIMIZER, example=7)
+    # the loop reads it; in the assembled run it shows in DropBlock's ramp (steps = batches x epochs)
+    batch_size: int = knob(64, OPTIMIZER, example=16, needs={"model.kind": "cnn", "model.drop_block": 0.1})
 
     def __post_init__(self):
         check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
@@ -129,13 +118,13 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
-    monitor: str = "val_loss"
-    mode: str = "min"
-    patience: int = 5
-    min_delta: float = 0.0
-    start_from_epoch: int = 0
-    baseline: float | None = None
-    restore_best_weights: bool = True
+    monitor: str = knob("val_loss", CALLBACK, example="val_error", needs=_ES)
+    mode: str = knob("min", CALLBACK, example="max", needs=_ES)
+    patience: int = knob(5, CALLBACK, example=9, needs=_ES)
+    min_delta: float = knob(0.0, CALLBACK, example=0.01, needs=_ES)
+    start_from_epoch: int = knob(0, CALLBACK, example=2, needs=_ES)
+    baseline: float | None = knob(None, CALLBACK, example=1.0, needs=_ES)
+    restore_best_weights: bool = knob(True, CALLBACK, example=False, needs=_ES)
 
     def __post_init__(self):
         check_monitor("early_stopping.monitor", self.monitor)
@@ -151,22 +140,37 @@ class EarlyStoppingConfig:
 class RegConfig:
     """Regularizers switched on by a recipe (all off by default)."""
 
-    l2: float = 0.0                        # (lambda/2)*sum(w^2), gradient lambda*w: penalties.L2(lambda)
-    l1: float = 0.0                        # coupled penalty lambda*sum|w|
-    max_norm: float | None = None          # per-unit max-norm constraint, projected after each step
-    activity_l1: float = 0.0               # L1 on hidden activations (representational sparsity)
-    label_smoothing: float = 0.0           # uniform: (1 - a) * y + a / K
-    input_noise: float = 0.0               # std of Gaussian noise added to training inputs
-    early_stopping: EarlyStoppingConfig | None = None
-    ema_decay: float | None = None         # Polyak/EMA: w_test = d * w_test + (1 - d) * w, evaluated instead of w
-    swa_start: float | None = None         # SWA: average over the epochs after this fraction of the run (0.75)
-    swa_lr: float | None = None            # SWA: constant lr while averaging (default: the base lr / 2)
-    snapshot_cycles: int | None = None     # snapshot ensemble: M cosine cycles, one snapshot at each minimum
-    confidence_penalty: float = 0.0        # beta: loss - beta * H(p(y|x)) (Pereyra et al. 2017)
-    sam_rho: float = 0.0                   # > 0: sharpness-aware minimization with this radius (Foret et al. 2021)
-    sam_adaptive: bool = False             # ASAM: the ascent scaled by |w| (Kwon et al. 2021)
-    rdrop_alpha: float = 0.0               # > 0: R-Drop, two dropout passes + alpha * symmetric KL (Liang et al. 2021)
-    clip_grad_norm: float | None = None    # clip the gradient's global norm before each step
+    # (lambda/2)*sum(w^2), gradient lambda*w (the one L2 convention: penalties.L2, SGD's weight_decay)
+    l2: float = knob(0.0, LOSS, example=1e-3, build=lambda r, m: L2(r.reg.l2, convention="half"))
+    l1: float = knob(0.0, LOSS, example=1e-4, build=lambda r, m: L1(r.reg.l1))  # coupled lambda*sum|w|
+    # per-unit max-norm constraint, projected after each step
+    max_norm: float | None = knob(None, AFTER_STEP, example=2.0, build=lambda r, m: Projector(MaxNorm(r.reg.max_norm)))
+    # L1 on hidden activations; "mean" divides by the batch size, so the strength does not depend on it
+    activity_l1: float = knob(0.0, LOSS, example=1e-4, build=lambda r, m: ActivityPenalty(
+        activation_modules(m), l1=r.reg.activity_l1, reduction="mean"))
+    label_smoothing: float = knob(0.0, LOSS, example=0.1, classes_only=_SMOOTHING)  # (1 - a) * y + a / K
+    input_noise: float = knob(0.0, BATCH, example=0.3)  # std of Gaussian noise added to training inputs
+    early_stopping: EarlyStoppingConfig | None = knob(None, CALLBACK, example={"patience": 3})
+    # Polyak/EMA: w_test = d * w_test + (1 - d) * w, evaluated instead of w
+    ema_decay: float | None = knob(None, AFTER_STEP, example=0.99)
+    swa_start: float | None = knob(None, CALLBACK, example=0.5)  # SWA: average after this fraction of the run
+    swa_lr: float | None = knob(None, CALLBACK, example=0.01, needs={"reg.swa_start": 0.5})  # default: lr / 2
+    snapshot_cycles: int | None = knob(None, CALLBACK, example=2)  # M cosine cycles, a snapshot at each minimum
+    # beta: loss - beta * H(p(y|x)) (Pereyra et al. 2017)
+    confidence_penalty: float = knob(0.0, LOSS, example=0.1, classes_only=_CONFIDENCE)
+    # > 0: sharpness-aware minimization with this radius (Foret et al. 2021); ASAM scales the ascent by |w|
+    sam_rho: float = knob(0.0, STEP, example=0.05, build=lambda r, m: SAM(r.reg.sam_rho, adaptive=r.reg.sam_adaptive))
+    sam_adaptive: bool = knob(False, STEP, example=True, needs={"reg.sam_rho": 0.5})  # Kwon et al. 2021
+    # > 0: R-Drop, two dropout passes + alpha * symmetric KL (Liang et al. 2021)
+    rdrop_alpha: float = knob(0.0, STEP, example=1.0, needs={"model.dropout": 0.3}, classes_only=_RDROP,
+                              build=lambda r, m: RDrop(r.reg.rdrop_alpha))
+    # clip the gradient's global norm before each step
+    clip_grad_norm: float | None = knob(None, STEP, example=1.0,
+                                        build=lambda r, m: StandardStep(clip_grad_norm=r.reg.clip_grad_norm))
+    # > 0: distillation from the baseline's seeds, the weight of the soft term (Hinton et al. 2015); its rows travel
+    # packed with the labels (regularkit.distill.pack_targets), so nothing may rewrite the targets (see Recipe)
+    distill_alpha: float = knob(0.0, LOSS, example=0.5, classes_only=_DISTILL)
+    distill_temperature: float = knob(4.0, LOSS, example=2.0, needs={"reg.distill_alpha": 0.5})  # T of the soft term
 
     def __post_init__(self):
         check_non_negative("l2", self.l2)
@@ -190,6 +194,8 @@ class RegConfig:
         check_non_negative("rdrop_alpha", self.rdrop_alpha)
         if self.clip_grad_norm is not None:
             check_positive("clip_grad_norm", self.clip_grad_norm)
+        check_in_range("distill_alpha", self.distill_alpha, 0.0, 1.0)
+        check_positive("distill_temperature", self.distill_temperature)
         if self.sam_rho and self.rdrop_alpha:
             raise RegularkitError("sam_rho and rdrop_alpha each replace the training step; use one of them, got both")
         if self.early_stopping is not None:
@@ -208,27 +214,36 @@ class RegConfig:
 class AugmentConfig:
     """Batched, per-sample data augmentation (all off by default). Sizes are fractions of the image side."""
 
-    hflip: bool = False                    # horizontal flip with probability 0.5
-    crop_padding: float = 0.0              # pad by this fraction of the side, crop back at a random offset
-    padding_mode: str | None = None        # constant | nearest | reflect | wrap; None: the data's fill, else reflect
-    rotation: float = 0.0                  # degrees, uniform in [-r, r]
-    translate: float = 0.0                 # fraction of the side
-    shear: float = 0.0                     # degrees
-    zoom: float = 0.0                      # scale uniform in [1 - z, 1 + z]
-    cutout: float = 0.0                    # side of the erased square, as a fraction of the image side
-    erasing: float = 0.0                   # random-erasing probability (Zhong et al.: 0.5)
-    pca_colour: float = 0.0                # std of the AlexNet PCA colour shift (fitted on training pixels)
-    mixup_alpha: float = 0.0               # MixUp Beta(alpha, alpha)
-    cutmix_alpha: float = 0.0              # CutMix Beta(alpha, alpha); with mixup_alpha too: switch 50/50
-    tta: str | None = None                 # test-time augmentation set: flips | five_crop | ten_crop | scales
-    randaugment: int = 0                   # > 0: RandAugment, 2 ops per image at this magnitude of 31 (Cubuk et al.)
-    trivialaugment: float = 0.0            # > 0: TrivialAugmentWide on this share of the images (Mueller & Hutter)
-    autoaugment: str | None = None         # imagenet | cifar10: AutoAugment's policy (Cubuk et al. 2019)
-    augmix: int = 0                        # > 0: AugMix with this severity (Hendrycks et al. 2020)
-    augmix_jsd: float = 0.0                # > 0 (with augmix): the Jensen-Shannon consistency loss's weight
-    resized_crop: float = 0.0              # > 0: random resized crop, area in [this, 1] of the image (Szegedy 2015)
-    blur_sigma: float = 0.0                # > 0: Gaussian blur 3x3, sigma uniform in [0.1, this]
-    manifold_mixup_alpha: float = 0.0      # > 0: Manifold MixUp Beta(alpha, alpha) at a hidden layer (Verma 2019)
+    hflip: bool = knob(False, BATCH, image_only=True, example=True)  # horizontal flip with probability 0.5
+    # pad by this fraction of the side, crop back at a random offset
+    crop_padding: float = knob(0.0, BATCH, image_only=True, example=0.125)
+    # constant | nearest | reflect | wrap; None: the data's fill, else reflect (crops) / nearest (warps)
+    padding_mode: str | None = knob(None, BATCH, example="reflect", needs={"augment.crop_padding": 0.125})
+    rotation: float = knob(0.0, BATCH, image_only=True, example=10.0)  # degrees, uniform in [-r, r]
+    translate: float = knob(0.0, BATCH, image_only=True, example=0.1)  # fraction of the side
+    shear: float = knob(0.0, BATCH, image_only=True, example=5.0)  # degrees
+    zoom: float = knob(0.0, BATCH, image_only=True, example=0.1)  # scale uniform in [1 - z, 1 + z]
+    cutout: float = knob(0.0, BATCH, image_only=True, example=0.5)  # erased square's side, fraction of the side
+    erasing: float = knob(0.0, BATCH, image_only=True, example=0.5)  # random-erasing probability (Zhong: 0.5)
+    pca_colour: float = knob(0.0, BATCH, image_only=True, example=0.1)  # std of AlexNet's PCA colour shift
+    mixup_alpha: float = knob(0.0, BATCH, example=0.2)  # MixUp Beta(alpha, alpha)
+    # CutMix Beta(alpha, alpha); with mixup_alpha too: switch 50/50
+    cutmix_alpha: float = knob(0.0, BATCH, image_only=True, example=1.0, classes_only=_CUTMIX)
+    # test-time augmentation set: flips | five_crop | ten_crop | scales (read by the study's evaluation)
+    tta: str | None = knob(None, EVALUATION, image_only=True, example="flips", classes_only=_TTA)
+    randaugment: int = knob(0, BATCH, image_only=True, example=9)  # > 0: 2 ops at this magnitude of 31
+    trivialaugment: float = knob(0.0, BATCH, image_only=True, example=1.0)  # > 0: on this share of images
+    autoaugment: str | None = knob(None, BATCH, image_only=True, example="cifar10")  # imagenet | cifar10
+    augmix: int = knob(0, BATCH, image_only=True, example=3)  # > 0: AugMix severity (Hendrycks et al. 2020)
+    # > 0 (with augmix): the Jensen-Shannon consistency loss's weight; the step makes the views
+    augmix_jsd: float = knob(0.0, STEP, example=12.0, needs={"augment.augmix": 3}, classes_only=_AUGMIX_JSD,
+                             build=lambda r, m: AugMixJSD(AugMix(severity=r.augment.augmix), r.augment.augmix_jsd,
+                                                          label_smoothing=_loss_smoothing(r)))
+    # > 0: random resized crop, area in [this, 1] of the image (Szegedy et al. 2015)
+    resized_crop: float = knob(0.0, BATCH, image_only=True, example=0.25)
+    blur_sigma: float = knob(0.0, BATCH, image_only=True, example=2.0)  # > 0: blur 3x3, sigma in [0.1, this]
+    # > 0: Manifold MixUp Beta(alpha, alpha) at a hidden layer (Verma et al. 2019): wraps the model
+    manifold_mixup_alpha: float = knob(0.0, MODEL, factory=ADAPT, example=2.0, classes_only=_MANIFOLD)
 
     def __post_init__(self):
         check_bool("hflip", self.hflip)
@@ -266,18 +281,17 @@ class AugmentConfig:
         check_non_negative("manifold_mixup_alpha", self.manifold_mixup_alpha)
 
     def active(self) -> bool:
-        return any((self.hflip, self.crop_padding, self.rotation, self.translate, self.shear, self.zoom,
-                    self.cutout, self.erasing, self.pca_colour, self.mixup_alpha, self.cutmix_alpha,
-                    self.randaugment, self.trivialaugment, self.autoaugment, self.augmix, self.resized_crop,
-                    self.blur_sigma))
+        """Whether a field of the batch transform is switched on (read from the fields' sites)."""
+        return any(getattr(knob_of(f), "site", None) == BATCH and is_on(f, getattr(self, f.name))
+                   for f in dataclasses.fields(self))
 
 
 @dataclass(frozen=True)
 class Recipe:
     """One named configuration the study trains once per seed."""
 
-    name: str = "baseline"
-    description: str = ""
+    name: str = knob("baseline", IDENTITY)
+    description: str = knob("", IDENTITY)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     reg: RegConfig = field(default_factory=RegConfig)
@@ -289,3 +303,21 @@ class Recipe:
         for name, cls in (("model", ModelConfig), ("optim", OptimConfig), ("reg", RegConfig),
                           ("augment", AugmentConfig)):
             check_instance(f"recipe.{name}", getattr(self, name), cls, a_or_an(cls.__name__))
+        steps = [f"{part}.{f.name}" for part in ("model", "optim", "reg", "augment")
+                 for f in builders(type(getattr(self, part)), STEP) if is_on(f, getattr(getattr(self, part), f.name))]
+        if len(steps) > 1:  # each builds the whole training step: one would be silently unused
+            raise RegularkitError(f"{' and '.join(steps)} each set the training step; use one of them, got "
+                                  f"{len(steps)}")
+        if self.reg.distill_alpha and (bad := _rewrites_targets(self)):
+            raise RegularkitError(f"recipe {self.name!r} distills with reg.distill_alpha={self.reg.distill_alpha}, "
+                                  f"which cannot be combined with {', '.join(bad)} (they rewrite the targets the "
+                                  "teacher's rows travel in)")
+
+
+def _rewrites_targets(recipe: Recipe) -> list[str]:
+    """Fields that rewrite the targets a distilling run's teacher rows travel in (mixing, smoothing) or its loss."""
+    a, reg = recipe.augment, recipe.reg
+    named = {"augment.mixup_alpha": a.mixup_alpha, "augment.cutmix_alpha": a.cutmix_alpha,
+             "augment.manifold_mixup_alpha": a.manifold_mixup_alpha, "augment.augmix_jsd": a.augmix_jsd,
+             "reg.label_smoothing": reg.label_smoothing, "reg.confidence_penalty": reg.confidence_penalty}
+    return [f"{k}={v}" for k, v in named.items() if v]

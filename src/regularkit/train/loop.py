@@ -60,6 +60,14 @@ batch then checks what only the model can tell (its input shape, its K outputs
 against every split's labels).
 
 Device and precision: see :mod:`regularkit.train.device`.
+
+Streamed data: ``x`` of any split may be a :class:`~regularkit.data.streaming.Streamed`
+view (an image folder decoded by Pillow, a torch Dataset's items) instead of a tensor.
+The order is the same ``torch.randperm(n, generator)`` cut into the same batches; each
+batch is then decoded by the view's DataLoader (``num_workers`` processes, pinned memory
+when the device is CUDA) instead of indexed, so a streamed split gives the numbers its
+tensor gives, with memory bounded by a batch.  Its labels stay a tensor; the finiteness
+pass is done per sample as it is read (:mod:`regularkit.data.streaming`).
 """
 from __future__ import annotations
 
@@ -74,6 +82,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regularkit._util.checks import check_bool, check_instance, check_int, check_positive, describe
+from regularkit.data.streaming import Streamed
 from regularkit.errors import RegularkitError
 from regularkit.targets import hard_labels
 from regularkit.train.callbacks import Callback, TrainState
@@ -97,6 +106,16 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: A training loss above this (or not finite) is divergence: the run stops at that step.
 MAX_LOSS = 1e4
+
+
+def _to(t, device: torch.device):
+    """A tensor moved to ``device``; a streamed split stays where it is read (its batches move)."""
+    return t if isinstance(t, Streamed) else t.to(device)
+
+
+def _batches(x, chunks: list, *, pin_memory: bool):
+    """The inputs of each chunk of indices: ``x[idx]`` for a tensor, decoded batches for a streamed split."""
+    return x.batches(chunks, pin_memory=pin_memory) if isinstance(x, Streamed) else (x[idx] for idx in chunks)
 
 
 def default_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -150,9 +169,17 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size:
     model.eval()
     total_loss, wrong, n = 0.0, 0, int(x.shape[0])
     autocast = precision.autocast() if precision is not None else contextlib.nullcontext()
+    if isinstance(x, Streamed):  # large samples in smaller batches: the losses then differ by float rounding
+        batch_size = x.eval_batch(batch_size)
+    starts = range(0, n, batch_size)
+    if isinstance(x, Streamed):
+        inputs = x.batches([range(i, min(i + batch_size, n)) for i in starts],
+                           pin_memory=device is not None and torch.device(device).type == "cuda")
+    else:
+        inputs = (x[i:i + batch_size] for i in starts)
     try:
-        for i in range(0, n, batch_size):
-            xb, labels = x[i:i + batch_size], hard_labels(y[i:i + batch_size])
+        for i, xb in zip(starts, inputs):
+            labels = hard_labels(y[i:i + batch_size])
             if device is not None:
                 xb, labels = xb.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with autocast:
@@ -218,9 +245,10 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
     device = check_device(device) if device is not None else next(model.parameters(), x).device
     amp = Precision(precision, device.type)
     model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
-    if fits_on_device(x, y, *(t for pair in eval_sets.values() for t in pair), device=device):
-        x, y = x.to(device), y.to(device)
-        eval_sets = {k: (ex.to(device), ey.to(device)) for k, (ex, ey) in eval_sets.items()}
+    everything = [t for t in (x, y, *(t for pair in eval_sets.values() for t in pair)) if not isinstance(t, Streamed)]
+    if fits_on_device(*everything, device=device):
+        x, y = _to(x, device), y.to(device)
+        eval_sets = {k: (_to(ex, device), ey.to(device)) for k, (ex, ey) in eval_sets.items()}
     per_step, per_epoch = _scheduled(loss_terms, "step"), _scheduled(loss_terms, "epoch")
     history = History()
     state = TrainState(model=model, history=history.epochs)
@@ -240,9 +268,10 @@ def fit(model: nn.Module, train: Batch, *, optimizer: torch.optim.Optimizer, epo
                 order = torch.randperm(n, generator=generator).to(x.device)
                 stop = n - n % batch_size if drop_last and n >= batch_size else n
                 running = torch.zeros((), device=device)
-                for i_step, i in enumerate(range(0, stop, batch_size), start=1):
-                    idx = order[i:i + batch_size]
-                    xb, yb = x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+                chunks = [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+                inputs = _batches(x, chunks, pin_memory=device.type == "cuda")
+                for i_step, (idx, xb) in enumerate(zip(chunks, inputs), start=1):
+                    xb, yb = xb.to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
                     if batch_transform is not None:
                         xb, yb = batch_transform(xb, yb, generator)
                     if channels_last and xb.dim() == 4:

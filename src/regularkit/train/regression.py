@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regularkit._util.checks import check_choice
+from regularkit.data.streaming import Streamed
 from regularkit.errors import RegularkitError
 
 __all__ = ["REGRESSION_LOSSES", "regression_loss", "measure", "predict"]
@@ -54,8 +55,12 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024, device
     autocast = precision.autocast() if precision is not None else contextlib.nullcontext()
     out = []
     try:
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size] if device is None else x[i:i + batch_size].to(device)
+        if isinstance(x, Streamed):  # decoded per batch, at most EVAL_BATCH_BYTES each; same outputs
+            chunks = x.split(x.eval_batch(batch_size))
+        else:
+            chunks = (x[i:i + batch_size] for i in range(0, x.shape[0], batch_size))
+        for xb in chunks:
+            xb = xb if device is None else xb.to(device)
             with autocast:
                 out.append(model(xb).float().cpu())
         return torch.cat(out) if out else torch.zeros(0)

@@ -3,7 +3,7 @@ import pytest
 from torch import nn
 
 from regularkit.study import StudyConfig, resolve
-from regularkit.study.applicability import check_recipes, describe_data
+from regularkit.recipe.rules import check_recipes, describe_data
 
 ALL = ("baseline", "l2", "dropout", "gaussian-noise", "mixup", "cutout", "flip-crop", "cutmix", "tta", "batchnorm",
        "drop-path", "dropconnect", "activity-l1", "dropout+max-norm", "input-dropout-free")

@@ -7,7 +7,7 @@ from regularkit.data.datasets import Dataset
 from regularkit.data.splits import make_splits
 from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig, resolve
-from regularkit.study.assemble import assemble, build_batch_transform, smoothing_site
+from regularkit.recipe.assemble import assemble, build_batch_transform, smoothing_site
 from regularkit.study.execute import run_recipe
 
 
