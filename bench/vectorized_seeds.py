@@ -48,9 +48,9 @@ def _study(variant: str, threads: int, epochs: int) -> float:
 
 def _train_share(repeats: int, epochs: int) -> dict[str, dict[str, list[float]]]:
     from regularkit.study.config import StudyConfig
-    from regularkit.study.execute import run_recipe
+    from regularkit.study.run.execute import run_recipe
     from regularkit.study.plan import make_plan
-    from regularkit.study.vectorize import train_seeds
+    from regularkit.study.run.vectorize import train_seeds
     plan = make_plan(StudyConfig(epochs=epochs))
     splits, out = plan.data.splits, {}
     for recipe in plan.recipes:

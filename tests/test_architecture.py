@@ -221,9 +221,9 @@ NO_MIRRORED_TEST = {
     "regularkit.preprocess.base": "the Preprocessor base, through its subclasses: tests/preprocess/test_transforms.py, "
                                   "tests/conformance/test_preprocess.py",
     "regularkit.study.config": "through the plan and the command line: tests/study/test_plan.py, tests/test_cli.py",
-    "regularkit.study.figures": "through the report: tests/study/test_report_browser.py",
-    "regularkit.study.figures_regression": "through the regression study: tests/study/test_regression_study.py",
-    "regularkit.study.objective": "through search's worker and the CLI: tests/study/test_worker.py, "
+    "regularkit.study.results.figures": "through the report: tests/study/test_report_browser.py",
+    "regularkit.study.results.figures_regression": "through the regression study: tests/study/test_regression_study.py",
+    "regularkit.study.tune.objective": "through search's worker and the CLI: tests/study/run/test_worker.py, "
                                   "tests/test_cli_search.py",
     "regularkit.study.recipes": "re-exports recipe.catalog and recipe.resolve (the old import path): "
                                 "tests/recipe/test_catalog.py",

@@ -157,7 +157,7 @@ def test_an_unfinished_study_ends_with_its_runs_the_reason_and_the_rerun_command
     from types import SimpleNamespace
 
     from regularkit import cli
-    from regularkit.study import ledger, worker
+    from regularkit.study.run import ledger, worker
     monkeypatch.setattr(ledger, "open_study", lambda out, name, storage: ("ledger", out, name, storage))
     seen = {}
     monkeypatch.setattr(worker, "unfinished_runs", lambda plan, study: seen.setdefault("study", study) and {

@@ -3,7 +3,7 @@
 import pytest
 
 from regularkit.cli import main
-from regularkit.study.objective import RecipeObjective
+from regularkit.study.tune.objective import RecipeObjective
 
 SPACE = '[space]\n"optim.lr" = {log_uniform = [1e-2, 1e-1]}\n"model.dropout" = {uniform = [0.0, 0.5]}\n'
 FAST = ["--epochs", "2", "--train-size", "60", "--threads", "1"]

@@ -84,7 +84,7 @@ CASES: dict[str, Case] = {
     "make test": Case("makefile", "it is this test suite; the Makefile's test target must run pytest"),
     'make study ARGS="--seeds 5"': Case("plan", "5 seeds of the default study: the plan checks the flag"),
     'make study ARGS="--data fashion-mnist --epochs 20"': Case("plan", "20 epochs on Fashion-MNIST: planned"),
-    'make study ARGS="--tune 8"': Case("plan", "the tuning itself is tested in tests/study/test_tuning.py"),
+    'make study ARGS="--tune 8"': Case("plan", "the tuning itself is tested in tests/study/tune/test_tuning.py"),
     "regularkit study": Case("plan", "the default study (run above through `make study`)"),
     "regularkit study --help": Case("run", "prints the options and exits 0"),
     "regularkit study --data fashion-mnist --model mlp --recipes baseline,l2,dropout,early-stopping --seeds 3 "
@@ -109,9 +109,11 @@ CASES: dict[str, Case] = {
     "regularkit study --model my_package.models:build": Case("plan", "the same factory, imported by module name"),
     "regularkit study --device cuda --precision bf16 --workers 2": Case(
         "plan", "on a machine without CUDA planned on the CPU (bf16 and two workers as written); the workers are "
-                "tested in tests/study/test_worker.py", plan_overrides=_no_cuda()),
-    "regularkit study --data fashion-mnist --model cnn --recipes baseline,dropblock,randaugment,trivialaugment,"
-    "augmix,sam,rdrop": Case("plan", "each of these recipes trains in tests/study/test_recipe_conformance.py"),
+                "tested in tests/study/run/test_worker.py", plan_overrides=_no_cuda()),
+    "regularkit study --data fashion-mnist --model cnn --train-size 5000 --epochs 8 --tune 4 --recipes baseline,"
+    "dropblock,randaugment,trivialaugment,augmix,sam,rdrop,distill": Case(
+        "plan", "each of these recipes is assembled in tests/recipe/test_conformance.py; distill trains in "
+                "tests/study/run/test_teacher.py; the study itself is docs/results.md section 8 (42 min)"),
     "python bench/diabetes_csv.py diabetes.csv": Case("run", "writes the CSV the next command reads"),
     "regularkit study --data diabetes.csv --target target --seeds 5 --tune 8": Case(
         "plan", "a regression study with tuning (tests/study/test_regression_study.py trains one)",

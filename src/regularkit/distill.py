@@ -40,7 +40,7 @@ first-batch check and every hard-label reader see) and ``p`` is the rest, to flo
 rounding (2.4e-7 on the true class's probability).  Whatever shuffles, batches or
 re-runs a batch (SAM, R-Drop) moves the teacher's row with its example.  Targets that
 mixing or label smoothing would rewrite are refused where the recipe is checked
-(:mod:`regularkit.study.teacher`).
+(:mod:`regularkit.study.run.teacher`).
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from regularkit.data.splits import make_splits
 from regularkit.errors import RegularkitError
 from regularkit.study import StudyConfig, resolve
 from regularkit.recipe.assemble import assemble, build_batch_transform, smoothing_site
-from regularkit.study.execute import run_recipe
+from regularkit.study.run.execute import run_recipe
 
 
 def image_splits(n=60, k=3, shape=(1, 8, 8)):

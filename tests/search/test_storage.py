@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from regularkit.errors import RegularkitError
 from regularkit.search.journal import FlockLock, repair_journal
 from regularkit.search.storage import open_storage
-from regularkit.study import ledger
+from regularkit.study.run import ledger
 
 HOLD = """
 import sys, time

@@ -14,7 +14,7 @@ from regularkit.metrics.summary import gap, mean_std
 from regularkit.study import StudyConfig, resolve
 from regularkit.study.pipeline import run_study
 from regularkit.study.recipes import RECIPES, load_recipe_file
-from regularkit.study.summary import summarize
+from regularkit.study.results.summary import summarize
 from regularkit.train import Recipe
 
 FAST = dict(seeds=2, epochs=4, train_size=120, batch_size=32)
@@ -119,7 +119,7 @@ def test_rerun_resumes_without_repeating(tmp_path):
     assert result.records == first.records  # read back from the ledger, not retrained
     import optuna
 
-    from regularkit.study.ledger import open_study
+    from regularkit.study.run.ledger import open_study
     trials = open_study(tmp_path / "s", cfg.study_name).get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
 
@@ -164,7 +164,7 @@ def test_resume_after_sigkill_gives_the_same_table(tmp_path):
     # The ledger counts each run once, however many times it was started.
     import optuna
 
-    from regularkit.study.ledger import open_study
+    from regularkit.study.run.ledger import open_study
     study = open_study(killed_dir, "regularkit-study")
     keys = [t.user_attrs["key"] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
     assert len(keys) == len(set(keys)) == 6
@@ -175,8 +175,8 @@ def test_a_run_that_raises_inside_run_study_is_failed_in_the_ledger_and_redone_b
                                                                                           exc):
     import optuna
 
-    from regularkit.study import worker
-    from regularkit.study.ledger import open_study
+    from regularkit.study.run import worker
+    from regularkit.study.run.ledger import open_study
     cfg = StudyConfig(recipes=("baseline",), out=str(tmp_path / "s"), vectorize_seeds=False, **{**FAST, "epochs": 2})
     real, trained = worker.run_recipe, []
 
@@ -206,7 +206,7 @@ def test_a_two_seed_study_keeps_each_runs_probabilities_and_reports_their_ensemb
     """Each run's test probabilities are an artifact; the seed-ensemble column is the error of their mean."""
     import numpy as np
 
-    from regularkit.study.artifacts import load_probs, open_store
+    from regularkit.study.run.artifacts import load_probs, open_store
     out = tmp_path / "s"
     result = run_study(StudyConfig(recipes=("baseline",), out=str(out), **{**FAST, "epochs": 2}), progress=False)
     store = open_store(out, None, None)

@@ -3,9 +3,9 @@ import pytest
 
 from regularkit.study import StudyConfig, resolve
 from regularkit.study.applicability import check_recipes
-from regularkit.study.fit import diagnose_regression_fit
+from regularkit.study.results.fit import diagnose_regression_fit
 from regularkit.study.recipes import RECIPES
-from regularkit.study.summary import RecipeSummary
+from regularkit.study.results.summary import RecipeSummary
 
 REFUSED = {
     "label-smoothing": "label smoothing softens class targets",

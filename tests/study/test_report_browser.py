@@ -75,8 +75,8 @@ def test_the_widest_table_fits_1400_pixels_without_horizontal_scroll(tmp_path):
     """Every column the study can show (ens, TTA, epochs, ECE, both sparsities), long recipe names and
     strengths, adjusted intervals: the page is no wider than a 1400-pixel window (issue 24)."""
     from regularkit.metrics.paired import Interval
-    from regularkit.study.report import write_html
-    from regularkit.study.summary import RecipeSummary
+    from regularkit.study.results.report import write_html
+    from regularkit.study.results.summary import RecipeSummary
 
     stats = {"train_error": (0.0771, 0.0062), "val_error": (0.125, 0.0019), "test_error": (0.1368, 0.0005),
              "gap": (0.0598, 0.0062), "ensemble_test_error": (0.1291, 0.0), "tta_test_error": (0.1407, 0.0),

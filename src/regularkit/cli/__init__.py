@@ -44,8 +44,8 @@ def _unfinished(result, cfg, argv: list[str]) -> int:
     command) or, when the other workers trained them, a note (exit 0: the table is complete)."""
     import shlex
 
-    from regularkit.study.ledger import open_study
-    from regularkit.study.worker import lost_workers, unfinished_runs
+    from regularkit.study.run.ledger import open_study
+    from regularkit.study.run.worker import lost_workers, unfinished_runs
     complete = result.plan is None or len(result.records) >= len(result.plan.jobs)
     if complete and cfg.workers == 1:  # no worker to lose: nothing to say, no second read of the ledger
         return 0
@@ -72,7 +72,7 @@ def cmd_search(args) -> int:
     from regularkit.search.samplers import check_sampler_args
     from regularkit.search.storage import check_storage
     from regularkit.study.folder import check_folder
-    from regularkit.study.objective import RecipeObjective, check_space
+    from regularkit.study.tune.objective import RecipeObjective, check_space
     cfg = study_config(args)
     torch.set_num_threads(cfg.threads_per_worker())
     # validate everything before anything is written: the recipe, the space against it, the data, the

@@ -204,7 +204,7 @@ def assemble(recipe: Recipe, splits, seed: int, *, device: torch.device | str = 
                                    model.batch_transform if alpha_mm else None)
     if splits.task == "regression":  # standardized targets N x k; MixUp mixes them as it mixes soft targets
         parts.loss_fn = regression_loss(splits.regression.loss)
-    elif reg.distill_alpha:  # each row's teacher travels packed with its label (study/teacher.py, distill.py)
+    elif reg.distill_alpha:  # each row's teacher travels packed with its label (study/run/teacher.py, distill.py)
         parts.loss_fn = PackedDistillationLoss(reg.distill_temperature, reg.distill_alpha)
     elif smoothing_site(recipe) == "loss" or reg.confidence_penalty:
         ls = reg.label_smoothing if smoothing_site(recipe) == "loss" else 0.0

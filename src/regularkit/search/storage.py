@@ -1,7 +1,7 @@
 """Where trials are kept (a search's, and the study's run ledger), and how trials of dead workers are retried.
 
 This is the one implementation of worker recovery in regularkit: the search's
-workers and the study's ledger (:mod:`regularkit.study.ledger`) both record
+workers and the study's ledger (:mod:`regularkit.study.run.ledger`) both record
 their worker with :func:`mark_worker` and recover with :func:`recover_dead_trials`.
 
 Storages are Optuna's:

@@ -85,7 +85,7 @@ class StudyConfig:
     task: str = "auto"                     # auto | classification | regression (auto: a float target with fractions)
     loss: str | None = None                # regression: mse (default) | mae | huber; classification: cross-entropy
     stream: str = "auto"                   # auto | on | off: samples read per batch (auto: when they would not fit)
-    vectorize_seeds: bool = True           # train a recipe's seeds together where it applies (study/vectorize.py)
+    vectorize_seeds: bool = True           # train a recipe's seeds together where it applies (study/run/vectorize.py)
 
     def __post_init__(self):
         check_str("data", self.data)

@@ -10,14 +10,14 @@ Files in the study folder (all written atomically):
 * ``study.toml`` -- the StudyConfig; ``environment.json`` -- versions, machine, git revision;
   ``data.json`` -- the data's digest, shapes, split indices and where the samples came from
 * ``ledger.journal`` -- the Optuna journal (unless ``storage`` is given); ``artifacts/`` -- test
-  probabilities of every run (:mod:`~regularkit.study.artifacts`)
+  probabilities of every run (:mod:`~regularkit.study.run.artifacts`)
 * ``runs/<recipe>/seed<k>.json`` -- each run's record and resolved recipe
 * ``results.csv``, the figures, ``report.html``
 
 Rerunning the same command resumes: finished runs are read from the ledger,
 runs killed midway are redone from scratch, none is counted twice.
 
-Two phases when a recipe distills from the baseline's seeds (``distill``: :mod:`~regularkit.study.teacher`):
+Two phases when a recipe distills from the baseline's seeds (``distill``: :mod:`~regularkit.study.run.teacher`):
 first every run that needs no teacher (with ``--tune``: no search either), then the teacher is read
 from the ledger and the artifact store, then the strength searches and the rest.  A rerun finds
 the baseline finished and its teacher on disk.
@@ -25,52 +25,36 @@ the baseline finished and its teacher on disk.
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 
 from regularkit._util.environment import environment
 from regularkit._util.io import atomic_write_json, atomic_write_text
-from regularkit.config import to_dict, to_toml
+from regularkit.config import to_toml
 from regularkit.errors import RegularkitError
-from regularkit.study import figures, ledger, report
-from regularkit.study.artifacts import open_store, stored_outputs
-from regularkit.study.combine import COMBINED, combined_recipe, helped_on_validation, joint_space, with_combined
+from regularkit.study.results.finish import StudyResult, finish
+from regularkit.study.run import ledger
+from regularkit.study.run.artifacts import open_store
+from regularkit.study.tune.combine import COMBINED, combined_recipe, helped_on_validation, joint_space, with_combined
 from regularkit.study.config import StudyConfig
 from regularkit.study.data import prepare_data, split_record
 from regularkit.study.folder import check_folder, check_same_configuration, move_aside, remove_stale_temps
 from regularkit.study.plan import Plan, make_plan
-from regularkit.study.progress import StudyProgress
-from regularkit.study.recipes import strength_for
-from regularkit.study.figures_regression import regression_figures
-from regularkit.study.ridge_row import add_regression_ensembles, ridge_sentence, ridge_summary
-from regularkit.study.statistics import compare_to_baseline
-from regularkit.study.summary import RecipeSummary, summarize
+from regularkit.study.run.progress import StudyProgress
+from regularkit.study.results.statistics import compare_to_baseline
+from regularkit.study.results.summary import summarize
 from regularkit.study.task import task_note
-from regularkit.study.teacher import first_phase, needs_teacher, with_teacher, without_pupils
-from regularkit.study.tuning import tune, tune_recipe, tuning_storage
-from regularkit.study.verdict import make_verdict
-from regularkit.study.worker import spawn_workers, supervise_workers, train_claimed, unfinished_runs
+from regularkit.study.run.teacher import first_phase, needs_teacher, with_teacher, without_pupils
+from regularkit.study.tune.tuning import tune, tune_recipe, tuning_storage
+from regularkit.study.run.worker import spawn_workers, supervise_workers, train_claimed, unfinished_runs
 
 __all__ = ["StudyResult", "run_study", "prepare_splits", "finish"]
 
 #: How often the parent of spawned workers looks at the ledger for progress (seconds).
 POLL_S = 1.0
-
-
-@dataclass
-class StudyResult:
-    summaries: list[RecipeSummary]
-    records: list[dict[str, Any]]
-    out_dir: Path
-    files: dict[str, Path]
-    plan: Plan | None = None
-    verdict: Any = None
 
 
 def prepare_splits(cfg: StudyConfig):
@@ -187,7 +171,7 @@ def _run_planned(plan: Plan, data: Any, console: Console, progress: bool, fresh:
 
 
 def _teach(plan: Plan, data, study, store, console: Console, progress: bool) -> Plan:
-    """Train the runs that need no teacher (study/teacher.py's first phase), then the plan whose splits carry
+    """Train the runs that need no teacher (study/run/teacher.py's first phase), then the plan whose splits carry
     the teacher, or without the distilling recipes (said in one line) when the baseline cannot teach yet."""
     pupils = [r.name for r in plan.recipes if needs_teacher(r)]
     first = first_phase(plan)
@@ -225,7 +209,7 @@ def _run_jobs(plan: Plan, data, study, store, console: Console, progress: bool) 
 
 
 def _combine(plan: Plan, records, out: Path, study, store, console: Console, progress: bool):
-    """``--combine``: train the recipes that lowered validation error together (see study/combine.py)."""
+    """``--combine``: train the recipes that lowered validation error together (see study/tune/combine.py)."""
     comparisons = compare_to_baseline(summarize(records, [r.name for r in plan.recipes]), records)
     helped = helped_on_validation(comparisons)
     if not comparisons:
@@ -255,95 +239,3 @@ def _combine(plan: Plan, records, out: Path, study, store, console: Console, pro
     single = dataclasses.replace(plan, cfg=dataclasses.replace(plan.cfg, workers=1))  # the parent trains it
     return plan, _run_jobs(single, None, study, store, console, progress)
 
-
-def _write_run_files(records, out: Path) -> None:
-    for r in records:
-        atomic_write_json(out / "runs" / r["recipe"] / f"seed{r['seed']}.json", r)
-
-
-def add_seed_ensembles(summaries, records, store, y_test) -> int:
-    """Test error of the ensemble of each recipe's seeds (mean of their probabilities), beside the members.
-
-    Returns how many finished runs had no probabilities in this store (made on a machine whose
-    artifact store this one does not see).
-    """
-    by_recipe, unseen = stored_outputs(records, store)
-    y = y_test.numpy()
-    for s in summaries:
-        probs = by_recipe.get(s.recipe, [])
-        if len(probs) >= 2 and all(p.shape == (len(y), probs[0].shape[1]) for p in probs):
-            error = float((np.mean(probs, axis=0).argmax(1) != y).mean())
-            s.stats["ensemble_test_error"] = (error, 0.0)
-            s.pooled_probs = (np.concatenate(probs), np.tile(y, len(probs)))
-        elif len(probs) == 1:
-            s.pooled_probs = (probs[0], y)
-    return unseen
-
-
-def _strength(plan: Plan, recipe) -> dict | None:
-    if recipe.name in plan.tuned:
-        return {**plan.tuned[recipe.name], "tuned": True}
-    strength = strength_for(recipe.name, plan.extra_recipes)
-    return None if strength is None else {"field": strength.field, "value": strength.value(recipe), "tuned": False}
-
-
-def chance_error(y_test) -> float:
-    """The error of always answering the most common test class."""
-    counts = np.bincount(np.asarray(y_test))
-    return float(1 - counts.max() / counts.sum())
-
-
-def finish(plan: Plan, records, out: Path, env, console, store) -> StudyResult:
-    """Summaries, intervals, the verdict, the table, the CSV, the figures and the HTML report of ``records``."""
-    cfg = plan.cfg
-    summaries = summarize(records, [r.name for r in plan.recipes])
-    if not summaries:
-        raise RegularkitError(f"no finished runs to report in {str(out)!r}")
-    comparisons = compare_to_baseline(summaries, records)
-    recipes = {r.name: r for r in plan.recipes}
-    for s in summaries:
-        s.warnings = list(plan.warnings.get(s.recipe, []))
-        s.strength = _strength(plan, recipes[s.recipe])
-        s.deltas = comparisons.get(s.recipe, {})
-    splits = plan.data.splits
-    regression = splits.regression is not None
-    verdict = make_verdict(summaries, comparisons, seeds=cfg.seeds, task=splits.task,
-                           chance_error=math.nan if regression else chance_error(splits.y_test))
-    for s in summaries:
-        if s.recipe in verdict.seeds_needed:  # undecided on test: the seeds that would settle it ("" for ~0)
-            s.seeds_needed = verdict.seeds_needed[s.recipe] or ""
-    _write_run_files(records, out)
-    if regression:  # the seeds' averaged predictions, and the linear reference row (study/ridge_row.py)
-        unseen = add_regression_ensembles(summaries, records, store, splits)
-        ridge = ridge_summary(splits)
-        if sentence := ridge_sentence(ridge, summaries):
-            verdict = dataclasses.replace(verdict, lines=verdict.lines + [sentence])
-        summaries = summaries + [ridge]
-    else:
-        unseen = add_seed_ensembles(summaries, records, store, splits.y_test)
-    if unseen:
-        console.print(f"[yellow]{unseen} run(s) were made where this machine cannot see their artifact store; "
-                      "the seed-ensemble column leaves them out (share --artifacts between machines)[/]")
-    title = f"regularkit study: {plan.data.dataset.name}, {cfg.model}"
-    files = {"csv": report.write_csv(summaries, out / "results.csv")}
-    if regression:
-        files.update(regression_figures(summaries, comparisons, out, verdict.recommended))
-    elif comparisons:
-        files["forest"] = figures.plot_forest(comparisons, out / "forest.png", labels={
-            s.recipe: f"{s.recipe} (test error with TTA)" for s in summaries if s.with_tta})
-    if not regression:
-        files.update(curves=figures.plot_curves(summaries, out / "learning_curves.png"),
-                     test_curves=figures.plot_curves(summaries, out / "test_curves.png", against="test"),
-                     gap=figures.plot_gap(summaries, out / "gap.png"),
-                     reliability=figures.plot_reliability(summaries, out / "reliability.png"))
-    images = [files[k] for k in ("forest", "curves", "test_curves", "gap", "reliability", "predicted", "residuals")
-              if k in files]
-    files["html"] = report.write_html(summaries, images, out / "report.html", title=title, config=to_dict(cfg),
-                                      environment=env, verdict=verdict, data=plan.data.description)
-    files["verdict"] = atomic_write_json(out / "verdict.json", {**dataclasses.asdict(verdict), "text": verdict.text})
-    if plan.tuned:
-        atomic_write_json(out / "tuning.json", plan.tuned)
-    report.print_table(summaries, title=title, console=console, verdict=verdict)
-    console.print(f"results in {out}/: results.csv, {', '.join(p.name for p in images)}, report.html, verdict.json",
-                  markup=False, highlight=False)
-    return StudyResult(summaries=summaries, records=records, out_dir=out, files=files, plan=plan, verdict=verdict)

@@ -70,8 +70,8 @@ from regularkit.study.data import StudyData, prepare_data
 from regularkit.study.folder import check_folder
 from regularkit.study.recipes import DEFAULT_RECIPES, load_recipe_file, resolve
 from regularkit.study.task import task_identity
-from regularkit.study.teacher import check_teacher
-from regularkit.study.vectorize import stacking
+from regularkit.study.run.teacher import check_teacher
+from regularkit.study.run.vectorize import stacking
 from regularkit.train.config import Recipe
 from regularkit.train.device import resolve_device
 
