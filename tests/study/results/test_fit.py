@@ -53,3 +53,13 @@ def test_a_val_curve_turning_up_over_fits_even_with_a_small_final_gap():
 def test_a_well_fitted_baseline_generalizes():
     fit = diagnose_fit(base(0.02, 0.03, train_curve=[0.1, 0.03, 0.02, 0.02]), chance=0.9)
     assert fit.call == "fits" and "generalizes well already" in fit.sentence
+
+
+def test_a_negative_gap_is_not_called_twice_the_gap():
+    """Test error below training error (a small, easy test set): the reason says so, not 'twice -2.85 points'."""
+    fit = diagnose_fit(base(0.2368, 0.2083, train_curve=[0.4] + [0.2368] * 7), chance=0.66)
+    assert fit.call == "under-fits"
+    assert "its training error 23.68% is as high as its test error (a gap of -2.85 points)" in fit.sentence
+    assert "twice" not in fit.sentence
+    positive = diagnose_fit(base(0.2368, 0.2500, train_curve=[0.4] + [0.2368] * 7), chance=0.66)
+    assert "is more than twice the gap of 1.32 points" in positive.sentence

@@ -12,7 +12,8 @@ with the baseline's mean curves over seeds (errors as fractions):
      (at least the last two) it dropped by more than 0.5 points and more than 10 % of its
      final value, which is above 1 % (more epochs would lower it);
   3. the training error is above 5 % and more than twice the gap: what the model cannot
-     fit dominates what it fails to generalize.
+     fit dominates what it fails to generalize (a gap at or below zero is said as such: the
+     training error is as high as the test error).
 *Over-fits* when either of
   4. the gap is above 2 points and above a quarter of the test error;
   5. the validation error turned up: its final value is more than 0.5 points and 10 %
@@ -93,7 +94,8 @@ def diagnose_fit(base: RecipeSummary, chance: float) -> Fit:
     if still_falling(base.curves.get("train_error", [])):
         under.append("its training error was still falling when training stopped")
     if train > 0.05 and train > 2 * gap:
-        under.append(f"its training error {pct(train)}% is more than twice the gap of {pct(gap)} points")
+        under.append(f"its training error {pct(train)}% is more than twice the gap of {pct(gap)} points" if gap > 0
+                     else f"its training error {pct(train)}% is as high as its test error (a gap of {pct(gap)} points)")
     if gap > max(0.02, 0.25 * test):
         over.append(f"{pct(train)}% training error against {pct(test)}% test error, a gap of {pct(gap)} points")
     if turned_up(base.curves.get("val_error", [])):
