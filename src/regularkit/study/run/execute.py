@@ -73,15 +73,13 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
     baseline's probabilities on the training rows as ``train_probs`` (the teacher's material).
     """
     device = torch.device(device)
-    amp = Precision(precision, device.type)
     parts = assemble(recipe, splits, seed, device=device, factory=factory)
     x_tr, y_tr = splits.train
     y_fit = pack_targets(y_tr, teacher_rows(splits, recipe)) if needs_teacher(recipe) else y_tr  # issue 22
     n_curve = min(CURVE_TRAIN_EXAMPLES, x_tr.shape[0])
     eval_sets = {"train": (x_tr[:n_curve], y_tr[:n_curve]), "val": splits.val}
-    final_sets = {"train": (x_tr, y_tr), "val": splits.val}
     if with_test:
-        eval_sets["test"] = final_sets["test"] = splits.test
+        eval_sets["test"] = splits.test
     history = fit(parts.model, (x_tr, y_fit), optimizer=parts.optimizer, scheduler=parts.scheduler,
                   epochs=parts.epochs, batch_size=recipe.optim.batch_size, eval_sets=eval_sets,
                   loss_fn=parts.loss_fn, batch_transform=parts.batch_transform, loss_terms=parts.loss_terms,
@@ -89,6 +87,21 @@ def run_recipe(recipe: Recipe, splits, seed: int, *, on_epoch=None, callbacks=()
                   eval_model=parts.eval_model, seed=seed, on_epoch=on_epoch, device=device, precision=precision,
                   step=parts.step, channels_last=device.type == "cuda" and len(splits.input_shape) == 3,
                   target_scale=target_scale(splits))
+    return measure_run(recipe, splits, seed, parts, history, device=device, precision=precision, with_test=with_test,
+                       abandoned=abandoned, train_probs=train_probs)
+
+
+def measure_run(recipe: Recipe, splits, seed: int, parts, history, *, device: torch.device, precision: str,
+                with_test: bool = True, abandoned: Callable[[], bool] = lambda: False,
+                train_probs: bool = False) -> dict[str, Any]:
+    """The record of a trained run: its final metrics on every split, probes, calibration, TTA, the test
+    (and, for a teacher, training) probabilities. :func:`run_recipe` ends with it, and so does every seed
+    of a group trained together (study/run/vectorize.py), so their records agree field for field."""
+    amp = Precision(precision, device.type)
+    x_tr, y_tr = splits.train
+    final_sets = {"train": (x_tr, y_tr), "val": splits.val}
+    if with_test:
+        final_sets["test"] = splits.test
     description = recipe.description
     if recipe.model.kind == "factory" and recipe.name == "baseline" and (note := as_built_note(parts.model)):
         description = f"your model as built, with {note} (no regularization added)"

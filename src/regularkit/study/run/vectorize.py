@@ -37,19 +37,13 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from regularkit.augment.tta import TTA
-from regularkit.config import to_dict
 from regularkit.errors import RegularkitError
-from regularkit.metrics.calibration import expected_calibration_error
-from regularkit.metrics.summary import gap
-from regularkit.models.adapt import as_built_note, regularization_in
 from regularkit.models.factory import Factory
 from regularkit.study.assemble import RunParts, assemble
-from regularkit.study.run.execute import CURVE_TRAIN_EXAMPLES, predict_proba
+from regularkit.study.run.execute import CURVE_TRAIN_EXAMPLES, measure_run
 from regularkit.train.callbacks import EarlyStopping
 from regularkit.train.config import Recipe
-from regularkit.train.device import Precision
-from regularkit.train.loop import History, evaluate
+from regularkit.train.loop import History
 from regularkit.train.optim import make_optimizer, make_scheduler
 from regularkit.train.stacked import SeedRun, fit_stacked
 
@@ -134,40 +128,7 @@ def train_seeds(recipe: Recipe, splits, seeds: Sequence[int], *, device: torch.d
 
 def _record(recipe: Recipe, splits, seed: int, parts: RunParts, history: History, *, device: torch.device,
             precision: str, train_probs: bool = False) -> dict[str, Any]:
-    """The run record of one seed trained in a group: ``run_recipe``'s, field for field.
-
-    This restates the end of :func:`regularkit.study.run.execute.run_recipe` for a model already
-    trained (a classification measured on test; no final model: see :func:`parts_reason`), until
-    execute.py exports that end as one function for both to call.
-    """
-    amp = Precision(precision, device.type)
-    description = recipe.description
-    if recipe.model.kind == "factory" and recipe.name == "baseline" and (note := as_built_note(parts.model)):
-        description = f"your model as built, with {note} (no regularization added)"
-    record = {"recipe": recipe.name, "description": description, "seed": seed, "final": {},
-              "model_regularization": regularization_in(parts.model),
-              "extra": {"epochs_run": len(history.epochs)}, "history": history.epochs,
-              "stop_reason": history.stop_reason, "seconds": history.seconds, "recipe_config": to_dict(recipe),
-              "diverged": history.diverged,
-              "environment": {"torch_threads": torch.get_num_threads(), "torch": torch.__version__}}
-    if history.diverged is not None:
-        record["test_probs"] = None
-        return record
-    model = (parts.eval_model or (lambda: parts.model))()
-    final, extra = record["final"], record["extra"]
-    for name, (x, y) in {"train": splits.train, "val": splits.val, "test": splits.test}.items():
-        final[f"{name}_loss"], final[f"{name}_error"] = evaluate(model, x, y, device=device, precision=amp)
-    for name, probe in parts.probes.items():
-        extra[name] = float(probe(parts.model))
-    final["gap"] = gap(final["train_error"], final["test_error"])
-    test_probs = predict_proba(model, splits.test[0], device=device, precision=amp)
-    if train_probs:  # the teacher's material (issue 22): the training rows in order
-        record["train_probs"] = predict_proba(model, splits.train[0], device=device, precision=amp)
-    extra["ece"] = expected_calibration_error(test_probs, splits.test[1])
-    if recipe.augment.tta is not None:
-        extra["tta_test_error"] = evaluate(TTA(model, transforms=recipe.augment.tta, average="logits"),
-                                           *splits.test, device=device, precision=amp)[1]
-    record["restored_epoch"] = next(
-        (cb.restored_epoch for cb in parts.callbacks if isinstance(cb, EarlyStopping)), None)
-    record["test_probs"] = test_probs
-    return record
+    """The run record of one seed trained in a group: the one :func:`~regularkit.study.run.execute.measure_run`
+    makes for a run trained alone (a grouped recipe has no final model of its own: see :func:`parts_reason`)."""
+    return measure_run(recipe, splits, seed, parts, history, device=device, precision=precision,
+                       train_probs=train_probs)
