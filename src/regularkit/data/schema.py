@@ -22,7 +22,7 @@ import numpy as np
 from regularkit._util.checks import check_int, check_str
 from regularkit.errors import RegularkitError
 
-__all__ = ["Dataset", "DataWarning", "LAYOUTS", "FLIPS", "FILLS", "as_features", "as_labels", "inferred_num_classes",
+__all__ = ["Dataset", "DatasetFacts", "DataWarning", "LAYOUTS", "FLIPS", "FILLS", "as_features", "as_labels", "inferred_num_classes",
            "resolve_layout", "check_flips", "check_fill"]
 
 LAYOUTS = ("vectors", "sequences", "images")
@@ -165,8 +165,33 @@ def _json_ready(name: str, sources) -> dict | None:
         raise RegularkitError(f"{name}: sources must be JSON-ready: {exc}") from None
 
 
+class DatasetFacts:
+    """What a dataset's fields say about it, for :class:`Dataset` (arrays) and
+    :class:`~regularkit.data.streaming.StreamedDataset` (samples read per batch) alike."""
+
+    @property
+    def kind(self) -> str:
+        """The resolved layout: ``layout``, else 2-D vectors, 3-D sequences, 4-D images.
+
+        A 3-D array is a sequence here: loaders turn N×H×W grey images into N×1×H×W.
+        """
+        if self.layout is not None:
+            return self.layout
+        return {2: "vectors", 3: "sequences", 4: "images"}[self.x_train.ndim]
+
+    @property
+    def task(self) -> str:
+        """``"classification"``; a :class:`~regularkit.data.regression.RegressionDataset` says ``"regression"``."""
+        return "classification"
+
+    @property
+    def num_outputs(self) -> int:
+        """The width of the model's last layer: K classes, or k regression outputs (both in ``num_classes``)."""
+        return self.num_classes
+
+
 @dataclass(frozen=True, eq=False)
-class Dataset:
+class Dataset(DatasetFacts):
     """A classification dataset: fixed train and test arrays, class names, layout and data semantics.
 
     Construction checks dtypes (x float32, y int64), lengths, label range,
@@ -250,26 +275,6 @@ class Dataset:
         object.__setattr__(self, "sources", _json_ready(self.name, self.sources))
         for a in (self.x_train, self.y_train, self.x_test, self.y_test):  # only once every check passed
             a.setflags(write=False)
-
-    @property
-    def kind(self) -> str:
-        """The resolved layout: ``layout``, else 2-D vectors, 3-D sequences, 4-D images.
-
-        A 3-D array is a sequence here: loaders turn N×H×W grey images into N×1×H×W.
-        """
-        if self.layout is not None:
-            return self.layout
-        return {2: "vectors", 3: "sequences", 4: "images"}[self.x_train.ndim]
-
-    @property
-    def task(self) -> str:
-        """``"classification"``; a :class:`~regularkit.data.regression.RegressionDataset` says ``"regression"``."""
-        return "classification"
-
-    @property
-    def num_outputs(self) -> int:
-        """The width of the model's last layer: K classes, or k regression outputs (both in ``num_classes``)."""
-        return self.num_classes
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 
 from regularkit._util.checks import check_int
 from regularkit._util.memory import check_fits, gib
-from regularkit.data.schema import Dataset, check_fill, check_flips
+from regularkit.data.schema import Dataset, DatasetFacts, check_fill, check_flips
 from regularkit.errors import RegularkitError
 
 __all__ = ["EVAL_BATCH_BYTES", "Streamed", "StreamedDataset", "in_memory_bytes", "materialize", "resident_bytes"]
@@ -187,7 +187,7 @@ class Streamed:
 
 
 @dataclass(frozen=True, eq=False)
-class StreamedDataset:
+class StreamedDataset(DatasetFacts):
     """A classification dataset whose samples stay on disk: :class:`Streamed` ``x``, labels in memory.
 
     The fields and properties of :class:`~regularkit.data.schema.Dataset` (``kind``,
@@ -225,18 +225,6 @@ class StreamedDataset:
         object.__setattr__(self, "fill", check_fill(self.fill, self.kind, self.name))
         for y in (self.y_train, self.y_test):
             y.setflags(write=False)
-
-    @property
-    def kind(self) -> str:
-        return self.layout or {2: "vectors", 3: "sequences", 4: "images"}[self.x_train.ndim]
-
-    @property
-    def task(self) -> str:
-        return "classification"
-
-    @property
-    def num_outputs(self) -> int:
-        return self.num_classes
 
     @property
     def input_shape(self) -> tuple[int, ...]:
