@@ -11,7 +11,9 @@ machine hits all of them), medians over ``--repeats``:
   workers`` = all cores' torch threads, the default at 51dc49a) against the new one (``new``: no
   flags: the plan's rule, :func:`regularkit._util.threads.study_work`, picks threads by a step's
   FLOPs and workers by the cores, runs and steps; its ``threads:`` line is recorded), and with
-  ``--variants old,new,new-1w`` the new threads in one worker (``--workers 1``); each ``idle``
+  ``--variants old,new,new-1w`` the new threads in one worker (``--workers 1``), with ``at-commit`` and
+  ``--old-src CHECKOUT/src`` another commit's code run with its own defaults (``git worktree add
+  /tmp/at 51dc49a``, then ``--old-src /tmp/at/src``: the issue's "faster than at 51dc49a"); each ``idle``
   (nothing of ours beside it) and ``busy`` (a ``while True: pass`` process started for the
   condition and ended after it).  Settings alternate inside each repeat, in reversed order every
   other repeat.
@@ -77,18 +79,21 @@ def machine() -> dict:
 TIMEOUT = 600.0
 
 
-def run_once(study: str, flags: list[str], timeout: float = TIMEOUT) -> tuple[float, int, str]:
+def run_once(study: str, flags: list[str], timeout: float = TIMEOUT, src: str | None = None) -> tuple[float, int, str]:
     """Seconds of one whole ``regularkit study`` command with ``flags``, how many runs it trained, and its
     ``threads:`` line (what the plan chose and why).
 
     A study still running after ``timeout`` seconds is stopped and counted as ``timeout`` (a lower
-    bound: the tables say so), so one pathological setting cannot take the whole session.
+    bound: the tables say so), so one pathological setting cannot take the whole session.  ``src``: another
+    checkout's ``src`` folder, put first on ``PYTHONPATH`` (the ``at-commit`` variant: that commit's code).
     """
     with tempfile.TemporaryDirectory(prefix="regularkit-scaling-") as tmp:
         cmd = [sys.executable, "-m", "regularkit", "study", *STUDIES[study], *flags, "--out", tmp, "--no-progress"]
         t0 = time.perf_counter()
         # a session of its own: a stopped study's spawned workers are stopped with it, not left to load the next
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        env = dict(os.environ, PYTHONPATH=src) if src else None
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                env=env)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except BaseException as exc:
@@ -134,11 +139,13 @@ def variants(names: list[str]) -> dict[str, list[str]]:
     cores = usable_cores()
     known = {"old": ["--workers", "1", "--threads", str(cores)],   # 51dc49a's default: cores // workers threads
              "new": [],                                             # the plan's rule decides threads and workers
-             "new-1w": ["--workers", "1"]}                          # the rule's threads, one worker
+             "new-1w": ["--workers", "1"],                          # the rule's threads, one worker
+             "at-commit": []}                                       # --old-src's code with its own defaults
     return {name: known[name] for name in names}
 
 
-def compare_threads(studies, repeats, conditions, timeout: float = TIMEOUT, names=("old", "new")) -> dict:
+def compare_threads(studies, repeats, conditions, timeout: float = TIMEOUT, names=("old", "new"),
+                    old_src: str | None = None) -> dict:
     """Today's default against the new one, each condition inside each repeat (the competitor started and ended
     around its condition), settings alternating inside it; the table is printed after every repeat."""
     settings = variants(list(names))
@@ -153,7 +160,10 @@ def compare_threads(studies, repeats, conditions, timeout: float = TIMEOUT, name
                 for study in studies:
                     order = list(settings) if rep % 2 == 0 else list(settings)[::-1]   # neither always goes first
                     for name in order:
-                        seconds, n, why = run_once(study, settings[name], timeout)
+                        src = old_src if name == "at-commit" else None
+                        if name == "at-commit" and not old_src:
+                            raise SystemExit("the at-commit variant needs --old-src (a checkout's src folder)")
+                        seconds, n, why = run_once(study, settings[name], timeout, src)
                         times.setdefault((condition, study, name), []).append(seconds)
                         if why != "stopped":
                             chosen[(study, name)] = why
@@ -170,7 +180,8 @@ def compare_threads(studies, repeats, conditions, timeout: float = TIMEOUT, name
 
 def threads_table(times, chosen, studies, conditions, names, timeout) -> dict:
     heads = " | ".join(f"{name} (median s)" for name in names)
-    print(f"\n| condition | study | {heads} | old / new | walls {' / '.join(names)} (s; {timeout:.0f} = stopped) |")
+    first = "at-commit" if "at-commit" in names else "old"
+    print(f"\n| condition | study | {heads} | {first} / new | walls {' / '.join(names)} (s; {timeout:.0f} = stopped) |")
     print("|---|---|" + "---|" * (len(names) + 2))
     result = {}
     for condition in conditions:
@@ -179,7 +190,8 @@ def threads_table(times, chosen, studies, conditions, names, timeout) -> dict:
                 continue
             walls = {name: times[(condition, study, name)] for name in names}
             med = {name: statistics.median(w) for name, w in walls.items()}
-            ratio = f"{med['old'] / med['new']:.2f}x" if {"old", "new"} <= set(med) else "-"
+            first = "at-commit" if "at-commit" in med else "old"
+            ratio = f"{med[first] / med['new']:.2f}x" if {first, "new"} <= set(med) else "-"
             shown = " / ".join(", ".join(f"{x:.0f}" for x in w) for w in walls.values())
             print(f"| {condition} | {study} | {' | '.join(f'{m:.1f}' for m in med.values())} | {ratio} | {shown} |",
                   flush=True)
@@ -234,7 +246,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="--rule: steps per measurement")
     parser.add_argument("--only", help="comma-separated studies (default: default,fmnist)")
     parser.add_argument("--conditions", default="idle,busy", help="--compare threads: idle, busy or both")
-    parser.add_argument("--variants", default="old,new", help="--compare threads: old, new, new-1w (comma-separated)")
+    parser.add_argument("--variants", default="old,new",
+                        help="--compare threads: old, new, new-1w, at-commit (comma-separated)")
+    parser.add_argument("--old-src", help="at-commit: a checkout's src folder (e.g. a git worktree at 51dc49a)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds after which a study is stopped")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -248,7 +262,7 @@ def main() -> None:
         result = measure_rule(args.repeats, args.steps)
     elif args.compare == "threads":
         result = compare_threads(studies, args.repeats, args.conditions.split(","), args.timeout,
-                                 args.variants.split(","))
+                                 args.variants.split(","), args.old_src)
     else:
         result = compare_workers(studies, args.repeats)
     info["load_average_start_end"] = [load_start[0], os.getloadavg()[0]]

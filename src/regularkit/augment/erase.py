@@ -38,6 +38,7 @@ import torch
 
 from regularkit._util import rng
 from regularkit._util.checks import check_int, check_number, check_probability
+from regularkit._util.compile import constant_result
 from regularkit.augment.base import (
     Augmentation,
     Batch,
@@ -175,7 +176,7 @@ def acceptance(scale: tuple, ratio: tuple, h: int, w: int) -> float:
     return float(np.mean(np.where(ok, (h - he + 1) / h * (w - we + 1) / w, 0.0)))
 
 
-@torch.compiler.assume_constant_result
+@constant_result
 def candidates(scale: tuple, ratio: tuple, h: int, w: int) -> int:
     """Candidates per sample so that all miss with chance at most :data:`MISS`: ``ceil(log MISS / log(1 - c))``.
 

@@ -120,11 +120,20 @@ def cmd_speedrun(args) -> int:
 
     from regularkit.speedrun.config import from_options
     from regularkit.speedrun.report import results_table, slug
+    from regularkit._util.checks import check_int
+    from regularkit.config import from_dict
+    from regularkit.speedrun.config import SpeedrunConfig
     from regularkit.speedrun.run import run_speedrun
+    from regularkit.speedrun.tune import tuned_speedrun
     names = ("seeds", "first_seed", "epochs", "budget", "without", "data_dir", "val_size", "train_size",
              "test_size", "batch_size", "lr", "widths", "threads", "precision", "channels_last", "compile", "out")
     cfg = from_options({"data": args.data, **{n: getattr(args, n) for n in names}}, config=args.config)
-    record = run_speedrun(cfg, progress=not args.no_progress)
+    if args.tune is not None:
+        check_int("--tune", args.tune, minimum=1)
+        record = tuned_speedrun(cfg, args.tune, progress=not args.no_progress)
+        cfg = from_dict(SpeedrunConfig, record["config"], where="speedrun")
+    else:
+        record = run_speedrun(cfg, progress=not args.no_progress)
     Console().print(results_table(record))
     print(f"results in {Path(cfg.out) / slug(cfg)}.json (config: .toml, curve: -curve.png)")
     return 0

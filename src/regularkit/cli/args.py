@@ -173,6 +173,9 @@ def _add_speedrun(sub) -> None:
                    "native bf16 matmuls (AVX-512 BF16, AMX), else fp32; the plan line says which and why")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--tune", type=int, metavar="N", help="first search the run's strengths (smoothing, decay, EMA, "
+                   "translation; epochs under --epochs) for N trials of seed 0 on validation, then train every seed "
+                   "of the chosen configuration (saved as <out>/tuned.toml); resumes")
     p.add_argument("--out", help="results folder (default runs/speedrun)")
     p.add_argument("--no-progress", action="store_true", help="no line per epoch")
 

@@ -4,17 +4,34 @@
 * :mod:`~regularkit.metrics.sparsity` -- weight and activation sparsity;
 * :mod:`~regularkit.metrics.summary` -- the gap and mean ± std (ddof = 1), one definition each;
 * :mod:`~regularkit.metrics.paired` -- paired differences by seed: t interval, family adjustment, seeds needed.
-"""
-from regularkit.metrics.calibration import (
-                                            CalibrationBins,
-                                            calibration_bins,
-                                            expected_calibration_error,
-                                            reliability_diagram,
-)
-from regularkit.metrics.sparsity import activation_modules, activation_sparsity, weight_sparsity
-from regularkit.metrics.paired import Interval, adjust, paired_interval, seeds_needed
-from regularkit.metrics.summary import gap, mean_std
 
-__all__ = ["CalibrationBins", "calibration_bins", "expected_calibration_error", "reliability_diagram",
-           "activation_modules", "activation_sparsity", "weight_sparsity", "gap", "mean_std",
-           "Interval", "paired_interval", "adjust", "seeds_needed"]
+Names are resolved on first use (as :mod:`regularkit.data` does): importing
+``regularkit.metrics.sparsity`` for training does not import SciPy's statistics
+(0.45 s), which only the paired intervals need.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "CalibrationBins": "calibration", "calibration_bins": "calibration",
+    "expected_calibration_error": "calibration", "reliability_diagram": "calibration",
+    "activation_modules": "sparsity", "activation_sparsity": "sparsity", "weight_sparsity": "sparsity",
+    "Interval": "paired", "adjust": "paired", "paired_interval": "paired", "seeds_needed": "paired",
+    "gap": "summary", "mean_std": "summary",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"regularkit.metrics.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'regularkit.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

@@ -7,9 +7,15 @@ look, from this process or any other sharing the storage, is refused unless
 ``force=True``, and even a crashed evaluation counts as a look.  Forced looks
 are kept in the record's history, so a reader of the study sees how many
 times the test set was used.
+
+While a search runs, its trials get the splits with the test tensors replaced by
+:class:`TestSplitGuard` (:func:`guarded`): any use raises, so a bug that touched the
+test set stops the search instead of leaking (the study's ``--tune`` and the speed
+run's ``--tune`` both train their trials on guarded splits).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 from collections.abc import Callable
@@ -21,6 +27,23 @@ from regularkit.errors import RegularkitError
 from regularkit.search.results import result_from_study
 
 FINAL_ATTR = "regularkit.final_test"
+
+
+class TestSplitGuard:
+    """Stands where the test tensors were: any use raises (the tuning must never look at the test split)."""
+
+    def _refuse(self, *args, **kwargs):
+        raise RegularkitError("the strength search touched the test split; it may only use train and validation")
+
+    __getattr__ = __getitem__ = __len__ = __iter__ = __array__ = _refuse
+
+    def __repr__(self) -> str:
+        return "TestSplitGuard()"
+
+
+def guarded(splits):
+    """``splits`` with the test tensors replaced by :class:`TestSplitGuard`."""
+    return dataclasses.replace(splits, x_test=TestSplitGuard(), y_test=TestSplitGuard())
 
 
 def _study_and_config(result: Any) -> tuple[optuna.Study, dict[str, Any] | None]:

@@ -2,20 +2,23 @@
 
 Optuna does the sampling and the pruning; this file only turns the names the
 CLI and TOML use ("random", "grid", "tpe"; "hyperband", "halving") into
-objects.  Random search is the default, as in the lecture (Bergstra & Bengio,
+objects; :class:`EpochPruner` is the pruner's side inside :func:`regularkit.train.fit`
+(each epoch's validation error reported, the run stopped when the pruner says so; the
+study's ``--tune`` and the speed run's ``--tune`` both use it).  Random search is the default, as in the lecture (Bergstra & Bengio,
 2012: when only a few hyper-parameters matter, random search tries more
 distinct values of each than a grid of the same size).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import optuna
 
 from regularkit._util.checks import check_choice, check_int
 from regularkit.errors import RegularkitError
 from regularkit.search.space import SearchSpace
+from regularkit.train.callbacks import Callback, Decision
 
 #: The largest sampler seed (NumPy's legacy seeding, which Optuna's samplers use, stops there).
 SEED_MAX = 2**32 - 1
@@ -92,3 +95,17 @@ def check_sampler_args(sampler, space: SearchSpace, grid_points, *, seed: int = 
         space.grid(grid_points)
     elif isinstance(grid_points, Mapping) and grid_points:
         raise RegularkitError(f"grid_points is only used with sampler='grid', got sampler={sampler!r}")
+
+
+class EpochPruner(Callback):
+    """Reports each epoch's validation error to the search; stops when it says so."""
+
+    def __init__(self, report: Callable[[int, float], bool]):
+        self.report = report
+        self.pruned_at: int | None = None   # the epoch the search stopped this trial at
+
+    def on_epoch_end(self, state) -> Decision | None:
+        if self.report(state.epoch, float(state.metrics["val_error"])):
+            self.pruned_at = state.epoch
+            return Decision(True, f"pruned by the search at epoch {state.epoch}")
+        return None

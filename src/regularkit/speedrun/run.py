@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -32,6 +32,7 @@ from regularkit.speedrun.report import Progress, make_record, write_record
 from regularkit.speedrun.train import RunResult, train_seed
 from regularkit._util.threads import busy_cores, default_threads, step_flops
 from regularkit.speedrun.model import SpeedrunNet
+from regularkit.train.callbacks import Callback
 from regularkit.train.device import resolve_precision
 
 __all__ = ["run_speedrun", "run_one", "resolve", "plan_line"]
@@ -64,11 +65,13 @@ def plan_line(cfg: SpeedrunConfig, reasons: dict[str, str]) -> str:
 
 def run_one(cfg: SpeedrunConfig, seed: int, *, splits: Splits | None = None,
             on_epoch: Callable[[dict], None] | None = None,
-            say: Callable[[str], None] | None = None) -> tuple[RunResult, dict]:
+            say: Callable[[str], None] | None = None, measure_test: bool = True,
+            callbacks: Sequence[Callback] = ()) -> tuple[RunResult, dict]:
     """One timed seed: load (unless ``splits`` is given), choose epochs (the budget), train, measure.
 
     ``cfg.precision`` ``auto`` is resolved here (:func:`resolve`); ``say`` gets a line
-    with what the probe measured and the epochs chosen.  Returns the result
+    with what the probe measured and the epochs chosen; ``measure_test`` and ``callbacks`` go to
+    :func:`~regularkit.speedrun.train.train_seed` (a ``--tune`` trial).  Returns the result
     and how its epochs were chosen (``{"epochs": ...}``, plus the budget and the
     probe's seconds per step when a budget chose them).
     """
@@ -85,7 +88,8 @@ def run_one(cfg: SpeedrunConfig, seed: int, *, splits: Splits | None = None,
         if say is not None:
             say(f"seed {seed}: {step:.3f} s per training step ({cfg.precision}) -> {epochs} epoch"
                 f"{'s' if epochs != 1 else ''} fit in {budget:g} s")
-    result = train_seed(cfg, splits, seed, epochs=chosen["epochs"], started=started, on_epoch=on_epoch)
+    result = train_seed(cfg, splits, seed, epochs=chosen["epochs"], started=started, on_epoch=on_epoch,
+                        measure_test=measure_test, callbacks=callbacks)
     return result, chosen
 
 
@@ -98,10 +102,11 @@ def check_out(out: str | Path) -> Path:
 
 
 def run_speedrun(cfg: SpeedrunConfig, *, splits: Splits | None = None, progress: bool = True,
-                 write: bool = True) -> dict:
+                 write: bool = True, extra: dict | None = None) -> dict:
     """Every seed of ``cfg``, precision and threads resolved once (:func:`resolve`); returns and writes the record.
 
-    ``splits`` replaces the dataset (tests); ``progress`` prints a line per epoch to stderr.
+    ``splits`` replaces the dataset (tests); ``progress`` prints a line per epoch to stderr; ``extra`` is
+    merged into the record (``--tune``'s search).
     """
     out = check_out(cfg.out) if write else None
     resolved, reasons = resolve(cfg)
@@ -125,6 +130,7 @@ def run_speedrun(cfg: SpeedrunConfig, *, splits: Splits | None = None, progress:
             record["precision"] = {"asked": cfg.precision, "used": resolved.precision, "reason": reasons["precision"]}
             record["threads"] = {"asked": cfg.threads, "used": resolved.threads, "reason": reasons["threads"]}
             record["epochs_chosen"] = choices
+            record.update(extra or {})
             if out is not None:
                 write_record(record, out, cfg)
     finally:

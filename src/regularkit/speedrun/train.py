@@ -36,7 +36,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -48,6 +48,7 @@ from regularkit.speedrun.augmentation import batch_transform, model_at_test
 from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.model import SpeedrunNet
 from regularkit.train import evaluate, fit
+from regularkit.train.callbacks import Callback
 from regularkit.train.device import Precision, resolve_precision
 from regularkit.train.optim import decoupled_weight_decay
 
@@ -96,8 +97,14 @@ def _load() -> float:
 
 
 def train_seed(cfg: SpeedrunConfig, splits: Splits, seed: int, *, epochs: int | None = None,
-               started: float | None = None, on_epoch: Callable[[dict], None] | None = None) -> RunResult:
-    """Train and measure one seed on ``splits``; ``started`` is when the run began (its data loading included)."""
+               started: float | None = None, on_epoch: Callable[[dict], None] | None = None,
+               measure_test: bool = True, callbacks: Sequence[Callback] = ()) -> RunResult:
+    """Train and measure one seed on ``splits``; ``started`` is when the run began (its data loading included).
+
+    ``measure_test=False`` (a ``--tune`` trial, :mod:`~regularkit.speedrun.tune`): the test split is not
+    touched and ``test_accuracy`` is NaN; the trial is judged on validation only.  ``callbacks`` go to
+    :func:`~regularkit.train.fit` (the search's :class:`~regularkit.search.samplers.EpochPruner`).
+    """
     started = time.perf_counter() if started is None else started
     if cfg.precision == "auto":  # resolved per device, as run_speedrun does
         cfg = dataclasses.replace(cfg, precision=resolve_precision("auto", "cpu")[0])
@@ -142,7 +149,8 @@ def train_seed(cfg: SpeedrunConfig, splits: Splits, seed: int, *, epochs: int | 
     history = fit(trained, splits.train, optimizer=optimizer, epochs=epochs, batch_size=cfg.batch_size,
                   eval_sets=eval_sets, loss_fn=partial(cross_entropy, label_smoothing=smoothing),
                   batch_transform=batch_transform(cfg), after_step=[after_step], eval_model=eval_model,
-                  seed=seed, on_epoch=record, precision=cfg.precision, channels_last=cfg.channels_last)
+                  seed=seed, on_epoch=record, precision=cfg.precision, channels_last=cfg.channels_last,
+                  callbacks=list(callbacks))
     train_seconds = time.perf_counter() - t_fit
     if history.diverged is not None:
         return RunResult(seed, float("nan"), float("nan"), epochs, time.perf_counter() - started, train_seconds,
@@ -152,6 +160,8 @@ def train_seed(cfg: SpeedrunConfig, splits: Splits, seed: int, *, epochs: int | 
     val_acc = None
     if eval_sets:
         val_acc = 1.0 - evaluate(final, *splits.val, batch_size=1000, precision=precision)[1]
-    test_acc = 1.0 - evaluate(final, *splits.test, batch_size=1000, precision=precision)[1]   # the one look
+    test_acc = float("nan")
+    if measure_test:
+        test_acc = 1.0 - evaluate(final, *splits.test, batch_size=1000, precision=precision)[1]   # the one look
     return RunResult(seed, test_acc, val_acc, epochs, time.perf_counter() - started, train_seconds, curve,
                      (load_start, _load()))

@@ -7,9 +7,31 @@ measure one run), :mod:`.ledger` (which runs are done, over the search's
 storage), :mod:`.pipeline` (``run_study``: runs through the ledger, then the
 report), :mod:`.summary` (records -> numbers), :mod:`.report` (table, CSV,
 figures, HTML) and :mod:`.objective` (a recipe as a search objective).
-"""
-from regularkit.study.config import StudyConfig
-from regularkit.study.pipeline import StudyResult, run_study
-from regularkit.study.recipes import DEFAULT_RECIPES, RECIPES, resolve
 
-__all__ = ["StudyConfig", "StudyResult", "RECIPES", "DEFAULT_RECIPES", "resolve", "run_study"]
+Names are resolved on first use (as :mod:`regularkit.data` does): a study's worker
+process imports ``regularkit.study.run.worker``, which needs this package but not
+the report's matplotlib and statistics.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "StudyConfig": "config", "StudyResult": "pipeline", "run_study": "pipeline",
+    "RECIPES": "recipes", "DEFAULT_RECIPES": "recipes", "resolve": "recipes",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"regularkit.study.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'regularkit.study' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

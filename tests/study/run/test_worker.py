@@ -378,3 +378,12 @@ def test_a_worker_killed_by_a_signal_is_reported_last_the_exit_code_says_so_and_
     assert rows(out / "results.csv")[0]["n_seeds"] == "2"
     trials = open_study(out, "regularkit-study").get_trials()
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 2
+
+
+def test_a_worker_process_imports_neither_the_report_nor_the_compiler():
+    """A worker imports what training needs: not matplotlib or SciPy's statistics (the report's), nor
+    torch._dynamo (0.8 s; nothing compiles unless asked).  Each would cost every worker's start-up."""
+    code = ("import sys, regularkit.study.run.worker; "
+            "print(sorted(m for m in ('matplotlib', 'scipy.stats', 'torch._dynamo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -20,23 +20,9 @@ from regularkit.study.config import StudyConfig
 from regularkit.study.data import prepare_data
 from regularkit.study.run.execute import run_recipe
 from regularkit.study.recipes import load_recipe_file, resolve
-from regularkit.train.callbacks import Callback, Decision
+from regularkit.search.samplers import EpochPruner
 
 _SPLITS: dict[str, Any] = {}  # per process: data spec -> splits
-
-
-class EpochPruner(Callback):
-    """Reports each epoch's validation error to the search; stops when it says so."""
-
-    def __init__(self, report: Callable[[int, float], bool]):
-        self.report = report
-        self.pruned_at: int | None = None   # the epoch the search stopped this trial at
-
-    def on_epoch_end(self, state) -> Decision | None:
-        if self.report(state.epoch, float(state.metrics["val_error"])):
-            self.pruned_at = state.epoch
-            return Decision(True, f"pruned by the search at epoch {state.epoch}")
-        return None
 
 
 def trial_value(record: dict[str, Any]) -> float:

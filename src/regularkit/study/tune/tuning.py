@@ -34,6 +34,7 @@ import torch
 
 from regularkit.config import replace
 from regularkit.errors import RegularkitError
+from regularkit.search.discipline import TestSplitGuard, guarded
 from regularkit.search.optimize import run_search
 from regularkit.search.space import SearchSpace
 from regularkit.study.run.execute import run_recipe
@@ -56,23 +57,6 @@ def tune_pruner(epochs: int) -> optuna.pruners.BasePruner:
     """Stop a trial only when, from half of its ``epochs`` on, it is worse than the median of the
     trials before it at the same epoch, and only once three trials have finished."""
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 2))
-
-
-class TestSplitGuard:
-    """Stands where the test tensors were: any use raises (the tuning must never look at the test split)."""
-
-    def _refuse(self, *args, **kwargs):
-        raise RegularkitError("the strength search touched the test split; it may only use train and validation")
-
-    __getattr__ = __getitem__ = __len__ = __iter__ = __array__ = _refuse
-
-    def __repr__(self) -> str:
-        return "TestSplitGuard()"
-
-
-def guarded(splits):
-    """``splits`` with the test tensors replaced by :class:`TestSplitGuard`."""
-    return dataclasses.replace(splits, x_test=TestSplitGuard(), y_test=TestSplitGuard())
 
 
 class Expand:
