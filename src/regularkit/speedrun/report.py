@@ -50,8 +50,9 @@ def _clock(seconds: float) -> str:
 class Progress:
     """One line per epoch: seed, epoch, validation accuracy, elapsed, and the ETA of the whole command."""
 
-    def __init__(self, seeds: int, *, stream=None):
+    def __init__(self, seeds: int, *, stream=None, label: str = "seed"):
         self.seeds = seeds
+        self.label = label                    # "trial" for --tune's trials (numbered in point["seed"])
         self.done_seconds: list[float] = []   # wall seconds of each finished seed
         self.stream = stream if stream is not None else sys.stderr
 
@@ -70,7 +71,7 @@ class Progress:
         eta = left_here + seeds_left * this_seed
         val = point.get("val_accuracy")
         shown = f"val {pct(val)}%" if val is not None else "val -"
-        print(f"seed {point['seed']}  epoch {epoch:>2}/{epochs}  {shown}  {_clock(seconds)} elapsed  "
+        print(f"{self.label} {point['seed']}  epoch {epoch:>2}/{epochs}  {shown}  {_clock(seconds)} elapsed  "
               f"ETA {_clock(eta)}", file=self.stream, flush=True)
 
 

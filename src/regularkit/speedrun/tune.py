@@ -75,8 +75,14 @@ def space_for(cfg: SpeedrunConfig) -> SearchSpace:
 class SpeedrunObjective:
     """``(params, report) -> validation error`` of seed :data:`TUNE_SEED` with ``params`` over ``cfg``."""
 
-    def __init__(self, cfg: SpeedrunConfig, splits: Splits, say: Callable[[str], None] | None = None):
-        self.cfg, self.splits, self.say = cfg, guarded(splits), say
+    def __init__(self, cfg: SpeedrunConfig, splits: Splits, say: Callable[[str], None] | None = None,
+                 progress: Progress | None = None):
+        self.cfg, self.splits, self.say, self.progress = cfg, guarded(splits), say, progress
+        self.trials = 0                       # trials this process trained (the progress lines' number)
+
+    def _epoch(self, point: dict) -> None:
+        if self.progress is not None:
+            self.progress({**point, "seed": self.trials})
 
     def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
         if "epochs" in params:
@@ -84,8 +90,9 @@ class SpeedrunObjective:
         else:
             trial = dataclasses.replace(self.cfg, **params)
         pruner = EpochPruner(report)
+        self.trials += 1
         result, _ = run_one(trial, TUNE_SEED, splits=self.splits, say=self.say, measure_test=False,
-                            callbacks=[pruner])
+                            callbacks=[pruner], on_epoch=self._epoch)
         value = result.val_accuracy
         return 1.0 - value if value is not None and math.isfinite(value) else math.inf
 
@@ -98,12 +105,13 @@ def study_name(cfg: SpeedrunConfig, trials: int) -> str:
 
 
 def tune_speedrun(cfg: SpeedrunConfig, trials: int, *, splits: Splits | None = None,
-                  log: Callable[[str], None] | None = print) -> tuple[SpeedrunConfig, dict[str, Any]]:
+                  log: Callable[[str], None] | None = print,
+                  progress: Progress | None = None) -> tuple[SpeedrunConfig, dict[str, Any]]:
     """Search :func:`space_for` ``cfg`` for ``trials`` trials on validation; the chosen config and the search.
 
     ``cfg`` must have its precision and threads resolved (:func:`regularkit.speedrun.run.resolve`) so
-    every trial trains alike.  Writes ``<cfg.out>/tuned.toml``.  Returns the chosen configuration and
-    ``{"trials", "finished", "pruned", "chosen", "val_error", "study"}`` for the record.
+    every trial trains alike; ``progress`` gets a line per epoch of each trial.  Returns the chosen
+    configuration and ``{"trials", "finished", "pruned", "chosen", "defaults", "val_error", "study"}``.
     """
     out = check_out(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,14 +120,13 @@ def tune_speedrun(cfg: SpeedrunConfig, trials: int, *, splits: Splits | None = N
     own = {name: getattr(cfg, name) for name in space}
     name = study_name(cfg, trials)
     epochs = cfg.epochs if cfg.epochs is not None else 2
-    result = run_search(SpeedrunObjective(cfg, splits, log), space, sampler="tpe", n_trials=trials,
+    result = run_search(SpeedrunObjective(cfg, splits, log, progress), space, sampler="tpe", n_trials=trials,
                         seed=TUNE_SEED, storage=str(out / "tune.journal"), study_name=name,
                         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 2)),
                         log=log, enqueue=[own])
     chosen = dict(result.best_config)
     tuned = dataclasses.replace(cfg, budget=None, **chosen) if "epochs" in chosen else \
         dataclasses.replace(cfg, **chosen)
-    atomic_write_text(out / "tuned.toml", to_toml(tuned))
     states = [t.state for t in result.study.trials]
     search = {"trials": trials, "finished": states.count(optuna.trial.TrialState.COMPLETE),
               "pruned": states.count(optuna.trial.TrialState.PRUNED), "chosen": chosen,
@@ -128,11 +135,13 @@ def tune_speedrun(cfg: SpeedrunConfig, trials: int, *, splits: Splits | None = N
 
 
 def tuned_speedrun(cfg: SpeedrunConfig, trials: int, *, splits: Splits | None = None, progress: bool = True) -> dict:
-    """``--tune N``: resolve precision and threads once, search (:func:`tune_speedrun`), then every seed of the
-    chosen configuration (:func:`regularkit.speedrun.run.run_speedrun`); its record gains ``"search"``."""
+    """``--tune N``: resolve precision and threads once, search (:func:`tune_speedrun`), write
+    ``<out>/tuned.toml`` (the chosen values, precision and threads as asked, so another machine resolves
+    its own), then every seed of it (:func:`regularkit.speedrun.run.run_speedrun`); the record gains
+    ``"search"``."""
     check_out(cfg.out)
     resolved, reasons = resolve(cfg)
-    show = Progress(1) if progress else None
+    show = Progress(1, label="trial") if progress else None
     say = show.say if show is not None else None
     if say is not None:
         say(f"search: {trials} trial{'s' if trials != 1 else ''} of seed {TUNE_SEED} on validation over "
@@ -141,12 +150,13 @@ def tuned_speedrun(cfg: SpeedrunConfig, trials: int, *, splits: Splits | None = 
     threads = torch.get_num_threads()
     torch.set_num_threads(resolved.threads)
     try:
-        tuned, search = tune_speedrun(resolved, trials, splits=splits, log=say)
+        tuned, search = tune_speedrun(resolved, trials, splits=splits, log=say, progress=show)
     finally:
         torch.set_num_threads(threads)
+    final = dataclasses.replace(tuned, precision=cfg.precision, threads=cfg.threads)   # as asked: resolved again
+    saved = atomic_write_text(Path(cfg.out) / "tuned.toml", to_toml(final))
     if say is not None:
         chosen = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in search["chosen"].items())
-        say(f"chosen on validation: {chosen} (validation error {100 * search['val_error']:.2f}%); "
-            f"saved as {Path(cfg.out) / 'tuned.toml'}")
-    final = dataclasses.replace(tuned, precision=cfg.precision, threads=cfg.threads)
+        say(f"chosen on validation: {chosen} (validation error {100 * search['val_error']:.2f}% over "
+            f"{search['finished']} finished and {search['pruned']} pruned trials); saved as {saved}")
     return run_speedrun(final, splits=splits, progress=progress, extra={"search": search})
