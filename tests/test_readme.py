@@ -124,6 +124,10 @@ CASES: dict[str, Case] = {
         "run", "one epoch of one seed on 256 images (10 minutes per seed as written)",
         ("--seeds", "1", "--epochs", "1", "--train-size", "256", "--val-size", "128", "--test-size", "128",
          "--batch-size", "32", "--threads", "1", "--no-progress")),
+    "regularkit speedrun fashion-mnist --tune 4 --epochs 35 --seeds 3": Case(
+        "run", "2 trials of 1 epoch, then one seed, on 256 images (tests/speedrun/test_tune.py tests the search)",
+        ("--tune", "2", "--seeds", "1", "--epochs", "1", "--train-size", "256", "--val-size", "128",
+         "--test-size", "128", "--batch-size", "32", "--threads", "1", "--no-progress")),
     "regularkit search --space space.toml --recipe dropout --trials 40 --final-test": Case(
         "run", "2 trials of 1 epoch instead of 40 of the default epochs", ("--trials", "2", "--epochs", "1")),
     "regularkit search --space space.toml --stages 30:5,20:20 --workers 2": Case(
@@ -351,6 +355,7 @@ def _check_output(argv: list[str], out: str, root: Path) -> None:
         assert ("--final-test" not in argv) or "test error of the chosen configuration" in out
     elif command == "speedrun":
         assert list((root / "speedrun").glob("*.json"))
+        assert ("--tune" not in argv) or (root / "speedrun" / "tuned.toml").is_file()
     elif command == "data":
         assert sorted(p.name for p in (root / "downloaded").iterdir()) == sorted(FASHION_MNIST_FILES)
     elif command == "demo":
