@@ -88,3 +88,22 @@ def test_cli_refuses_a_bad_trial_count_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--tune" in err and "0" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("epochs, kind, warmup", [(35, optuna.pruners.MedianPruner, 17), (None, optuna.pruners.NopPruner, None)])
+def test_pruning_after_half_the_fixed_epochs_and_never_under_a_budget(tiny_cfg, splits, monkeypatch, epochs, kind,
+                                                                     warmup):
+    seen = {}
+
+    def fake_search(objective, space, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(T, "run_search", fake_search)
+    cfg = SpeedrunConfig(**{**tiny_cfg.__dict__, "epochs": epochs, "budget": None if epochs else 30.0})
+    with pytest.raises(RuntimeError, match="stop"):
+        tune_speedrun(cfg, 3, splits=splits, log=None)
+    assert type(seen["pruner"]) is kind
+    if warmup is not None:
+        assert seen["pruner"]._n_warmup_steps == warmup and seen["pruner"]._n_startup_trials == 3
+    assert seen["enqueue"] == [{n: getattr(cfg, n) for n in space_for(cfg)}]     # the defaults go first

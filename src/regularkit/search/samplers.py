@@ -3,8 +3,9 @@
 Optuna does the sampling and the pruning; this file only turns the names the
 CLI and TOML use ("random", "grid", "tpe"; "hyperband", "halving") into
 objects; :class:`EpochPruner` is the pruner's side inside :func:`regularkit.train.fit`
-(each epoch's validation error reported, the run stopped when the pruner says so; the
-study's ``--tune`` and the speed run's ``--tune`` both use it).  Random search is the default, as in the lecture (Bergstra & Bengio,
+(each epoch's validation error reported, the run stopped when the pruner says so), and
+:func:`tune_pruner` the cautious rule both ``--tune`` searches (the study's and the speed
+run's) prune by.  Random search is the default, as in the lecture (Bergstra & Bengio,
 2012: when only a few hyper-parameters matter, random search tries more
 distinct values of each than a grid of the same size).
 """
@@ -109,3 +110,9 @@ class EpochPruner(Callback):
             self.pruned_at = state.epoch
             return Decision(True, f"pruned by the search at epoch {state.epoch}")
         return None
+
+
+def tune_pruner(epochs: int) -> optuna.pruners.BasePruner:
+    """Stop a trial only when, from half of its ``epochs`` on, it is worse than the median of the
+    trials before it at the same epoch, and only once three trials have finished."""
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 2))

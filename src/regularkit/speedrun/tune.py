@@ -14,10 +14,10 @@ were fixed when the pipeline was written, after airbench's, and never searched (
   on any use (:func:`regularkit.search.discipline.guarded`) and ``measure_test=False``; each is
   judged on its validation error measured as the test would be (EMA weights, test-time
   augmentation).  Optuna's TPE sampler; the run's own values are the first trial, so the choice is
-  never worse on validation than the defaults; a trial is pruned when, from half of its epochs on,
-  its validation error per epoch is worse than the median of the trials before it
-  (:func:`regularkit.study.tune.tuning.tune_pruner`'s rule, restated here because the speed run may
-  not import the study).
+  never worse on validation than the defaults; under ``--epochs`` a trial is pruned when, from half
+  of the epochs on, its validation error per epoch is worse than the median of the trials before it
+  (:func:`regularkit.search.samplers.tune_pruner`, the study's ``--tune`` rule).  Under a budget no
+  trial is pruned: its epochs are chosen by its own probe, after the search has started it.
 * **Resuming**: trials live in ``<out>/tune.journal`` under a name that hashes the configuration
   searched from (everything but the seeds and the folder), the number of trials and
   :data:`TUNE_VERSION`: a rerun runs only the trials still missing.
@@ -43,7 +43,7 @@ from regularkit.config import to_dict, to_toml
 from regularkit.data.splits import Splits
 from regularkit.search.discipline import guarded
 from regularkit.search.optimize import run_search
-from regularkit.search.samplers import EpochPruner
+from regularkit.search.samplers import EpochPruner, tune_pruner
 from regularkit.search.space import Int, LogUniform, SearchSpace, Uniform
 from regularkit.speedrun.config import SpeedrunConfig
 from regularkit.speedrun.data import load_splits
@@ -119,10 +119,9 @@ def tune_speedrun(cfg: SpeedrunConfig, trials: int, *, splits: Splits | None = N
     space = space_for(cfg)
     own = {name: getattr(cfg, name) for name in space}
     name = study_name(cfg, trials)
-    epochs = cfg.epochs if cfg.epochs is not None else 2
+    pruner = tune_pruner(cfg.epochs) if cfg.epochs is not None else optuna.pruners.NopPruner()
     result = run_search(SpeedrunObjective(cfg, splits, log, progress), space, sampler="tpe", n_trials=trials,
-                        seed=TUNE_SEED, storage=str(out / "tune.journal"), study_name=name,
-                        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 2)),
+                        seed=TUNE_SEED, storage=str(out / "tune.journal"), study_name=name, pruner=pruner,
                         log=log, enqueue=[own])
     chosen = dict(result.best_config)
     tuned = dataclasses.replace(cfg, budget=None, **chosen) if "epochs" in chosen else \

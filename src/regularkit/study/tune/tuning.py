@@ -29,13 +29,13 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import optuna
 import torch
 
 from regularkit.config import replace
 from regularkit.errors import RegularkitError
 from regularkit.search.discipline import TestSplitGuard, guarded
 from regularkit.search.optimize import run_search
+from regularkit.search.samplers import tune_pruner
 from regularkit.search.space import SearchSpace
 from regularkit.study.run.execute import run_recipe
 from regularkit.study.tune.objective import EpochPruner, trial_value
@@ -51,12 +51,6 @@ TUNE_SEED = 0
 #: epochs; v4: the name covers the strengths' ranges and coupled fields), so a stored search of the
 #: old kind is not resumed as if it were the same.
 TUNE_VERSION = 4
-
-
-def tune_pruner(epochs: int) -> optuna.pruners.BasePruner:
-    """Stop a trial only when, from half of its ``epochs`` on, it is worse than the median of the
-    trials before it at the same epoch, and only once three trials have finished."""
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 2))
 
 
 class Expand:
