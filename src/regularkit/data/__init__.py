@@ -8,7 +8,7 @@ pay for importing torch and scikit-learn.
 """
 from __future__ import annotations
 
-import importlib
+from regularkit._util.exports import lazy_exports
 
 # Eager, and stdlib-only: the function must shadow its submodule's name, which the
 # import system would otherwise bind here once ``regularkit.data.download`` loads.
@@ -35,14 +35,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"regularkit.data.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'regularkit.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = sorted(set(_EXPORTS) | {"download"})

@@ -72,6 +72,11 @@ def space_for(cfg: SpeedrunConfig) -> SearchSpace:
     return SearchSpace(params)
 
 
+def with_params(cfg: SpeedrunConfig, params: dict[str, Any]) -> SpeedrunConfig:
+    """``cfg`` with searched ``params``; a searched ``epochs`` fixes the length (so no budget beside it)."""
+    return dataclasses.replace(cfg, **({"budget": None} if "epochs" in params else {}), **params)
+
+
 class SpeedrunObjective:
     """``(params, report) -> validation error`` of seed :data:`TUNE_SEED` with ``params`` over ``cfg``."""
 
@@ -85,10 +90,7 @@ class SpeedrunObjective:
             self.progress({**point, "seed": self.trials})
 
     def __call__(self, params: dict[str, Any], report: Callable[[int, float], bool]) -> float:
-        if "epochs" in params:
-            trial = dataclasses.replace(self.cfg, budget=None, **params)
-        else:
-            trial = dataclasses.replace(self.cfg, **params)
+        trial = with_params(self.cfg, params)
         pruner = EpochPruner(report)
         self.trials += 1
         result, _ = run_one(trial, TUNE_SEED, splits=self.splits, say=self.say, measure_test=False,
@@ -124,8 +126,7 @@ def tune_speedrun(cfg: SpeedrunConfig, trials: int, *, splits: Splits | None = N
                         seed=TUNE_SEED, storage=str(out / "tune.journal"), study_name=name, pruner=pruner,
                         log=log, enqueue=[own])
     chosen = dict(result.best_config)
-    tuned = dataclasses.replace(cfg, budget=None, **chosen) if "epochs" in chosen else \
-        dataclasses.replace(cfg, **chosen)
+    tuned = with_params(cfg, chosen)
     states = [t.state for t in result.study.trials]
     search = {"trials": trials, "finished": states.count(optuna.trial.TrialState.COMPLETE),
               "pruned": states.count(optuna.trial.TrialState.PRUNED), "chosen": chosen,

@@ -15,7 +15,7 @@ the report's matplotlib and statistics.
 
 from __future__ import annotations
 
-import importlib
+from regularkit._util.exports import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS = {
@@ -24,14 +24,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"regularkit.study.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'regularkit.study' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = sorted(_EXPORTS)
